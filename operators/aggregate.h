@@ -1,0 +1,85 @@
+// Aggregate functions over a window's events for one key.
+//
+// Every (window, key) entry holds a fixed block of 8-byte accumulator slots:
+// slot 0 is the entry's event count, then each aggregate's own slots. The
+// layout is computed once from the config; update() is the per-event path.
+#pragma once
+
+#include <cstdint>
+#include <limits>
+#include <vector>
+
+#include "core/config.h"
+#include "operators/event.h"
+
+namespace sluice {
+
+struct AggSpec {
+  AggFn fn;
+  FieldType type;       // of the field; int64 for count
+  int field_index;      // -1 for count
+  uint32_t slot;        // first accumulator slot of this aggregate
+};
+
+// The final value of one aggregate for one entry, as written to the output.
+struct AggValue {
+  enum class Kind : uint8_t { null, int64, float64 } kind = Kind::null;
+  Value v{};
+};
+
+class AggLayout {
+ public:
+  explicit AggLayout(const std::vector<AggregateConfig>& aggregates, const SchemaConfig& schema);
+
+  uint32_t slots() const { return slots_; }
+  const std::vector<AggSpec>& specs() const { return specs_; }
+
+  // Initialises a fresh entry's accumulators (before its first update).
+  void init(Value* acc) const;
+  // Folds one event into an entry.
+  void update(Value* acc, const Value* values) const;
+  // Final value of aggregate `a` of an entry.
+  AggValue result(const Value* acc, size_t a) const;
+
+ private:
+  std::vector<AggSpec> specs_;
+  uint32_t slots_ = 1;
+};
+
+inline void AggLayout::update(Value* acc, const Value* values) const {
+  acc[0].i += 1;
+  for (const AggSpec& s : specs_) {
+    Value* a = acc + s.slot;
+    switch (s.fn) {
+      case AggFn::count:
+        break;  // slot 0 is the count
+      case AggFn::sum:
+        if (s.type == FieldType::int64) {
+          // Slot +1 records an overflow; the output is then null, never a wrapped number.
+          if (__builtin_add_overflow(a[0].i, values[s.field_index].i, &a[0].i)) a[1].i = 1;
+        } else {
+          a[0].f += values[s.field_index].f;
+        }
+        break;
+      case AggFn::min:
+        if (s.type == FieldType::int64) {
+          if (values[s.field_index].i < a[0].i) a[0].i = values[s.field_index].i;
+        } else if (values[s.field_index].f < a[0].f) {
+          a[0].f = values[s.field_index].f;
+        }
+        break;
+      case AggFn::max:
+        if (s.type == FieldType::int64) {
+          if (values[s.field_index].i > a[0].i) a[0].i = values[s.field_index].i;
+        } else if (values[s.field_index].f > a[0].f) {
+          a[0].f = values[s.field_index].f;
+        }
+        break;
+      case AggFn::avg:
+        a[0].f += s.type == FieldType::int64 ? double(values[s.field_index].i) : values[s.field_index].f;
+        break;
+    }
+  }
+}
+
+}  // namespace sluice

@@ -1,0 +1,237 @@
+#include "operators/decoder.h"
+
+#include <xxhash.h>
+
+#include <cstdarg>
+#include <cstdio>
+#include <cstring>
+
+#include "core/assert.h"
+#include "core/clock.h"
+#include "core/timestamp.h"
+#include "operators/framing.h"
+
+namespace sluice {
+
+using simdjson::error_code;
+namespace od = simdjson::ondemand;
+
+Decoder::Decoder(const SchemaConfig& schema, uint32_t line_bytes_max)
+    : fields_(schema.fields), key_count_(schema.key.size()), time_format_(schema.time_format) {
+  SLUICE_ASSERT(key_count_ >= 1);
+  SLUICE_ASSERT(key_count_ <= kKeyPartsMax);
+  SLUICE_ASSERT(fields_.size() <= kValueFieldsMax);
+  for (uint32_t i = 0; i < schema.key.size(); ++i) {
+    slots_.push_back({schema.key[i], SlotKind::key, FieldType::string, i});
+  }
+  slots_.push_back({schema.time_field, SlotKind::time, FieldType::string, 0});
+  for (uint32_t i = 0; i < fields_.size(); ++i) {
+    slots_.push_back({fields_[i].name, SlotKind::value, fields_[i].type, i});
+  }
+  SLUICE_ASSERT(slots_.size() <= 64);  // the seen-mask below is 64 bits
+  // Size both parsers for the longest line now, so decode() never allocates.
+  SLUICE_ASSERT(parser_.allocate(line_bytes_max + kLinePadding) == simdjson::SUCCESS);
+  SLUICE_ASSERT(validator_.allocate(line_bytes_max + kLinePadding) == simdjson::SUCCESS);
+}
+
+int Decoder::find_slot(std::string_view name) const {
+  for (size_t i = 0; i < slots_.size(); ++i) {
+    if (slots_[i].name == name) return int(i);
+  }
+  return -1;
+}
+
+DecodeStatus Decoder::fail(DecodeStatus status, const char* fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  int n = std::vsnprintf(detail_, sizeof detail_, fmt, ap);
+  va_end(ap);
+  detail_len_ = n < 0 ? 0 : std::min(size_t(n), sizeof detail_ - 1);
+  return status;
+}
+
+// On-Demand parsing validates only what it touches, so when it reports a
+// problem we ask a full validating parse whether the line is JSON at all.
+// This runs on the error path only.
+DecodeStatus Decoder::classify(std::string_view line, DecodeStatus suggested) {
+  simdjson::dom::element root;
+  error_code err = validator_.parse(line.data(), line.size(), false).get(root);
+  if (err != simdjson::SUCCESS) {
+    return fail(DecodeStatus::parse_error, "invalid JSON: %s", simdjson::error_message(err));
+  }
+  return suggested;
+}
+
+DecodeStatus Decoder::decode(std::string_view line, Event& out) {
+  DecodeStatus status = try_decode(line, out);
+  if (status == DecodeStatus::ok) return status;
+  return classify(line, status);
+}
+
+bool Decoder::put_key(uint32_t key_index, od::value& v) {
+  char* part = key_parts_[key_index];
+  od::json_type type;
+  if (v.type().get(type) != simdjson::SUCCESS) return false;
+  if (type == od::json_type::string) {
+    std::string_view s;
+    if (v.get_string().get(s) != simdjson::SUCCESS) return false;
+    if (s.size() + 5 > kKeyBytesMax) return false;
+    part[0] = kKeyString;
+    uint32_t n = uint32_t(s.size());
+    std::memcpy(part + 1, &n, 4);
+    std::memcpy(part + 5, s.data(), s.size());
+    key_part_len_[key_index] = n + 5;
+    return true;
+  }
+  if (type == od::json_type::number) {
+    int64_t i;
+    if (v.get_int64().get(i) != simdjson::SUCCESS) return false;
+    part[0] = kKeyInt;
+    std::memcpy(part + 1, &i, 8);
+    key_part_len_[key_index] = 9;
+    return true;
+  }
+  return false;
+}
+
+namespace {
+
+// Epoch number -> ns, with the unit's multiplier; false when it does not fit.
+bool epoch_to_ns(od::value& v, int64_t unit_ns, int64_t& out) {
+  od::number_type nt;
+  if (v.get_number_type().get(nt) != simdjson::SUCCESS) return false;
+  if (nt == od::number_type::signed_integer) {
+    int64_t i;
+    if (v.get_int64().get(i) != simdjson::SUCCESS) return false;
+    return !__builtin_mul_overflow(i, unit_ns, &out);
+  }
+  double d;
+  if (v.get_double().get(d) != simdjson::SUCCESS) return false;
+  double ns = d * double(unit_ns);
+  // Doubles at 2^63 and beyond do not convert; stay strictly inside.
+  if (!(ns > -9.2e18 && ns < 9.2e18)) return false;
+  out = int64_t(ns);
+  return true;
+}
+
+int64_t unit_ns(TimeFormat f) {
+  switch (f) {
+    case TimeFormat::epoch_s: return kNsPerS;
+    case TimeFormat::epoch_ms: return kNsPerMs;
+    case TimeFormat::epoch_us: return kNsPerUs;
+    case TimeFormat::epoch_ns: return 1;
+    case TimeFormat::rfc3339: break;
+  }
+  return 0;
+}
+
+const char* type_name(FieldType t) {
+  switch (t) {
+    case FieldType::int64: return "an integer (int64)";
+    case FieldType::float64: return "a number (float64)";
+    case FieldType::string: return "a string";
+  }
+  return "?";
+}
+
+}  // namespace
+
+DecodeStatus Decoder::try_decode(std::string_view line, Event& out) {
+  od::document doc;
+  error_code err = parser_.iterate(line.data(), line.size(), line.size() + kLinePadding).get(doc);
+  if (err) return fail(DecodeStatus::parse_error, "invalid JSON: %s", simdjson::error_message(err));
+  od::object obj;
+  if (doc.get_object().get(obj) != simdjson::SUCCESS) {
+    return fail(DecodeStatus::schema_error, "not a JSON object");
+  }
+  uint64_t seen = 0;
+  for (auto field_result : obj) {
+    if ((err = field_result.error())) {
+      return fail(DecodeStatus::parse_error, "invalid JSON: %s", simdjson::error_message(err));
+    }
+    od::field field = field_result.value_unsafe();
+    std::string_view name;
+    if ((err = field.unescaped_key().get(name))) {
+      return fail(DecodeStatus::parse_error, "invalid JSON: %s", simdjson::error_message(err));
+    }
+    int slot_index = find_slot(name);
+    if (slot_index < 0) continue;  // other fields are ignored
+    const Slot& slot = slots_[size_t(slot_index)];
+    uint64_t bit = uint64_t(1) << slot_index;
+    if (seen & bit) {
+      return fail(DecodeStatus::schema_error, "duplicate field \"%s\"", slot.name.c_str());
+    }
+    seen |= bit;
+    od::value v = field.value();
+    switch (slot.kind) {
+      case SlotKind::key:
+        if (!put_key(slot.index, v)) {
+          return fail(DecodeStatus::schema_error,
+                      "key field \"%s\" must be a string or an int64 integer (keys are at most "
+                      "%zu bytes)",
+                      slot.name.c_str(), kKeyBytesMax);
+        }
+        break;
+      case SlotKind::time: {
+        if (time_format_ == TimeFormat::rfc3339) {
+          std::string_view s;
+          if (v.get_string().get(s) != simdjson::SUCCESS) {
+            return fail(DecodeStatus::schema_error, "time field \"%s\" must be an RFC 3339 string",
+                        slot.name.c_str());
+          }
+          TimestampError te = parse_rfc3339(s, out.time_ns);
+          if (te != TimestampError::ok) {
+            return fail(DecodeStatus::schema_error, "time field \"%s\": %s: \"%.*s\"",
+                        slot.name.c_str(), to_string(te), int(std::min<size_t>(s.size(), 64)),
+                        s.data());
+          }
+        } else if (!epoch_to_ns(v, unit_ns(time_format_), out.time_ns)) {
+          return fail(DecodeStatus::schema_error,
+                      "time field \"%s\" must be an epoch number within int64 nanoseconds",
+                      slot.name.c_str());
+        }
+        break;
+      }
+      case SlotKind::value: {
+        bool ok = false;
+        switch (slot.type) {
+          case FieldType::int64: ok = v.get_int64().get(out.values[slot.index].i) == simdjson::SUCCESS; break;
+          case FieldType::float64: ok = v.get_double().get(out.values[slot.index].f) == simdjson::SUCCESS; break;
+          case FieldType::string: {
+            std::string_view s;
+            ok = v.get_string().get(s) == simdjson::SUCCESS;
+            break;
+          }
+        }
+        if (!ok) {
+          return fail(DecodeStatus::schema_error, "field \"%s\" must be %s", slot.name.c_str(),
+                      type_name(slot.type));
+        }
+        break;
+      }
+    }
+  }
+  // simdjson 3.0 has no document::at_end(); past the last token it reports OUT_OF_BOUNDS.
+  if (doc.current_location().error() != simdjson::OUT_OF_BOUNDS) {
+    return fail(DecodeStatus::parse_error, "invalid JSON: trailing content after the object");
+  }
+  uint64_t all = slots_.size() == 64 ? ~uint64_t(0) : (uint64_t(1) << slots_.size()) - 1;
+  if (seen != all) {
+    uint64_t missing = all & ~seen;
+    const Slot& slot = slots_[size_t(__builtin_ctzll(missing))];
+    return fail(DecodeStatus::schema_error, "missing field \"%s\"", slot.name.c_str());
+  }
+  size_t key_len = 0;
+  for (size_t k = 0; k < key_count_; ++k) {
+    if (key_len + key_part_len_[k] > kKeyBytesMax) {
+      return fail(DecodeStatus::schema_error, "key longer than %zu bytes", kKeyBytesMax);
+    }
+    std::memcpy(key_buf_ + key_len, key_parts_[k], key_part_len_[k]);
+    key_len += key_part_len_[k];
+  }
+  out.key = {key_buf_, key_len};
+  out.key_hash = XXH3_64bits(key_buf_, key_len);
+  return DecodeStatus::ok;
+}
+
+}  // namespace sluice

@@ -1,0 +1,75 @@
+// JSON line -> Event, following the pipeline's [schema].
+//
+// One Decoder per shard (it owns simdjson parsers sized for line_bytes_max).
+// decode() is the per-event path: no allocation, no exception. Errors are
+// classified into the dead-letter reasons: parse_error (not valid JSON) and
+// schema_error (valid JSON that does not match the schema).
+#pragma once
+
+#include <simdjson.h>
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/config.h"
+#include "operators/event.h"
+
+namespace sluice {
+
+enum class DecodeStatus : uint8_t {
+  ok,
+  parse_error,   ///< the line is not valid JSON
+  schema_error,  ///< valid JSON, but not an object, or a field is missing/mistyped, or a bad timestamp
+};
+
+class Decoder {
+ public:
+  // REQUIRES: schema validated by the config loader.
+  Decoder(const SchemaConfig& schema, uint32_t line_bytes_max);
+
+  // Decodes one line. On ok, `out` holds the event; its key view points into
+  // this decoder and stays valid until the next decode(). On error, detail()
+  // says what was wrong.
+  // REQUIRES: line.data()[line.size() .. + kLinePadding) readable.
+  DecodeStatus decode(std::string_view line, Event& out);
+
+  std::string_view detail() const { return {detail_, detail_len_}; }
+
+  size_t value_fields() const { return fields_.size(); }
+
+ private:
+  enum class SlotKind : uint8_t { key, time, value };
+  struct Slot {
+    std::string name;
+    SlotKind kind;
+    FieldType type;  // for value slots
+    uint32_t index;  // key position, or value field index
+  };
+
+  DecodeStatus try_decode(std::string_view line, Event& out);
+  DecodeStatus fail(DecodeStatus status, const char* fmt, ...) __attribute__((format(printf, 3, 4)));
+  DecodeStatus classify(std::string_view line, DecodeStatus suggested);
+  int find_slot(std::string_view name) const;
+  bool put_key(uint32_t key_index, simdjson::ondemand::value& v);
+
+  std::vector<Slot> slots_;
+  std::vector<FieldConfig> fields_;
+  size_t key_count_;
+  TimeFormat time_format_;
+  simdjson::ondemand::parser parser_;
+  simdjson::dom::parser validator_;  // error path only: tells parse_error from schema_error
+
+  // Encoded keys of one event: each key field is encoded into its own part,
+  // then concatenated in schema order (fields may come in any order).
+  static constexpr size_t kKeyPartsMax = 8;
+  char key_parts_[kKeyPartsMax][kKeyBytesMax];
+  uint32_t key_part_len_[kKeyPartsMax];
+  char key_buf_[kKeyBytesMax];
+
+  char detail_[256];
+  size_t detail_len_ = 0;
+};
+
+}  // namespace sluice

@@ -1,0 +1,146 @@
+#include "operators/window_table.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "core/assert.h"
+#include "core/clock.h"
+
+namespace sluice {
+
+namespace {
+size_t round_up_pow2(size_t n) {
+  size_t p = 16;
+  while (p < n) p <<= 1;
+  return p;
+}
+}  // namespace
+
+KeyTable::KeyTable(uint32_t acc_slots, uint32_t capacity_hint) : acc_slots_(acc_slots) {
+  // Load factor at most 1/2: linear probing stays short even with a weak hash mix.
+  index_.assign(round_up_pow2(size_t(capacity_hint) * 2), 0);
+  mask_ = index_.size() - 1;
+  entries_.reserve(capacity_hint);
+  accs_.reserve(size_t(capacity_hint) * acc_slots);
+  keys_.reserve(size_t(capacity_hint) * 16);
+}
+
+size_t KeyTable::probe(uint64_t hash, std::string_view key, bool& found) const {
+  size_t i = size_t(hash) & mask_;
+  for (;;) {
+    uint32_t e = index_[i];
+    if (e == 0) {
+      found = false;
+      return i;
+    }
+    const Entry& entry = entries_[e - 1];
+    if (entry.hash == hash && entry.key_len == key.size() &&
+        std::memcmp(keys_.data() + entry.key_off, key.data(), key.size()) == 0) {
+      found = true;
+      return i;
+    }
+    i = (i + 1) & mask_;
+  }
+}
+
+Value* KeyTable::upsert(uint64_t hash, std::string_view key, const AggLayout& layout) {
+  bool found;
+  size_t i = probe(hash, key, found);
+  if (found) return accs_.data() + size_t(index_[i] - 1) * acc_slots_;
+  if ((entries_.size() + 1) * 2 > index_.size()) {
+    grow();
+    i = probe(hash, key, found);
+  }
+  SLUICE_ASSERT(entries_.size() < UINT32_MAX - 1);
+  SLUICE_ASSERT(keys_.size() + key.size() <= UINT32_MAX);
+  entries_.push_back({hash, uint32_t(keys_.size()), uint32_t(key.size())});
+  keys_.insert(keys_.end(), key.begin(), key.end());
+  accs_.resize(accs_.size() + acc_slots_);
+  Value* acc = accs_.data() + (entries_.size() - 1) * acc_slots_;
+  layout.init(acc);
+  index_[i] = uint32_t(entries_.size());
+  return acc;
+}
+
+const Value* KeyTable::find(uint64_t hash, std::string_view key) const {
+  bool found;
+  size_t i = probe(hash, key, found);
+  return found ? accs_.data() + size_t(index_[i] - 1) * acc_slots_ : nullptr;
+}
+
+void KeyTable::grow() {
+  index_.assign(index_.size() * 2, 0);
+  mask_ = index_.size() - 1;
+  for (size_t e = 0; e < entries_.size(); ++e) {
+    size_t i = size_t(entries_[e].hash) & mask_;
+    while (index_[i] != 0) i = (i + 1) & mask_;
+    index_[i] = uint32_t(e + 1);
+  }
+}
+
+void KeyTable::clear() {
+  // Only the used part of the index needs zeroing when the table was sparse,
+  // but a full fill is simple and runs once per window, not per event.
+  std::fill(index_.begin(), index_.end(), 0);
+  entries_.clear();
+  accs_.clear();
+  keys_.clear();
+}
+
+size_t KeyTable::memory_bytes() const {
+  return index_.capacity() * sizeof(uint32_t) + entries_.capacity() * sizeof(Entry) +
+         accs_.capacity() * sizeof(Value) + keys_.capacity();
+}
+
+WindowSet::WindowSet(const AggLayout& layout, int64_t size_ns) : layout_(layout), size_ns_(size_ns) {
+  SLUICE_ASSERT(size_ns > 0);
+}
+
+bool WindowSet::window_fits(int64_t t) const {
+  int64_t start, end;
+  return !__builtin_mul_overflow(floor_div(t, size_ns_), size_ns_, &start) &&
+         !__builtin_add_overflow(start, size_ns_, &end);
+}
+
+int64_t WindowSet::window_start(int64_t t) const { return floor_div(t, size_ns_) * size_ns_; }
+
+KeyTable* WindowSet::table_for(int64_t start) {
+  if (last_hit_ < open_.size() && open_[last_hit_].start == start) return open_[last_hit_].table;
+  auto it = std::lower_bound(open_.begin(), open_.end(), start,
+                             [](const Open& o, int64_t s) { return o.start < s; });
+  if (it == open_.end() || it->start != start) {
+    KeyTable* table;
+    if (!free_.empty()) {
+      table = free_.back();
+      free_.pop_back();
+    } else {
+      tables_.push_back(std::make_unique<KeyTable>(layout_.slots()));
+      table = tables_.back().get();
+    }
+    it = open_.insert(it, Open{start, table});
+  }
+  last_hit_ = size_t(it - open_.begin());
+  return it->table;
+}
+
+void WindowSet::apply(int64_t start, const Event& e) {
+  Value* acc = table_for(start)->upsert(e.key_hash, e.key, layout_);
+  layout_.update(acc, e.values);
+}
+
+void WindowSet::pop_oldest() {
+  SLUICE_ASSERT(!open_.empty());
+  KeyTable* t = open_.front().table;
+  t->clear();
+  free_.push_back(t);
+  open_.erase(open_.begin());
+  last_hit_ = 0;
+}
+
+size_t WindowSet::entries() const {
+  size_t n = 0;
+  for (const Open& o : open_) n += o.table->size();
+  return n;
+}
+
+}  // namespace sluice

@@ -1,0 +1,93 @@
+// What crosses between shards.
+//
+// EventBatch: events a source shard decoded for keys another shard owns, plus
+// that source shard's watermark marker, sent in-band after the events so the
+// owner never acts on a watermark before it has applied every event sent
+// before it.
+//
+// ResultChunk: rows of fired windows on their way to the gatherer (shard 0),
+// plus the sender's fired-through mark: every window ending at or before it
+// has been fully sent.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+
+#include "core/clock.h"
+#include "operators/event.h"
+
+namespace sluice {
+
+// 64 KiB holds about a thousand typical events: large enough that the
+// per-batch queue operation is noise, small enough to stay in L2.
+constexpr size_t kEventBatchBytes = 64 * 1024;
+// Batches per ordered shard pair. In flight at once: batches x size.
+constexpr size_t kEventBatchesPerChannel = 32;
+constexpr size_t kResultChunkBytes = 64 * 1024;
+constexpr size_t kResultChunksPerShard = 16;
+
+struct Marker {
+  bool opinion = false;   // false: the sender has no active source (it does not hold anyone back)
+  bool final = false;     // the sender will send no more events, ever
+  int64_t watermark = kTimeMin;  // valid when opinion
+};
+
+struct EventBatch {
+  uint32_t used = 0;
+  uint32_t records = 0;
+  Marker marker;
+  alignas(8) char data[kEventBatchBytes];
+
+  // Record: u64 hash | i64 time | u32 key_len | u32 unused | values[n] | key (padded to 8)
+  static constexpr size_t record_bytes(size_t key_len, size_t values) {
+    return 24 + 8 * values + ((key_len + 7) & ~size_t(7));
+  }
+  bool fits(size_t key_len, size_t values) const {
+    return used + record_bytes(key_len, values) <= kEventBatchBytes;
+  }
+  void append(const Event& e, size_t values) {
+    char* p = data + used;
+    uint32_t key_len = uint32_t(e.key.size());
+    std::memcpy(p, &e.key_hash, 8);
+    std::memcpy(p + 8, &e.time_ns, 8);
+    std::memcpy(p + 16, &key_len, 4);
+    std::memcpy(p + 24, e.values, 8 * values);
+    std::memcpy(p + 24 + 8 * values, e.key.data(), key_len);
+    used += uint32_t(record_bytes(key_len, values));
+    ++records;
+  }
+  // Reads the record at `offset` into e (key points into the batch); returns the next offset.
+  size_t read(size_t offset, Event& e, size_t values) const {
+    const char* p = data + offset;
+    uint32_t key_len;
+    std::memcpy(&e.key_hash, p, 8);
+    std::memcpy(&e.time_ns, p + 8, 8);
+    std::memcpy(&key_len, p + 16, 4);
+    std::memcpy(e.values, p + 24, 8 * values);
+    e.key = {p + 24 + 8 * values, key_len};
+    return offset + record_bytes(key_len, values);
+  }
+  void reset() {
+    used = 0;
+    records = 0;
+    marker = Marker{};
+  }
+};
+
+struct ResultChunk {
+  uint32_t used = 0;
+  uint32_t rows = 0;
+  int64_t fired_through = kTimeMin;
+  bool final = false;
+  alignas(8) char data[kResultChunkBytes];
+
+  void reset() {
+    used = 0;
+    rows = 0;
+    fired_through = kTimeMin;
+    final = false;
+  }
+};
+
+}  // namespace sluice

@@ -1,0 +1,186 @@
+#include "tools/sluice/gatherer.h"
+
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "core/log.h"
+#include "operators/result_row.h"
+
+namespace sluice {
+
+Gatherer::Gatherer(EngineShared& sh, Ring& ring)
+    : sh_(sh),
+      ring_(ring),
+      aggregates_(sh.config.aggregates.size()),
+      progress_(sh.shards, kTimeMin),
+      final_(sh.shards, false) {
+  sinks_.reserve(sh.config.sinks.size());
+  for (size_t i = 0; i < sh.config.sinks.size(); ++i) {
+    const SinkConfig& sc = sh.config.sinks[i];
+    if (sc.order == RowOrder::key) sort_by_key_ = true;
+    RowEncoder enc(sc.format, sh.config.schema, sh.config.aggregates);
+    // Each buffer must hold at least one row of the worst-case size.
+    size_t bytes = std::max<size_t>(sc.buffer_bytes, enc.row_bytes_max() * 2);
+    auto writer = std::make_unique<AsyncWriter>(sh.sink_fds[i], bytes,
+                                                make_user_data(OpTag::sink_write, i));
+    if (!enc.header().empty()) {
+      // A CSV file being appended to already has its header.
+      struct stat st{};
+      bool has_content = sc.append && fstat(sh.sink_fds[i], &st) == 0 && st.st_size > 0;
+      if (!has_content) writer->fill().append(enc.header());
+    }
+    sinks_.push_back(Sink{&sc, std::move(enc), std::move(writer), 0, 0});
+    if (!sinks_.back().writer->fill().empty()) sinks_.back().dirty_since = 0;
+  }
+}
+
+Gatherer::Window& Gatherer::window(int64_t start) {
+  auto it = pending_.find(start);
+  if (it == pending_.end()) it = pending_.emplace(start, Window{start, {}, {}}).first;
+  return it->second;
+}
+
+void Gatherer::add_row(int64_t window_start, std::string_view key, const AggValue* values) {
+  Window& w = window(window_start);
+  size_t off = w.rows.size();
+  w.rows.resize(off + result_row_bytes(key.size(), aggregates_));
+  write_result_row(window_start, key, values, aggregates_, w.rows.data() + off);
+  w.offsets.push_back(uint32_t(off));
+}
+
+void Gatherer::add_chunk(uint32_t from, const ResultChunk& chunk) {
+  size_t off = 0;
+  Window* w = nullptr;
+  for (uint32_t r = 0; r < chunk.rows; ++r) {
+    ResultRowView row = ResultRowView::parse(chunk.data + off, aggregates_);
+    if (w == nullptr || w->start != row.window_start) w = &window(row.window_start);
+    size_t at = w->rows.size();
+    w->rows.insert(w->rows.end(), chunk.data + off, chunk.data + off + row.bytes);
+    w->offsets.push_back(uint32_t(at));
+    off += row.bytes;
+  }
+  set_progress(from, chunk.fired_through, chunk.final);
+}
+
+void Gatherer::set_progress(uint32_t shard, int64_t fired_through, bool final) {
+  if (fired_through > progress_[shard]) progress_[shard] = fired_through;
+  if (final) final_[shard] = true;
+}
+
+bool Gatherer::complete_windows() {
+  int64_t through = *std::min_element(progress_.begin(), progress_.end());
+  bool all_final = std::all_of(final_.begin(), final_.end(), [](bool f) { return f; });
+  bool any = false;
+  while (!pending_.empty()) {
+    auto it = pending_.begin();
+    if (!all_final && it->first + sh_.config.window.size_ns > through) break;
+    Window w = std::move(it->second);
+    pending_.erase(it);
+    if (sort_by_key_) {
+      const char* base = w.rows.data();
+      std::sort(w.offsets.begin(), w.offsets.end(), [base](uint32_t a, uint32_t b) {
+        ResultRowView ra = ResultRowView::parse(base + a, 0);
+        ResultRowView rb = ResultRowView::parse(base + b, 0);
+        return compare_keys(ra.key, rb.key) < 0;
+      });
+    }
+    complete_.push_back(std::move(w));
+    any = true;
+  }
+  return any;
+}
+
+// Encodes as many rows as fit into the sink's fill buffer.
+bool Gatherer::encode(Sink& s) {
+  bool any = false;
+  ByteBuffer& fill = s.writer->fill();
+  const size_t row_max = s.encoder.row_bytes_max();
+  while (s.window_seq < complete_base_ + complete_.size()) {
+    const Window& w = complete_[size_t(s.window_seq - complete_base_)];
+    while (s.row < w.offsets.size()) {
+      if (fill.room() < row_max) return any;
+      if (fill.empty()) s.dirty_since = kTimeMin;  // set by step() to now
+      ResultRowView row = ResultRowView::parse(w.rows.data() + w.offsets[s.row], aggregates_);
+      fill.commit(s.encoder.encode(row, sh_.config.window.size_ns, fill.tail()));
+      ++s.row;
+      any = true;
+    }
+    ++s.window_seq;
+    s.row = 0;
+  }
+  return any;
+}
+
+bool Gatherer::step(int64_t now) {
+  bool any = complete_windows();
+  bool all_final = std::all_of(final_.begin(), final_.end(), [](bool f) { return f; });
+  for (Sink& s : sinks_) {
+    if (s.failed) {
+      // Nothing more reaches a failed sink; keep the window queue moving.
+      s.window_seq = complete_base_ + complete_.size();
+      s.row = 0;
+      continue;
+    }
+    for (int round = 0; round < 2; ++round) {
+      uint64_t before_seq = s.window_seq;
+      size_t before_row = s.row;
+      bool was_empty = s.writer->fill().empty();
+      if (encode(s)) any = true;
+      if (was_empty && !s.writer->fill().empty()) s.dirty_since = now;
+      bool stuck = s.window_seq < complete_base_ + complete_.size();  // buffer full
+      bool due = now - s.dirty_since >= s.cfg->flush_interval_ns ||
+                 s.writer->fill().size() >= s.writer->fill().capacity() / 2 || stuck ||
+                 (all_final && pending_.empty());
+      if (!s.writer->fill().empty() && due && s.writer->start(ring_)) {
+        any = true;
+        s.dirty_since = kTimeMax;
+      }
+      if (!stuck || (s.window_seq == before_seq && s.row == before_row && round > 0)) break;
+    }
+  }
+  // Drop windows every sink has encoded.
+  uint64_t min_seq = complete_base_ + complete_.size();
+  for (const Sink& s : sinks_) min_seq = std::min(min_seq, s.window_seq);
+  while (complete_base_ < min_seq) {
+    for (const Sink& s : sinks_) (void)s;
+    rows_out_ += complete_.front().offsets.size();
+    complete_.pop_front();
+    ++complete_base_;
+  }
+  return any;
+}
+
+int64_t Gatherer::next_deadline() const {
+  int64_t t = kTimeMax;
+  for (const Sink& s : sinks_) {
+    if (!s.failed && !s.writer->fill().empty() && !s.writer->in_flight() && s.dirty_since != kTimeMax) {
+      t = std::min(t, s.dirty_since + s.cfg->flush_interval_ns);
+    }
+  }
+  return t;
+}
+
+void Gatherer::on_write(uint32_t sink, int res) {
+  Sink& s = sinks_[sink];
+  s.writer->on_complete(ring_, res);
+  if (s.writer->error() != 0 && !s.failed) {
+    s.failed = true;
+    log_error("sink {}: write failed: {}; its remaining rows are lost, exiting with status 1",
+              s.cfg->name, std::strerror(s.writer->error()));
+    sh_.exit_code.store(1);
+    sh_.stop_requested.store(true);
+  }
+}
+
+bool Gatherer::done() const {
+  if (!std::all_of(final_.begin(), final_.end(), [](bool f) { return f; })) return false;
+  if (!pending_.empty() || !complete_.empty()) return false;
+  for (const Sink& s : sinks_) {
+    if (!s.failed && !s.writer->idle()) return false;
+  }
+  return true;
+}
+
+}  // namespace sluice

@@ -1,0 +1,83 @@
+// The gatherer runs on shard 0. It collects the rows of fired windows from
+// every shard, decides when a window is complete (every shard has reported
+// firing through its end), orders its rows if a sink asks for key order,
+// encodes them per sink (NDJSON or CSV) and writes each sink with batched
+// io_uring writes: one write per flush, never one per row.
+//
+// Rows of a window are written only after every earlier window's rows, and
+// a window's rows wait at most flush_interval once the window is complete
+// (less when the sink buffer fills first).
+//
+// Memory: rows of windows not yet complete are held here (they are bounded
+// by the window state the shards just released); each sink has two buffers
+// of buffer_bytes.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <string_view>
+#include <vector>
+
+#include "io/async_writer.h"
+#include "io/ring.h"
+#include "operators/row_encoder.h"
+#include "tools/sluice/engine.h"
+
+namespace sluice {
+
+class Gatherer {
+ public:
+  Gatherer(EngineShared& shared, Ring& ring);
+
+  // Rows from shard 0 itself.
+  void add_row(int64_t window_start, std::string_view key, const AggValue* values);
+  // A chunk from another shard: its rows and its progress.
+  void add_chunk(uint32_t from, const ResultChunk& chunk);
+  // Shard `shard` has sent every row of every window ending at or before fired_through.
+  void set_progress(uint32_t shard, int64_t fired_through, bool final);
+
+  // Completes windows, encodes rows, starts writes. Returns true if it did anything.
+  bool step(int64_t now_ns);
+  // Monotonic time at which a buffered flush falls due, or kTimeMax.
+  int64_t next_deadline() const;
+  void on_write(uint32_t sink, int res);
+
+  // Every shard is final and everything has been written.
+  bool done() const;
+  uint64_t rows_out() const { return rows_out_; }
+
+ private:
+  struct Window {
+    int64_t start;
+    std::vector<char> rows;
+    std::vector<uint32_t> offsets;
+  };
+  struct Sink {
+    const SinkConfig* cfg;
+    RowEncoder encoder;
+    std::unique_ptr<AsyncWriter> writer;
+    uint64_t window_seq;  // absolute index of the window being encoded
+    size_t row;           // next row within it
+    int64_t dirty_since = kTimeMax;  // when the fill buffer last went from empty to not
+    bool failed = false;
+  };
+  Window& window(int64_t start);
+  bool complete_windows();
+  bool encode(Sink& s);
+
+  EngineShared& sh_;
+  Ring& ring_;
+  size_t aggregates_;
+  bool sort_by_key_ = false;
+  std::vector<int64_t> progress_;  // fired-through per shard
+  std::vector<bool> final_;
+  std::map<int64_t, Window> pending_;  // not yet complete, by start
+  std::deque<Window> complete_;        // complete, oldest first
+  uint64_t complete_base_ = 0;         // absolute index of complete_.front()
+  std::vector<Sink> sinks_;
+  uint64_t rows_out_ = 0;
+};
+
+}  // namespace sluice

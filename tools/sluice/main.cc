@@ -1,0 +1,126 @@
+// sluice: the engine's command line.
+//   sluice run PIPELINE.toml     run a pipeline until its input ends or SIGINT/SIGTERM
+//   sluice check PIPELINE.toml   validate a pipeline file without running it
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include <cstdio>
+#include <string>
+
+#include "core/config.h"
+#include "core/log.h"
+#include "tools/sluice/engine.h"
+
+#ifndef SLUICE_VERSION
+#define SLUICE_VERSION "0.0.0"
+#endif
+
+namespace {
+
+using namespace sluice;
+
+int print_errors(const std::vector<ConfigError>& errors) {
+  for (const ConfigError& e : errors) std::fprintf(stderr, "%s\n", e.to_string().c_str());
+  std::fprintf(stderr, "%zu error%s\n", errors.size(), errors.size() == 1 ? "" : "s");
+  return 2;
+}
+
+std::string describe_sources(const PipelineConfig& cfg, const Engine* engine) {
+  std::string out;
+  for (size_t i = 0; i < cfg.sources.size(); ++i) {
+    const SourceConfig& s = cfg.sources[i];
+    if (!out.empty()) out += ", ";
+    out += s.name + " (" + to_string(s.type);
+    switch (s.type) {
+      case SourceType::tcp:
+        out += " " + (engine ? engine->listen_addresses()[i] : s.tcp.host + ":" + std::to_string(s.tcp.port));
+        break;
+      case SourceType::file:
+        out += " " + s.file.paths[0] + (s.file.paths.size() > 1 ? fmt::format(" +{} more", s.file.paths.size() - 1) : "");
+        break;
+      case SourceType::generator:
+        out += fmt::format(" {} events", s.generator.count == 0 ? std::string("unlimited") : std::to_string(s.generator.count));
+        break;
+    }
+    out += ")";
+  }
+  return out;
+}
+
+std::string describe_sinks(const PipelineConfig& cfg) {
+  std::string out;
+  for (const SinkConfig& s : cfg.sinks) {
+    if (!out.empty()) out += ", ";
+    out += s.name + " (" + (s.type == SinkType::file ? s.path : std::string("stdout")) + ", " +
+           (s.format == OutputFormat::csv ? "csv" : "ndjson") + ")";
+  }
+  return out;
+}
+
+int cmd_check(const std::string& path) {
+  ConfigResult cfg = load_config(path);
+  if (!cfg) return print_errors(cfg.error());
+  std::printf("%s: ok: pipeline \"%s\", %zu source%s [%s], %zu aggregate%s, %zu sink%s [%s]\n",
+              path.c_str(), cfg->name.c_str(), cfg->sources.size(), cfg->sources.size() == 1 ? "" : "s",
+              describe_sources(*cfg, nullptr).c_str(), cfg->aggregates.size(),
+              cfg->aggregates.size() == 1 ? "" : "s", cfg->sinks.size(), cfg->sinks.size() == 1 ? "" : "s",
+              describe_sinks(*cfg).c_str());
+  return 0;
+}
+
+int cmd_run(const std::string& path) {
+  ConfigResult cfg = load_config(path);
+  if (!cfg) return print_errors(cfg.error());
+  PipelineConfig config = *cfg;
+  Engine engine(std::move(*cfg));
+  if (!engine.handle_signals()) {
+    log_error("cannot set up signal handling");
+    return 1;
+  }
+  if (auto ok = engine.prepare(); !ok) {
+    log_error("{}", ok.error());
+    return 1;
+  }
+  log_info("pipeline \"{}\": starting; sources: {}; sinks: {}; dead letters: {}", config.name,
+           describe_sources(config, &engine), describe_sinks(config),
+           config.dead_letter.path.empty() ? std::string("stderr") : config.dead_letter.path);
+  int rc = engine.run();
+  const EngineTotals& t = engine.totals();
+  const ShardCounters& c = t.sum;
+  std::string dl;
+  for (size_t r = 0; r < kDeadLetterReasons; ++r) {
+    dl += fmt::format("{}{}={}", r ? " " : "", to_string(DeadLetterReason(r)), c.dead_letters[r]);
+  }
+  log_info("pipeline \"{}\": {} shard{}, done in {:.3f} s: {} events in ({} lines, {:.1f} MB), {} rows out, "
+           "{} windows; dead letters: {}; {:.0f} events/s",
+           config.name, t.per_shard.size(), t.per_shard.size() == 1 ? "" : "s", t.seconds, c.events_in,
+           c.lines_in, double(c.bytes_in) / 1e6, c.rows_out, c.windows_fired, dl,
+           t.seconds > 0 ? double(c.events_in) / t.seconds : 0.0);
+  return rc;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"Sluice: a thread-per-core streaming ETL engine (JSON events -> windowed aggregates)",
+               "sluice"};
+  app.set_version_flag("--version", std::string("sluice ") + SLUICE_VERSION);
+  app.require_subcommand(1);
+  std::string log_level = "info";
+  app.add_option("--log-level", log_level, "debug, info, warn or error")
+      ->check(CLI::IsMember({"debug", "info", "warn", "error"}));
+
+  std::string run_path, check_path;
+  CLI::App* run = app.add_subcommand("run", "Run a pipeline until its input ends or SIGINT/SIGTERM");
+  run->add_option("PIPELINE", run_path, "pipeline file (TOML)")->required();
+  CLI::App* check = app.add_subcommand("check", "Validate a pipeline file without running it");
+  check->add_option("PIPELINE", check_path, "pipeline file (TOML)")->required();
+  CLI11_PARSE(app, argc, argv);
+
+  set_log_level(log_level == "debug" ? LogLevel::debug
+                : log_level == "warn" ? LogLevel::warn
+                : log_level == "error" ? LogLevel::error
+                                       : LogLevel::info);
+  if (*check) return cmd_check(check_path);
+  return cmd_run(run_path);
+}

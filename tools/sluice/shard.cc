@@ -1,0 +1,1132 @@
+#include "tools/sluice/shard.h"
+
+#include <fcntl.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "core/assert.h"
+#include "core/cpu.h"
+#include "core/log.h"
+#include "core/timestamp.h"
+#include "io/net.h"
+#include "operators/json_text.h"
+#include "operators/result_row.h"
+#include "tools/sluice/gatherer.h"
+
+namespace sluice {
+
+struct Shard::TcpConn : Stream {
+  TcpConn(uint32_t src, const SourceConfig& sc, int64_t delay, int64_t floor)
+      : Stream(Kind::tcp, src, sc.line_bytes_max, delay, floor) {}
+  uint32_t slot = 0;
+  int fd = -1;
+  std::string peer;
+  int32_t head = -1;  // first queued receive buffer
+  int32_t tail = -1;
+  uint32_t head_off = 0;  // bytes of the head buffer already consumed
+  bool recv_armed = false;
+  bool eof = false;
+  bool want_rearm = false;
+};
+
+struct Shard::FileStream : Stream {
+  FileStream(uint32_t src, const SourceConfig& sc, int64_t delay)
+      : Stream(Kind::file, src, sc.line_bytes_max, delay, kTimeMin) {}
+  struct Buf {
+    std::unique_ptr<char[]> data;
+    uint32_t len = 0;
+    uint32_t off = 0;
+    enum class State : uint8_t { free, reading, ready } state = State::free;
+  };
+  uint32_t index = 0;  // in files_
+  const std::vector<std::string>* paths = nullptr;
+  size_t path_index = 0;
+  int fd = -1;
+  uint64_t offset = 0;
+  uint32_t read_bytes = 0;
+  Buf bufs[2];
+  int read_next = 0;     // buffer the next read goes into
+  int process_next = 0;  // buffer to process next (reads complete in order)
+  bool path_eof = false;
+  bool failed = false;
+};
+
+struct Shard::GenStream : Stream {
+  GenStream(uint32_t src, const SourceConfig& sc, int64_t delay, TimeFormat tf, int64_t start)
+      : Stream(Kind::generator, src, sc.line_bytes_max, delay, kTimeMin), gen(sc.generator, tf, start) {}
+  SalesGenerator gen;
+  std::unique_ptr<char[]> buf;
+  size_t len = 0;
+  size_t off = 0;
+  int64_t start_mono = 0;
+  uint64_t rate = 0;
+};
+
+namespace {
+bool same_marker(const Marker& a, const Marker& b) {
+  return a.opinion == b.opinion && a.final == b.final && (!a.opinion || a.watermark == b.watermark);
+}
+}  // namespace
+
+Shard::Shard(EngineShared& shared, uint32_t id)
+    : sh_(shared),
+      cfg_(shared.config),
+      id_(id),
+      n_(shared.shards),
+      nvals_(shared.config.schema.fields.size()),
+      size_ns_(shared.config.window.size_ns) {}
+
+Shard::~Shard() {
+  // First the ring: pending reads (eventfd, signalfd, sockets) point into this object.
+  ring_.close();
+  for (auto& c : conns_) {
+    if (c && c->fd >= 0) ::close(c->fd);
+  }
+  for (auto& f : files_) {
+    if (f->fd >= 0) ::close(f->fd);
+  }
+  if (event_fd_ >= 0) ::close(event_fd_);
+}
+
+std::string Shard::init() {
+  if (!pin_current_thread(sh_.cpus[id_])) {
+    log_warn("shard {}: could not pin to cpu {}", id_, sh_.cpus[id_]);
+  }
+  if (std::string err = ring_.init(kRingEntries); !err.empty()) return err;
+  if (std::string err = bufs_.init(ring_, 0, kRecvBuffers, kRecvBufferBytes, kLinePadding); !err.empty()) {
+    return err;
+  }
+  buf_next_.assign(kRecvBuffers, -1);
+  buf_len_.assign(kRecvBuffers, 0);
+  event_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (event_fd_ < 0) return std::string("eventfd: ") + std::strerror(errno);
+
+  uint32_t line_max = limits::line_bytes_max_min;
+  for (const SourceConfig& s : cfg_.sources) line_max = std::max(line_max, s.line_bytes_max);
+  decoder_ = std::make_unique<Decoder>(cfg_.schema, line_max);
+  windows_ = std::make_unique<WindowSet>(*sh_.layout, size_ns_);
+  // Room for two worst-case dead letters of the longest line (every byte escaped).
+  size_t dl_bytes = std::max<size_t>(1 << 20, 2 * (json_escaped_bytes_max(line_max) + 4096));
+  dl_ = std::make_unique<AsyncWriter>(sh_.dead_letter_fd, dl_bytes,
+                                      make_user_data(OpTag::dead_letter_write, 0));
+  out_.assign(n_, nullptr);
+  sent_marker_.assign(n_, Marker{});
+  in_marker_.assign(n_, Marker{});
+
+  const int64_t delay = cfg_.window.watermark_delay_ns;
+  for (uint32_t i = 0; i < cfg_.sources.size(); ++i) {
+    const SourceConfig& sc = cfg_.sources[i];
+    if (sc.type == SourceType::tcp || sh_.source_shard[i] != id_) continue;
+    if (sc.type == SourceType::file) {
+      auto f = std::make_unique<FileStream>(i, sc, delay);
+      f->index = uint32_t(files_.size());
+      f->paths = &sc.file.paths;
+      f->read_bytes = sc.file.read_bytes;
+      for (auto& b : f->bufs) {
+        b.data.reset(new char[size_t(f->read_bytes) + kLinePadding]);
+        std::memset(b.data.get() + f->read_bytes, 0, kLinePadding);
+      }
+      f->fd = ::open(sc.file.paths[0].c_str(), O_RDONLY | O_CLOEXEC);
+      if (f->fd < 0) return "source " + sc.name + ": cannot open " + sc.file.paths[0] + ": " + std::strerror(errno);
+      files_.push_back(std::move(f));
+    } else {
+      int64_t start = sc.generator.start_now ? sh_.start_wall_ns : sc.generator.start_ns;
+      auto g = std::make_unique<GenStream>(i, sc, delay, cfg_.schema.time_format, start);
+      g->buf.reset(new char[kGeneratorChunkBytes + kLinePadding]);
+      std::memset(g->buf.get(), 0, kGeneratorChunkBytes + kLinePadding);
+      g->rate = sc.generator.rate;
+      gens_.push_back(std::move(g));
+    }
+  }
+  if (id_ == 0) {
+    gatherer_ = std::make_unique<Gatherer>(sh_, ring_);
+    listener_open_.assign(cfg_.sources.size(), false);
+  }
+  return {};
+}
+
+// ---------------------------------------------------------------------------
+// Waking
+
+void Shard::external_wake() {
+  uint64_t one = 1;
+  ssize_t rc = ::write(event_fd_, &one, sizeof one);
+  (void)rc;  // EAGAIN means the counter is already non-zero: a wake is pending anyway
+}
+
+void Shard::notify(uint32_t dst) {
+  Shard* t = sh_.shard_ptrs[dst];
+  // Pairs with the fence in run(): either the target sees our push before it
+  // sleeps, or we see that it sleeps and wake it.
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  if (!t->sleeping_.load(std::memory_order_relaxed)) return;
+  if (t->wake_pending_.exchange(true)) return;
+  if (ring_.has_msg_ring()) {
+    io_uring_sqe* sqe = ring_.sqe();
+    io_uring_prep_msg_ring(sqe, t->ring_.fd(), 0, make_user_data(OpTag::wake, 0), 0);
+    io_uring_sqe_set_data64(sqe, make_user_data(OpTag::ignore, 0));
+    sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
+  } else {
+    t->external_wake();
+  }
+}
+
+bool Shard::inbound_pending() const {
+  for (uint32_t s = 0; s < n_; ++s) {
+    if (s != id_ && !sh_.data[s * n_ + id_]->empty()) return true;
+  }
+  if (id_ == 0) {
+    for (uint32_t s = 1; s < n_; ++s) {
+      if (!sh_.results[s]->empty()) return true;
+    }
+  }
+  if (sh_.accepted[id_]->size_approx() > 0) return true;
+  if (sh_.stop_requested.load(std::memory_order_relaxed) && !stopping_) return true;
+  if (sh_.exit_now.load(std::memory_order_relaxed)) return true;
+  return false;
+}
+
+// ---------------------------------------------------------------------------
+// The loop
+
+void Shard::run() {
+  // Standing reads: the wake eventfd on every shard, the signalfd on shard 0.
+  auto arm_eventfd = [&] {
+    io_uring_sqe* sqe = ring_.sqe();
+    io_uring_prep_read(sqe, event_fd_, &event_fd_value_, sizeof event_fd_value_, 0);
+    io_uring_sqe_set_data64(sqe, make_user_data(OpTag::wake, 1));
+  };
+  arm_eventfd();
+  if (id_ == 0) {
+    if (sh_.signal_fd >= 0) {
+      io_uring_sqe* sqe = ring_.sqe();
+      io_uring_prep_read(sqe, sh_.signal_fd, signal_buf_, sizeof signal_buf_, 0);
+      io_uring_sqe_set_data64(sqe, make_user_data(OpTag::signal, 0));
+    }
+    for (uint32_t i = 0; i < cfg_.sources.size(); ++i) {
+      if (sh_.listen_fds[i] >= 0) {
+        listener_open_[i] = true;
+        arm_accept(i);
+      }
+    }
+  }
+  now_ = monotonic_ns();
+  for (auto& f : files_) {
+    f->last_active_ns = now_;
+    issue_read(*f);
+  }
+  for (auto& g : gens_) {
+    g->last_active_ns = now_;
+    g->start_mono = now_;
+    mark_ready(*g);
+  }
+  update_inputs_done();
+
+  bool busy = true;
+  bool eventfd_rearm = false;
+  for (;;) {
+    if (busy) {
+      ring_.poll();
+    } else {
+      sleeping_.store(true, std::memory_order_relaxed);
+      std::atomic_thread_fence(std::memory_order_seq_cst);
+      if (inbound_pending()) {
+        sleeping_.store(false, std::memory_order_relaxed);
+        ring_.poll();
+      } else {
+        int64_t now = monotonic_ns();
+        int64_t deadline = std::min(next_deadline(), now + kTickNs);
+        ring_.wait(std::max<int64_t>(deadline - now, 0));
+        sleeping_.store(false, std::memory_order_relaxed);
+      }
+    }
+    wake_pending_.store(false, std::memory_order_relaxed);
+    now_ = monotonic_ns();
+    ring_.drain([&](const io_uring_cqe& cqe) {
+      if (user_data_tag(cqe.user_data) == OpTag::wake && user_data_id(cqe.user_data) == 1) {
+        eventfd_rearm = true;
+      } else {
+        handle_completion(cqe);
+      }
+    });
+    if (eventfd_rearm) {
+      eventfd_rearm = false;
+      arm_eventfd();
+    }
+
+    if (sh_.stop_requested.load(std::memory_order_relaxed) && !stopping_) begin_stop();
+
+    busy = false;
+    busy |= drain_inbound();
+    busy |= adopt_connections();
+    busy |= process_ready();
+    bufs_.publish();
+    for (TcpConn* c : rearm_) {
+      if (c->want_rearm && !c->eof && !stopping_ && bufs_.available() > 0) arm_recv(*c);
+    }
+    std::erase_if(rearm_, [](TcpConn* c) { return !c->want_rearm || c->eof; });
+    update_inputs_done();
+    busy |= flush_outbound();
+    busy |= fire_windows();
+    if (gatherer_) {
+      busy |= gatherer_->step(now_);
+      if (gatherer_->done() && !sh_.exit_now.load()) {
+        sh_.exit_now.store(true);
+        for (Shard* s : sh_.shard_ptrs) {
+          if (s != this) s->external_wake();
+        }
+      }
+    }
+    dl_->start(ring_);
+    if (sh_.exit_now.load(std::memory_order_relaxed) && dl_->idle()) break;
+  }
+  counters_.ring_submissions = ring_.submissions();
+  counters_.ring_completions = ring_.completions();
+  if (gatherer_) counters_.rows_out = gatherer_->rows_out();
+}
+
+int64_t Shard::next_deadline() {
+  int64_t t = next_timer_;
+  next_timer_ = kTimeMax;
+  if (gatherer_) t = std::min(t, gatherer_->next_deadline());
+  if (cfg_.window.idle_timeout_ns > 0) {
+    auto idle_at = [&](const Stream& s) {
+      if (!s.done && !s.idle) t = std::min(t, s.last_active_ns + cfg_.window.idle_timeout_ns);
+    };
+    for (auto& c : conns_) {
+      if (c) idle_at(*c);
+    }
+    for (auto& f : files_) idle_at(*f);
+    for (auto& g : gens_) idle_at(*g);
+  }
+  if (accept_retry_at_ != 0) t = std::min(t, accept_retry_at_);
+  return t;
+}
+
+void Shard::handle_completion(const io_uring_cqe& cqe) {
+  uint64_t id = user_data_id(cqe.user_data);
+  switch (user_data_tag(cqe.user_data)) {
+    case OpTag::ignore:
+    case OpTag::wake:
+    case OpTag::close:
+      break;
+    case OpTag::signal:
+      if (cqe.res > 0) {
+        if (signal_seen_) {
+          log_warn("second signal: exiting at once, without flushing");
+          _exit(130);
+        }
+        signal_seen_ = true;
+        log_info("signal received: draining and flushing (send it again to exit at once)");
+        sh_.stop_requested.store(true);
+        for (Shard* s : sh_.shard_ptrs) s->external_wake();
+        io_uring_sqe* sqe = ring_.sqe();
+        io_uring_prep_read(sqe, sh_.signal_fd, signal_buf_, sizeof signal_buf_, 0);
+        io_uring_sqe_set_data64(sqe, make_user_data(OpTag::signal, 0));
+      }
+      break;
+    case OpTag::accept:
+      on_accept(uint32_t(id), cqe);
+      break;
+    case OpTag::recv:
+      on_recv(*conns_[id], cqe);
+      break;
+    case OpTag::file_read:
+      on_file_read(*files_[id >> 1], int(id & 1), cqe.res);
+      break;
+    case OpTag::sink_write:
+      gatherer_->on_write(uint32_t(id), cqe.res);
+      break;
+    case OpTag::dead_letter_write:
+      dl_->on_complete(ring_, cqe.res);
+      if (dl_->error() != 0) {
+        // Nowhere left to put bad lines: stop rather than lose them silently.
+        log_error("dead-letter output: write failed: {}; stopping", std::strerror(dl_->error()));
+        sh_.exit_code.store(1);
+        sh_.stop_requested.store(true);
+      }
+      break;
+  }
+}
+
+void Shard::begin_stop() {
+  stopping_ = true;
+  if (id_ == 0) {
+    for (uint32_t i = 0; i < listener_open_.size(); ++i) {
+      // Wakes the multishot accept with an error; it is not re-armed.
+      if (listener_open_[i]) ::shutdown(sh_.listen_fds[i], SHUT_RDWR);
+    }
+  }
+  for (auto& c : conns_) {
+    if (!c || c->eof) continue;
+    if (c->recv_armed) {
+      ::shutdown(c->fd, SHUT_RDWR);  // the pending receive completes with end-of-stream
+    } else {
+      c->eof = true;
+      mark_ready(*c);
+    }
+  }
+  for (auto& g : gens_) mark_ready(*g);
+  for (auto& f : files_) mark_ready(*f);
+}
+
+void Shard::update_inputs_done() {
+  bool all_finite = sh_.config.all_sources_finite();
+  bool done = stopping_ || all_finite;
+  for (auto& c : conns_) {
+    if (c) done = false;
+  }
+  for (auto& f : files_) done &= f->done;
+  for (auto& g : gens_) done &= g->done;
+  if (id_ == 0) {
+    for (bool open : listener_open_) done &= !open;
+  }
+  inputs_done_ = done;
+}
+
+// ---------------------------------------------------------------------------
+// TCP
+
+void Shard::arm_accept(uint32_t source) {
+  io_uring_sqe* sqe = ring_.sqe();
+  io_uring_prep_multishot_accept(sqe, sh_.listen_fds[source], nullptr, nullptr, SOCK_CLOEXEC);
+  io_uring_sqe_set_data64(sqe, make_user_data(OpTag::accept, source));
+}
+
+void Shard::on_accept(uint32_t source, const io_uring_cqe& cqe) {
+  if (cqe.res >= 0) {
+    int fd = cqe.res;
+    if (stopping_) {
+      ::close(fd);
+    } else {
+      uint32_t target = accept_rr_++ % n_;
+      if (target == id_) {
+        open_tcp(source, fd);
+      } else if (sh_.accepted[target]->try_enqueue(uint64_t(source) << 32 | uint32_t(fd))) {
+        notify(target);
+      } else {
+        ::close(fd);
+        ++counters_.connections_refused;
+        log_warn("source {}: connection hand-off queue to shard {} full; connection closed",
+                 cfg_.sources[source].name, target);
+      }
+    }
+  }
+  if (!(cqe.flags & IORING_CQE_F_MORE)) {
+    if (stopping_ || cqe.res == -EINVAL || cqe.res == -ECANCELED) {
+      if (listener_open_[source]) {
+        listener_open_[source] = false;
+        ::close(sh_.listen_fds[source]);
+      }
+    } else {
+      if (cqe.res < 0) log_warn("source {}: accept: {}", cfg_.sources[source].name, std::strerror(-cqe.res));
+      arm_accept(source);
+    }
+  }
+}
+
+bool Shard::adopt_connections() {
+  uint64_t item;
+  bool any = false;
+  while (sh_.accepted[id_]->try_dequeue(item)) {
+    int fd = int(uint32_t(item));
+    uint32_t source = uint32_t(item >> 32);
+    if (stopping_) {
+      ::close(fd);
+    } else {
+      open_tcp(source, fd);
+    }
+    any = true;
+  }
+  return any;
+}
+
+void Shard::open_tcp(uint32_t source, int fd) {
+  const SourceConfig& sc = cfg_.sources[source];
+  uint32_t live = 0;
+  for (auto& c : conns_) {
+    if (c && c->source == source) ++live;
+  }
+  // connections_max is per source; each shard holds its round-robin share.
+  if (live * n_ >= sc.tcp.connections_max) {
+    ::close(fd);
+    ++counters_.connections_refused;
+    log_warn("source {}: connections_max ({}) reached; connection refused", sc.name, sc.tcp.connections_max);
+    return;
+  }
+  uint32_t slot;
+  if (!free_conn_slots_.empty()) {
+    slot = free_conn_slots_.back();
+    free_conn_slots_.pop_back();
+  } else {
+    slot = uint32_t(conns_.size());
+    conns_.emplace_back();
+  }
+  auto c = std::make_unique<TcpConn>(source, sc, cfg_.window.watermark_delay_ns,
+                                     sh_.fired_max.load(std::memory_order_acquire));
+  c->slot = slot;
+  c->fd = fd;
+  sockaddr_storage ss{};
+  socklen_t len = sizeof ss;
+  c->peer = getpeername(fd, reinterpret_cast<sockaddr*>(&ss), &len) == 0 ? format_address(ss) : "?";
+  c->last_active_ns = now_;
+  conns_[slot] = std::move(c);
+  ++counters_.connections;
+  log_debug("source {}: connection from {} on shard {}", sc.name, conns_[slot]->peer, id_);
+  arm_recv(*conns_[slot]);
+}
+
+void Shard::arm_recv(TcpConn& c) {
+  io_uring_sqe* sqe = ring_.sqe();
+  io_uring_prep_recv_multishot(sqe, c.fd, nullptr, 0, 0);
+  sqe->flags |= IOSQE_BUFFER_SELECT;
+  sqe->buf_group = bufs_.group();
+  io_uring_sqe_set_data64(sqe, make_user_data(OpTag::recv, c.slot));
+  c.recv_armed = true;
+  c.want_rearm = false;
+}
+
+void Shard::on_recv(TcpConn& c, const io_uring_cqe& cqe) {
+  if (cqe.res > 0 && (cqe.flags & IORING_CQE_F_BUFFER)) {
+    uint16_t bid = uint16_t(cqe.flags >> IORING_CQE_BUFFER_SHIFT);
+    bufs_.on_taken();
+    buf_len_[bid] = uint32_t(cqe.res);
+    buf_next_[bid] = -1;
+    if (c.tail >= 0) {
+      buf_next_[size_t(c.tail)] = bid;
+    } else {
+      c.head = bid;
+      c.head_off = 0;
+    }
+    c.tail = bid;
+    counters_.bytes_in += uint64_t(cqe.res);
+    input_arrived(c);
+  }
+  if (!(cqe.flags & IORING_CQE_F_MORE)) {
+    c.recv_armed = false;
+    if (cqe.res == -ENOBUFS && !stopping_) {
+      c.want_rearm = true;  // re-armed once buffers come back
+      rearm_.push_back(&c);
+    } else if (cqe.res <= 0 || stopping_) {
+      if (cqe.res < 0 && cqe.res != -ECONNRESET && cqe.res != -ECANCELED) {
+        log_debug("source {}: {}: recv: {}", cfg_.sources[c.source].name, c.peer, std::strerror(-cqe.res));
+      }
+      c.eof = true;
+    } else {
+      arm_recv(c);
+    }
+    mark_ready(c);
+  }
+}
+
+bool Shard::process_tcp(TcpConn& c) {
+  bool progress = false;
+  while (c.head >= 0) {
+    uint16_t bid = uint16_t(c.head);
+    const char* data = bufs_.buffer(bid) + c.head_off;
+    size_t len = buf_len_[bid] - c.head_off;
+    size_t used = feed(c, data, len);
+    if (used > 0) progress = true;
+    if (used < len) {
+      c.head_off += uint32_t(used);
+      c.stalled = true;
+      return progress;
+    }
+    c.head = buf_next_[bid];
+    if (c.head < 0) c.tail = -1;
+    c.head_off = 0;
+    bufs_.recycle(bid);
+  }
+  c.stalled = false;
+  if (c.eof && !c.recv_armed) {
+    uint64_t partial = 0;
+    if (c.framer.pending_bytes() > 0) {
+      std::string_view prefix = c.framer.pending_prefix();
+      bool truncated = c.framer.pending_bytes() > prefix.size();
+      if (!dead_letter(&c, DeadLetterReason::partial_line, "connection closed in the middle of a line",
+                       prefix, truncated, c.framer.pending_bytes())) {
+        c.stalled = true;
+        return progress;
+      }
+    }
+    c.framer.finish(false, [](const Line&) { return true; }, partial);
+    counters_.partial_line_bytes += partial;
+    close_tcp(c);
+    return true;
+  }
+  return progress;
+}
+
+void Shard::close_tcp(TcpConn& c) {
+  ::close(c.fd);
+  c.fd = -1;
+  c.done = true;
+  log_debug("source {}: {} closed", cfg_.sources[c.source].name, c.peer);
+  uint32_t slot = c.slot;
+  std::erase(rearm_, &c);
+  conns_[slot].reset();  // callers must not touch c after this
+  free_conn_slots_.push_back(slot);
+}
+
+// ---------------------------------------------------------------------------
+// Files
+
+void Shard::issue_read(FileStream& f) {
+  if (f.path_eof || f.failed || stopping_) return;
+  FileStream::Buf& b = f.bufs[f.read_next];
+  if (b.state != FileStream::Buf::State::free) return;
+  // One read in flight per file keeps completions in order.
+  if (f.bufs[f.read_next ^ 1].state == FileStream::Buf::State::reading) return;
+  io_uring_sqe* sqe = ring_.sqe();
+  io_uring_prep_read(sqe, f.fd, b.data.get(), f.read_bytes, f.offset);
+  io_uring_sqe_set_data64(sqe, make_user_data(OpTag::file_read, uint64_t(f.index) << 1 | uint64_t(f.read_next)));
+  b.state = FileStream::Buf::State::reading;
+}
+
+void Shard::on_file_read(FileStream& f, int buf, int res) {
+  FileStream::Buf& b = f.bufs[buf];
+  b.state = FileStream::Buf::State::free;
+  if (res == -EINTR || res == -EAGAIN) {
+    issue_read(f);
+    return;
+  }
+  if (res < 0) {
+    log_error("source {}: read {}: {}", cfg_.sources[f.source].name, (*f.paths)[f.path_index],
+              std::strerror(-res));
+    sh_.exit_code.store(1);
+    f.failed = true;
+    mark_ready(f);
+    return;
+  }
+  if (res == 0) {
+    f.path_eof = true;
+    mark_ready(f);
+    return;
+  }
+  b.len = uint32_t(res);
+  b.off = 0;
+  b.state = FileStream::Buf::State::ready;
+  f.offset += uint64_t(res);
+  counters_.bytes_in += uint64_t(res);
+  f.read_next ^= 1;
+  input_arrived(f);
+  issue_read(f);
+}
+
+bool Shard::process_file(FileStream& f) {
+  using State = FileStream::Buf::State;
+  bool progress = false;
+  for (;;) {
+    FileStream::Buf& b = f.bufs[f.process_next];
+    if (b.state != State::ready) break;
+    size_t used = feed(f, b.data.get() + b.off, b.len - b.off);
+    if (used > 0) progress = true;
+    if (used < b.len - b.off) {
+      b.off += uint32_t(used);
+      f.stalled = true;
+      return progress;
+    }
+    b.state = State::free;
+    f.process_next ^= 1;
+    issue_read(f);
+  }
+  f.stalled = false;
+  bool reading = f.bufs[0].state == State::reading || f.bufs[1].state == State::reading;
+  if (reading) return progress;
+  if (f.path_eof || f.failed || stopping_) {
+    uint64_t partial = 0;
+    // A file's last line needs no newline; on stop or failure a partial line is dropped.
+    bool deliver = f.path_eof && !f.failed;
+    if (!f.framer.finish(deliver, [&](const Line& l) { return on_line(f, l); }, partial)) {
+      f.stalled = true;
+      return progress;
+    }
+    counters_.partial_line_bytes += partial;
+    if (f.path_eof && !f.failed && !stopping_ && f.path_index + 1 < f.paths->size()) {
+      ::close(f.fd);
+      ++f.path_index;
+      const std::string& path = (*f.paths)[f.path_index];
+      f.fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+      if (f.fd < 0) {
+        log_error("source {}: cannot open {}: {}", cfg_.sources[f.source].name, path, std::strerror(errno));
+        sh_.exit_code.store(1);
+        f.failed = true;
+      }
+      f.offset = 0;
+      f.path_eof = false;
+      f.framer.restart();
+      issue_read(f);
+      return true;
+    }
+    f.done = true;
+    return true;
+  }
+  return progress;
+}
+
+// ---------------------------------------------------------------------------
+// Generator
+
+bool Shard::process_generator(GenStream& g) {
+  bool progress = false;
+  if (g.off < g.len) {
+    size_t used = feed(g, g.buf.get() + g.off, g.len - g.off);
+    g.off += used;
+    progress = used > 0;
+    if (g.off < g.len) {
+      g.stalled = true;
+      return progress;
+    }
+  }
+  g.stalled = false;
+  if (g.gen.finished() || stopping_) {
+    g.done = true;
+    return true;
+  }
+  uint64_t allowed = UINT64_MAX;
+  if (g.rate > 0) {
+    // Open loop: the schedule says how many events are due by now.
+    __int128 due = __int128(now_ - g.start_mono) * g.rate / kNsPerS;
+    if (uint64_t(due) <= g.gen.produced()) {
+      int64_t next = g.start_mono + int64_t(__int128(g.gen.produced() + 1) * kNsPerS / g.rate);
+      next_timer_ = std::min(next_timer_, next);
+      mark_ready(g);  // look again on the next iteration (after the timer)
+      return progress;
+    }
+    allowed = uint64_t(due) - g.gen.produced();
+  }
+  uint64_t events;
+  g.len = g.gen.generate(g.buf.get(), kGeneratorChunkBytes, allowed, events);
+  g.off = 0;
+  counters_.bytes_in += g.len;
+  input_arrived(g);
+  return true;
+}
+
+// ---------------------------------------------------------------------------
+// Ready list
+
+void Shard::mark_ready(Stream& s) {
+  if (s.in_ready) return;
+  s.in_ready = true;
+  ready_.push_back(&s);
+}
+
+void Shard::input_arrived(Stream& s) {
+  s.last_active_ns = now_;
+  if (s.idle) {
+    // Back from idle: windows may have fired without it meanwhile.
+    s.idle = false;
+    s.wm.raise_floor(sh_.fired_max.load(std::memory_order_acquire));
+  }
+  mark_ready(s);
+}
+
+bool Shard::process_ready() {
+  bool progress = false;
+  ready_next_.clear();
+  std::swap(ready_, ready_next_);
+  for (Stream* s : ready_next_) {
+    s->in_ready = false;
+    bool p = false;
+    switch (s->kind) {
+      case Stream::Kind::tcp: {
+        TcpConn& c = static_cast<TcpConn&>(*s);
+        p = process_tcp(c);
+        // c may be gone (closed) here: only touch it through conns_.
+        if (p) progress = true;
+        continue;
+      }
+      case Stream::Kind::file: p = process_file(static_cast<FileStream&>(*s)); break;
+      case Stream::Kind::generator: p = process_generator(static_cast<GenStream&>(*s)); break;
+    }
+    progress |= p;
+    if (s->stalled || (s->kind == Stream::Kind::generator && !s->done && !s->in_ready &&
+                       static_cast<GenStream*>(s)->rate == 0)) {
+      mark_ready(*s);
+    }
+  }
+  // Stalled connections stay ready so they are retried.
+  for (auto& c : conns_) {
+    if (c && c->stalled) mark_ready(*c);
+  }
+  if (!progress) {
+    for (Stream* s : ready_) {
+      if (s->stalled) ++counters_.backpressure_stalls;
+    }
+  }
+  return progress;
+}
+
+// ---------------------------------------------------------------------------
+// The per-line path
+
+size_t Shard::feed(Stream& s, const char* data, size_t len) {
+  return s.framer.feed(data, len, [&](const Line& line) { return on_line(s, line); });
+}
+
+bool Shard::on_line(Stream& s, const Line& line) {
+  if (line.too_long) {
+    char detail[128];
+    std::snprintf(detail, sizeof detail, "line of %llu bytes exceeds line_bytes_max (%u)",
+                  static_cast<unsigned long long>(line.total_bytes), cfg_.sources[s.source].line_bytes_max);
+    if (!dead_letter(&s, DeadLetterReason::line_too_long, detail, line.text, true, line.total_bytes)) {
+      return false;
+    }
+    ++counters_.lines_in;
+    return true;
+  }
+  Event e;
+  DecodeStatus st = decoder_->decode(line.text, e);
+  if (st != DecodeStatus::ok) {
+    DeadLetterReason r =
+        st == DecodeStatus::parse_error ? DeadLetterReason::parse_error : DeadLetterReason::schema_error;
+    if (!dead_letter(&s, r, decoder_->detail(), line.text)) return false;
+    ++counters_.lines_in;
+    return true;
+  }
+  if (!windows_->window_fits(e.time_ns)) {
+    if (!dead_letter(&s, DeadLetterReason::schema_error,
+                     "event time too close to the int64 nanosecond range for its window", line.text)) {
+      return false;
+    }
+    ++counters_.lines_in;
+    return true;
+  }
+  int64_t start = windows_->window_start(e.time_ns);
+  if (s.wm.is_late(start + size_ns_)) {
+    if (!late_dead_letter(&s, e, start, s.wm.watermark(), line.text, false)) return false;
+    ++counters_.lines_in;
+    return true;
+  }
+  if (!route(s, e, start, line.text)) return false;
+  s.wm.observe(e.time_ns);
+  ++counters_.lines_in;
+  return true;
+}
+
+bool Shard::route(Stream& s, const Event& e, int64_t start, std::string_view raw) {
+  // Lemire's multiply-shift: the high bits of the hash pick the shard.
+  uint32_t owner = uint32_t((static_cast<unsigned __int128>(e.key_hash) * n_) >> 64);
+  if (owner == id_) {
+    if (start + size_ns_ <= target_) {
+      // Its window has already been (or is being) written out.
+      return late_dead_letter(&s, e, start, target_, raw, true);
+    }
+    windows_->apply(start, e);
+    ++counters_.events_in;
+    return true;
+  }
+  EventBatch*& b = out_[owner];
+  if (b != nullptr && !b->fits(e.key.size(), nvals_)) push_batch(owner);
+  if (b == nullptr) {
+    b = sh_.data[id_ * n_ + owner]->try_acquire();
+    if (b == nullptr) return false;  // every batch to that shard is in flight: back-pressure
+    b->reset();
+  }
+  b->append(e, nvals_);
+  return true;
+}
+
+bool Shard::dead_letter(Stream* s, DeadLetterReason reason, std::string_view detail,
+                        std::string_view raw, bool truncated, uint64_t raw_bytes) {
+  char origin[512];
+  std::string_view origin_view;
+  std::string_view source_name = "";
+  if (s != nullptr) {
+    source_name = cfg_.sources[s->source].name;
+    switch (s->kind) {
+      case Stream::Kind::tcp: origin_view = static_cast<TcpConn*>(s)->peer; break;
+      case Stream::Kind::file: {
+        auto* f = static_cast<FileStream*>(s);
+        int n = std::snprintf(origin, sizeof origin, "%s:%llu", (*f->paths)[f->path_index].c_str(),
+                              static_cast<unsigned long long>(f->framer.line_number()));
+        origin_view = std::string_view(origin, size_t(std::min<int>(n, int(sizeof origin) - 1)));
+        if (!is_valid_utf8(origin_view)) origin_view = {};
+        break;
+      }
+      case Stream::Kind::generator: break;
+    }
+  }
+  DeadLetter d{reason, detail, source_name, origin_view, raw, truncated, raw_bytes};
+  size_t need = dead_letter_bytes_max(d);
+  if (dl_->fill().room() < need) {
+    dl_->start(ring_);
+    if (dl_->fill().room() < need) return false;  // both buffers busy: back-pressure
+  }
+  dl_->fill().commit(encode_dead_letter(d, dl_->fill().tail()));
+  ++counters_.dead_letters[size_t(reason)];
+  return true;
+}
+
+bool Shard::late_dead_letter(Stream* s, const Event& e, int64_t start, int64_t watermark,
+                             std::string_view raw, bool already_written) {
+  char ws[kRfc3339BytesMax + 1], we[kRfc3339BytesMax + 1], wm[kRfc3339BytesMax + 1];
+  ws[format_rfc3339(start, ws)] = 0;
+  we[format_rfc3339(start + size_ns_, we)] = 0;
+  wm[format_rfc3339(watermark, wm)] = 0;
+  char detail[256];
+  if (already_written) {
+    std::snprintf(detail, sizeof detail,
+                  "window %s/%s was already written when the event arrived (pipeline watermark %s)", ws,
+                  we, wm);
+  } else {
+    std::snprintf(detail, sizeof detail, "window %s/%s ended at or before the source watermark %s", ws,
+                  we, wm);
+  }
+  (void)e;
+  return dead_letter(s, DeadLetterReason::late, detail, raw);
+}
+
+// An event from another shard whose window fired before it arrived (a source
+// that joined or woke up while the window was being fired). The raw line
+// stayed on the reading shard, so the record is rebuilt from the decoded fields.
+void Shard::apply_remote(const Event& e) {
+  int64_t start = windows_->window_start(e.time_ns);
+  if (start + size_ns_ > target_) {
+    windows_->apply(start, e);
+    ++counters_.events_in;
+    return;
+  }
+  char raw[4096];
+  char* p = raw;
+  *p++ = '{';
+  const SchemaConfig& schema = cfg_.schema;
+  size_t i = 0;
+  for (size_t k = 0; k < schema.key.size(); ++k) {
+    p += json_quote(schema.key[k], p);
+    *p++ = ':';
+    if (e.key[i] == kKeyInt) {
+      int64_t v;
+      std::memcpy(&v, e.key.data() + i + 1, 8);
+      p += write_int64(v, p);
+      i += 9;
+    } else {
+      uint32_t len;
+      std::memcpy(&len, e.key.data() + i + 1, 4);
+      std::string_view sv(e.key.data() + i + 5, std::min<size_t>(len, 512));
+      p += json_quote(sv, p);
+      i += 5 + len;
+    }
+    *p++ = ',';
+  }
+  p += json_quote(schema.time_field, p);
+  *p++ = ':';
+  *p++ = '"';
+  p += format_rfc3339(e.time_ns, p);
+  *p++ = '"';
+  for (size_t f = 0; f < schema.fields.size(); ++f) {
+    if (schema.fields[f].type == FieldType::string || size_t(p - raw) > sizeof raw - 200) continue;
+    *p++ = ',';
+    p += json_quote(schema.fields[f].name, p);
+    *p++ = ':';
+    if (schema.fields[f].type == FieldType::int64) {
+      p += write_int64(e.values[f].i, p);
+    } else if (std::isfinite(e.values[f].f)) {
+      p += write_double(e.values[f].f, p);
+    } else {
+      p += 4;
+      std::memcpy(p - 4, "null", 4);
+    }
+  }
+  *p++ = '}';
+  // The dead-letter buffer always has room for a small record once the
+  // in-flight write completes; if not, it is counted and dropped with a log.
+  if (!late_dead_letter(nullptr, e, start, target_, std::string_view(raw, size_t(p - raw)), true)) {
+    log_warn("dead-letter buffer full: a late event of an already written window was dropped");
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Cross-shard
+
+bool Shard::drain_inbound() {
+  bool any = false;
+  Event e;
+  for (uint32_t src = 0; src < n_; ++src) {
+    if (src == id_) continue;
+    SpscChannel<EventBatch>* ch = sh_.data[src * n_ + id_].get();
+    bool released = false;
+    while (EventBatch* b = ch->try_pop()) {
+      size_t off = 0;
+      for (uint32_t r = 0; r < b->records; ++r) {
+        off = b->read(off, e, nvals_);
+        apply_remote(e);
+      }
+      in_marker_[src] = b->marker;
+      ch->release(b);
+      released = true;
+    }
+    if (released) {
+      notify(src);
+      any = true;
+    }
+  }
+  if (gatherer_) {
+    for (uint32_t src = 1; src < n_; ++src) {
+      SpscChannel<ResultChunk>* ch = sh_.results[src].get();
+      bool released = false;
+      while (ResultChunk* c = ch->try_pop()) {
+        gatherer_->add_chunk(src, *c);
+        ch->release(c);
+        released = true;
+      }
+      if (released) {
+        notify(src);
+        any = true;
+      }
+    }
+  }
+  return any;
+}
+
+Marker Shard::local_marker() {
+  Marker m;
+  const int64_t idle_ns = cfg_.window.idle_timeout_ns;
+  auto consider = [&](Stream& s) {
+    if (s.done) return;
+    if (idle_ns > 0 && !s.idle && now_ - s.last_active_ns >= idle_ns) s.idle = true;
+    if (s.idle) return;
+    int64_t w = s.wm.watermark();
+    if (!m.opinion || w < m.watermark) m.watermark = w;
+    m.opinion = true;
+  };
+  for (auto& c : conns_) {
+    if (c) consider(*c);
+  }
+  for (auto& f : files_) consider(*f);
+  for (auto& g : gens_) consider(*g);
+  if (inputs_done_ && ready_.empty()) {
+    bool flushed = true;
+    for (EventBatch* b : out_) flushed &= b == nullptr || b->records == 0;
+    if (flushed) {
+      m.final = true;
+      m.opinion = false;
+    }
+  }
+  return m;
+}
+
+bool Shard::push_batch(uint32_t dst) {
+  EventBatch* b = out_[dst];
+  b->marker = marker_;
+  sh_.data[id_ * n_ + dst]->push(b);
+  out_[dst] = nullptr;
+  sent_marker_[dst] = marker_;
+  ++counters_.batches_sent;
+  notify(dst);
+  return true;
+}
+
+bool Shard::flush_outbound() {
+  bool any = false;
+  marker_ = local_marker();
+  for (uint32_t dst = 0; dst < n_; ++dst) {
+    if (dst == id_) continue;
+    if (out_[dst] != nullptr && out_[dst]->records > 0) {
+      any |= push_batch(dst);
+      continue;
+    }
+    if (!same_marker(marker_, sent_marker_[dst])) {
+      if (out_[dst] == nullptr) {
+        out_[dst] = sh_.data[id_ * n_ + dst]->try_acquire();
+        if (out_[dst] == nullptr) continue;  // retried next iteration
+        out_[dst]->reset();
+      }
+      any |= push_batch(dst);
+    }
+  }
+  return any;
+}
+
+bool Shard::fire_windows() {
+  // The pipeline watermark, as this shard knows it: the minimum over shards
+  // that have an active source, using each one's latest in-band marker.
+  bool all_final = marker_.final;
+  bool any_opinion = marker_.opinion;
+  int64_t low = marker_.opinion ? marker_.watermark : kTimeMax;
+  for (uint32_t s = 0; s < n_; ++s) {
+    if (s == id_) continue;
+    const Marker& m = in_marker_[s];
+    all_final &= m.final;
+    if (m.opinion) {
+      any_opinion = true;
+      low = std::min(low, m.watermark);
+    }
+  }
+  if (all_final) {
+    target_ = kTimeMax;
+  } else if (any_opinion && low > target_) {
+    target_ = low;
+  }
+  // Publish before firing: sources that join from now on start at this floor.
+  int64_t seen = sh_.fired_max.load(std::memory_order_relaxed);
+  while (target_ > seen && !sh_.fired_max.compare_exchange_weak(seen, target_)) {
+  }
+
+  bool any = false;
+  const size_t naggs = cfg_.aggregates.size();
+  AggValue vals[64];
+  SLUICE_ASSERT(naggs <= 64);
+  SpscChannel<ResultChunk>* ch = id_ == 0 ? nullptr : sh_.results[id_].get();
+  while (!windows_->empty() && windows_->oldest_start() + size_ns_ <= target_) {
+    int64_t start = windows_->oldest_start();
+    const KeyTable& t = windows_->oldest();
+    for (; fire_entry_ < t.size(); ++fire_entry_) {
+      const Value* acc = t.acc(fire_entry_);
+      for (size_t a = 0; a < naggs; ++a) vals[a] = sh_.layout->result(acc, a);
+      std::string_view key = t.key(fire_entry_);
+      if (gatherer_) {
+        gatherer_->add_row(start, key, vals);
+        continue;
+      }
+      size_t bytes = result_row_bytes(key.size(), naggs);
+      if (chunk_ != nullptr && chunk_->used + bytes > kResultChunkBytes) {
+        chunk_->fired_through = reported_;  // rows of this window are still coming
+        ch->push(chunk_);
+        chunk_ = nullptr;
+        notify(0);
+      }
+      if (chunk_ == nullptr) {
+        chunk_ = ch->try_acquire();
+        if (chunk_ == nullptr) return any;  // gatherer behind: resume this window later
+        chunk_->reset();
+      }
+      chunk_->used += uint32_t(write_result_row(start, key, vals, naggs, chunk_->data + chunk_->used));
+      ++chunk_->rows;
+    }
+    windows_->pop_oldest();
+    fire_entry_ = 0;
+    ++counters_.windows_fired;
+    any = true;
+  }
+  bool final = target_ == kTimeMax && windows_->empty();
+  bool caught_up = windows_->empty() || windows_->oldest_start() + size_ns_ > target_;
+  if (caught_up && (target_ != reported_ || (final && !reported_final_))) {
+    if (gatherer_) {
+      gatherer_->set_progress(0, target_, final);
+    } else {
+      if (chunk_ == nullptr) {
+        chunk_ = ch->try_acquire();
+        if (chunk_ == nullptr) return any;
+        chunk_->reset();
+      }
+      chunk_->fired_through = target_;
+      chunk_->final = final;
+      ch->push(chunk_);
+      chunk_ = nullptr;
+      notify(0);
+    }
+    reported_ = target_;
+    reported_final_ = final;
+    any = true;
+  }
+  return any;
+}
+
+}  // namespace sluice

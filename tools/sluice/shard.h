@@ -1,0 +1,181 @@
+// One shard: a thread pinned to one CPU that owns one io_uring, the sources
+// assigned to it (TCP connections, files, generators), the window tables of
+// the keys that hash to it, its dead-letter output, and, on shard 0, the
+// listeners, the signal fd and the gatherer that writes results to sinks.
+//
+// Everything here is touched only by the shard's own thread, except
+// sleeping_/wake_pending_/event_fd_ (read by other shards to wake it) and the
+// channels (each end used by exactly one thread).
+//
+// The loop (run()): reap completions -> apply inbound batches -> adopt new
+// connections -> frame/decode/route ready input -> push outbound batches with
+// this shard's watermark marker -> fire windows the pipeline watermark has
+// passed -> (shard 0) gather and write results -> write dead letters -> sleep
+// in the kernel when there is nothing to do.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "io/async_writer.h"
+#include "io/ring.h"
+#include "operators/decoder.h"
+#include "operators/framing.h"
+#include "operators/watermark.h"
+#include "operators/window_table.h"
+#include "tools/sluice/engine.h"
+#include "tools/sluice/generator.h"
+
+namespace sluice {
+
+class Gatherer;
+
+// Receive buffers per shard and their size: 128 x 64 KiB = 8 MiB per shard.
+// When all are queued behind a stalled connection, receives stop (ENOBUFS),
+// which is how back-pressure reaches TCP peers.
+constexpr uint32_t kRecvBuffers = 128;
+constexpr uint32_t kRecvBufferBytes = 64 * 1024;
+// Submission queue entries per ring; the SQ is flushed early when full.
+constexpr unsigned kRingEntries = 1024;
+// Longest the loop sleeps without a timer due, so idleness is noticed.
+constexpr int64_t kTickNs = 200 * kNsPerMs;
+// Generator lines produced per loop iteration when the rate is unlimited.
+constexpr size_t kGeneratorChunkBytes = 64 * 1024;
+
+struct Stream {
+  enum class Kind : uint8_t { tcp, file, generator };
+  Stream(Kind k, uint32_t src, uint32_t line_bytes_max, int64_t delay_ns, int64_t floor_ns)
+      : kind(k), source(src), framer(line_bytes_max), wm(delay_ns, floor_ns) {}
+  virtual ~Stream() = default;
+
+  Kind kind;
+  uint32_t source;  // index into config.sources
+  LineFramer framer;
+  SourceWatermark wm;
+  int64_t last_active_ns = 0;  // monotonic time input last arrived
+  bool idle = false;
+  bool done = false;  // finished: no longer holds the watermark back
+  bool in_ready = false;
+  bool stalled = false;  // refused by back-pressure on the last attempt
+};
+
+class Shard {
+ public:
+  Shard(EngineShared& shared, uint32_t id);
+  ~Shard();
+  Shard(const Shard&) = delete;
+  Shard& operator=(const Shard&) = delete;
+
+  // On the shard's own thread, before run(): ring, buffers, sources.
+  std::string init();
+  void run();
+
+  // Any thread: wake this shard if it sleeps (eventfd).
+  void external_wake();
+  const ShardCounters& counters() const { return counters_; }
+
+ private:
+  struct TcpConn;
+  struct FileStream;
+  struct GenStream;
+
+  // Loop steps.
+  void handle_completion(const io_uring_cqe& cqe);
+  bool drain_inbound();
+  bool adopt_connections();
+  bool process_ready();
+  bool flush_outbound();
+  bool fire_windows();
+  void begin_stop();
+  void update_inputs_done();
+  int64_t next_deadline();
+
+  // Sources.
+  void open_tcp(uint32_t source, int fd);
+  void arm_accept(uint32_t source);
+  void arm_recv(TcpConn& c);
+  void on_accept(uint32_t source, const io_uring_cqe& cqe);
+  void on_recv(TcpConn& c, const io_uring_cqe& cqe);
+  bool process_tcp(TcpConn& c);
+  void close_tcp(TcpConn& c);
+  void issue_read(FileStream& f);
+  void on_file_read(FileStream& f, int buf, int res);
+  bool process_file(FileStream& f);
+  bool process_generator(GenStream& g);
+  void mark_ready(Stream& s);
+  void input_arrived(Stream& s);
+
+  // The per-line path.
+  size_t feed(Stream& s, const char* data, size_t len);
+  bool on_line(Stream& s, const Line& line);
+  bool route(Stream& s, const Event& e, int64_t window_start, std::string_view raw);
+  bool dead_letter(Stream* s, DeadLetterReason reason, std::string_view detail,
+                   std::string_view raw, bool truncated = false, uint64_t raw_bytes = 0);
+  bool late_dead_letter(Stream* s, const Event& e, int64_t window_start, int64_t watermark,
+                        std::string_view raw, bool already_written);
+  void apply_remote(const Event& e);
+
+  // Cross-shard.
+  Marker local_marker();
+  bool push_batch(uint32_t dst);
+  void notify(uint32_t dst);
+  bool inbound_pending() const;
+
+  EngineShared& sh_;
+  const PipelineConfig& cfg_;
+  uint32_t id_;
+  uint32_t n_;
+  size_t nvals_;
+  int64_t size_ns_;
+
+  Ring ring_;
+  BufferRing bufs_;
+  std::unique_ptr<Decoder> decoder_;
+  std::unique_ptr<WindowSet> windows_;
+  std::unique_ptr<AsyncWriter> dl_;
+  std::unique_ptr<Gatherer> gatherer_;  // shard 0 only
+
+  int event_fd_ = -1;
+  uint64_t event_fd_value_ = 0;
+  uint64_t signal_buf_[16];  // one signalfd_siginfo (128 bytes)
+  std::atomic<bool> sleeping_{false};
+  std::atomic<bool> wake_pending_{false};
+
+  std::vector<std::unique_ptr<TcpConn>> conns_;
+  std::vector<uint32_t> free_conn_slots_;
+  std::vector<std::unique_ptr<FileStream>> files_;
+  std::vector<std::unique_ptr<GenStream>> gens_;
+  std::vector<Stream*> ready_;
+  std::vector<Stream*> ready_next_;
+  std::vector<TcpConn*> rearm_;
+  // Received buffers queued per connection, as a linked list through bids.
+  std::vector<int32_t> buf_next_;
+  std::vector<uint32_t> buf_len_;
+  std::vector<bool> listener_open_;  // by source index (shard 0)
+  uint32_t accept_rr_ = 0;
+  int64_t accept_retry_at_ = 0;
+
+  std::vector<EventBatch*> out_;      // open outbound batch per destination
+  std::vector<Marker> sent_marker_;   // last marker sent to each destination
+  std::vector<Marker> in_marker_;     // last marker received from each source shard
+  Marker marker_;                     // this shard's current marker
+  bool stopping_ = false;
+  bool inputs_done_ = false;
+  bool signal_seen_ = false;
+
+  int64_t target_ = kTimeMin;         // windows ending at or before this fire
+  size_t fire_entry_ = 0;             // next entry of the oldest window to send
+  ResultChunk* chunk_ = nullptr;      // open result chunk (shards != 0)
+  int64_t reported_ = kTimeMin;       // fired-through last reported to the gatherer
+  bool reported_final_ = false;
+
+  int64_t now_ = 0;                   // monotonic ns, once per loop iteration
+  int64_t next_timer_ = kTimeMax;
+  ShardCounters counters_;
+};
+
+}  // namespace sluice
