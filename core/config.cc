@@ -43,9 +43,6 @@ constexpr DurationUnit kDurationUnits[] = {
 // 2024-01-01T00:00:00Z: a fixed default keeps generated data (and tests) reproducible.
 constexpr int64_t kGeneratorStartDefaultNs = 1'704'067'200 * kNsPerS;
 
-// Below 64 KiB a busy sink writes too often; above 1 GiB one sink holds too much memory.
-constexpr uint32_t kSinkBufferBytesMin = 64u << 10;
-constexpr uint32_t kSinkBufferBytesMax = 1u << 30;
 
 // Output rows carry these columns beside the key fields and aggregates.
 constexpr std::string_view kReservedColumns[] = {"window_start", "window_end"};
@@ -507,6 +504,11 @@ class ConfigParser {
       parse_window(*t, config.window);
     }
     auto aggregates = r.tables("aggregates", Need::optional, "aggregate");
+    if (aggregates.size() > limits::aggregates_max) {
+      diag_.at(root.get("aggregates")->source(),
+               fmt::format("at most {} aggregates are supported, got {}", limits::aggregates_max,
+                           aggregates.size()));
+    }
     for (size_t i = 0; i < aggregates.size(); ++i) {
       parse_aggregate(*aggregates[i], i, schema != nullptr, config.schema,
                       config.aggregates.emplace_back());
@@ -660,6 +662,11 @@ class ConfigParser {
   void parse_schema(const toml::table& table, SchemaConfig& schema) {
     TableReader r(diag_, table, "[schema]");
     r.string_list("key", schema.key, Need::required, /*single_string_ok=*/true);
+    if (schema.key.size() > limits::key_fields_max) {
+      r.error_at(*table.get("key"), "key",
+                 fmt::format("at most {} key fields are supported, got {}", limits::key_fields_max,
+                             schema.key.size()));
+    }
 
     const toml::node* time_field = nullptr;
     if (const toml::table* time = r.subtable("time", Need::required)) {
@@ -698,6 +705,11 @@ class ConfigParser {
       }
       f.finish();
       std::ranges::sort(schema.fields, {}, &FieldConfig::name);
+      if (schema.fields.size() > limits::value_fields_max) {
+        r.error_at(*fields, "fields",
+                   fmt::format("at most {} fields are supported, got {}", limits::value_fields_max,
+                               schema.fields.size()));
+      }
     }
 
     if (time_field != nullptr) {
@@ -795,7 +807,8 @@ class ConfigParser {
     r.choice("format", sink.format, {{"ndjson", OutputFormat::ndjson}, {"csv", OutputFormat::csv}});
     r.choice("order", sink.order, {{"none", RowOrder::none}, {"key", RowOrder::key}});
     r.duration("flush_interval", sink.flush_interval_ns, Zero::allowed);
-    r.integer("buffer_bytes", sink.buffer_bytes, kSinkBufferBytesMin, kSinkBufferBytesMax);
+    r.integer("buffer_bytes", sink.buffer_bytes, limits::sink_buffer_bytes_min,
+              limits::sink_buffer_bytes_max);
 
     if (!typed) {
       r.ignore("path");
@@ -1057,6 +1070,32 @@ const char* to_string(AggFn fn) {
       return "max";
     case AggFn::avg:
       return "avg";
+  }
+  return "?";
+}
+
+const char* to_string(TimeFormat format) {
+  switch (format) {
+    case TimeFormat::rfc3339:
+      return "rfc3339";
+    case TimeFormat::epoch_s:
+      return "epoch_s";
+    case TimeFormat::epoch_ms:
+      return "epoch_ms";
+    case TimeFormat::epoch_us:
+      return "epoch_us";
+    case TimeFormat::epoch_ns:
+      return "epoch_ns";
+  }
+  return "?";
+}
+
+const char* to_string(OutputFormat format) {
+  switch (format) {
+    case OutputFormat::ndjson:
+      return "ndjson";
+    case OutputFormat::csv:
+      return "csv";
   }
   return "?";
 }

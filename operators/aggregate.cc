@@ -15,10 +15,12 @@ AggLayout::AggLayout(const std::vector<AggregateConfig>& aggregates, const Schem
     }
     switch (a.fn) {
       case AggFn::count: break;
-      case AggFn::sum: slots_ += s.type == FieldType::int64 ? 2 : 1; break;
+      case AggFn::sum:  // int64: sum + overflow flag; float64: sum + compensation
+      case AggFn::avg:  // sum + compensation
+        slots_ += 2;
+        break;
       case AggFn::min:
-      case AggFn::max:
-      case AggFn::avg: slots_ += 1; break;
+      case AggFn::max: slots_ += 1; break;
     }
     specs_.push_back(s);
   }
@@ -31,7 +33,10 @@ void AggLayout::init(Value* acc) const {
     switch (s.fn) {
       case AggFn::sum:
       case AggFn::avg:
-        if (s.type == FieldType::float64 || s.fn == AggFn::avg) a[0].f = 0.0;
+        if (s.type == FieldType::float64 || s.fn == AggFn::avg) {
+          a[0].f = 0.0;
+          a[1].f = 0.0;
+        }
         break;
       case AggFn::min:
         if (s.type == FieldType::int64) {
@@ -75,7 +80,7 @@ AggValue AggLayout::result(const Value* acc, size_t index) const {
           r.v.i = a[0].i;
         }
       } else {
-        as_float(a[0].f);
+        as_float(a[0].f + a[1].f);
       }
       break;
     case AggFn::min:
@@ -88,7 +93,7 @@ AggValue AggLayout::result(const Value* acc, size_t index) const {
       }
       break;
     case AggFn::avg:
-      as_float(a[0].f / double(acc[0].i));
+      as_float((a[0].f + a[1].f) / double(acc[0].i));
       break;
   }
   return r;

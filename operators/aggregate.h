@@ -3,13 +3,19 @@
 // Every (window, key) entry holds a fixed block of 8-byte accumulator slots:
 // slot 0 is the entry's event count, then each aggregate's own slots. The
 // layout is computed once from the config; update() is the per-event path.
+//
+// Float sums (sum and avg) use Neumaier's compensated summation: a second
+// slot carries the rounding error of each addition. The result is then the
+// correctly rounded sum in practice, independent of the order events arrive
+// in (which differs between runs once several connections or shards feed a
+// key), and prints as 59.97 rather than 59.970000000000006.
 #pragma once
 
 #include <cstdint>
 #include <limits>
 #include <vector>
 
-#include "core/config.h"
+#include "core/config_model.h"
 #include "operators/event.h"
 
 namespace sluice {
@@ -26,6 +32,18 @@ struct AggValue {
   enum class Kind : uint8_t { null, int64, float64 } kind = Kind::null;
   Value v{};
 };
+
+// a[0]: running sum, a[1]: running compensation.
+inline void neumaier_add(Value* a, double x) {
+  double sum = a[0].f;
+  double t = sum + x;
+  if (__builtin_fabs(sum) >= __builtin_fabs(x)) {
+    a[1].f += (sum - t) + x;
+  } else {
+    a[1].f += (x - t) + sum;
+  }
+  a[0].f = t;
+}
 
 class AggLayout {
  public:
@@ -58,7 +76,7 @@ inline void AggLayout::update(Value* acc, const Value* values) const {
           // Slot +1 records an overflow; the output is then null, never a wrapped number.
           if (__builtin_add_overflow(a[0].i, values[s.field_index].i, &a[0].i)) a[1].i = 1;
         } else {
-          a[0].f += values[s.field_index].f;
+          neumaier_add(a, values[s.field_index].f);
         }
         break;
       case AggFn::min:
@@ -76,7 +94,8 @@ inline void AggLayout::update(Value* acc, const Value* values) const {
         }
         break;
       case AggFn::avg:
-        a[0].f += s.type == FieldType::int64 ? double(values[s.field_index].i) : values[s.field_index].f;
+        neumaier_add(a, s.type == FieldType::int64 ? double(values[s.field_index].i)
+                                                   : values[s.field_index].f);
         break;
     }
   }

@@ -13,7 +13,7 @@
 #include <string_view>
 #include <vector>
 
-#include "core/config.h"
+#include "core/config_model.h"
 #include "operators/event.h"
 
 namespace sluice {

@@ -17,6 +17,7 @@
 // No allocation after construction.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <memory>
@@ -28,7 +29,8 @@ namespace sluice {
 
 // simdjson reads up to 64 bytes past the end of a document.
 constexpr size_t kLinePadding = 64;
-// How much of an over-long line is kept for the dead-letter record.
+// How much of an over-long line is kept for the dead-letter record (less when
+// line_bytes_max is smaller).
 constexpr size_t kTooLongPrefixBytes = 1024;
 
 struct Line {
@@ -40,7 +42,9 @@ struct Line {
 class LineFramer {
  public:
   explicit LineFramer(uint32_t line_bytes_max)
-      : line_bytes_max_(line_bytes_max), carry_(new char[line_bytes_max + kLinePadding]) {
+      : line_bytes_max_(line_bytes_max),
+        prefix_max_(std::min<size_t>(kTooLongPrefixBytes, line_bytes_max)),
+        carry_(new char[line_bytes_max + kLinePadding]) {
     std::memset(carry_.get(), 0, line_bytes_max + kLinePadding);
   }
 
@@ -64,7 +68,7 @@ class LineFramer {
 
   uint64_t pending_bytes() const { return discarding_ ? discarded_bytes_ : carry_len_; }
   std::string_view pending_prefix() const {
-    return {carry_.get(), carry_len_ < kTooLongPrefixBytes ? carry_len_ : kTooLongPrefixBytes};
+    return {carry_.get(), carry_len_ < prefix_max_ ? carry_len_ : prefix_max_};
   }
   // Starts a new stream (a new file): forgets the carry and the line count.
   void restart() {
@@ -84,6 +88,9 @@ class LineFramer {
   }
 
   uint32_t line_bytes_max_;
+  // Bytes of an over-long line kept for its dead letter: at most 1 KiB, and
+  // never more than the carry buffer holds (line_bytes_max_ may be smaller).
+  size_t prefix_max_;
   std::unique_ptr<char[]> carry_;  // line_bytes_max_ + kLinePadding bytes
   size_t carry_len_ = 0;
   // Inside a line longer than the limit: carry_ holds its first bytes (the
@@ -117,7 +124,7 @@ size_t LineFramer::feed(const char* data, size_t len, OnLine&& on_line) {
       // Fast path: the whole line is inside the chunk.
       std::string_view text = strip_cr(data + pos, seg_len);
       if (seg_len > line_bytes_max_) {
-        Line line{text.substr(0, kTooLongPrefixBytes), true, seg_len};
+        Line line{text.substr(0, prefix_max_), true, seg_len};
         if (!on_line(line)) return pos;
       } else if (!text.empty()) {
         if (!on_line(Line{text, false, text.size()})) return pos;
@@ -130,7 +137,7 @@ size_t LineFramer::feed(const char* data, size_t len, OnLine&& on_line) {
     // The line continues a carried prefix and/or does not end in this chunk.
     if (carry_len_ + seg_len > line_bytes_max_) {
       // Over the limit: keep what the carry holds as the prefix, discard the rest.
-      size_t keep = carry_len_ < kTooLongPrefixBytes ? kTooLongPrefixBytes - carry_len_ : 0;
+      size_t keep = carry_len_ < prefix_max_ ? prefix_max_ - carry_len_ : 0;
       if (keep > seg_len) keep = seg_len;
       std::memcpy(carry_.get() + carry_len_, data + pos, keep);
       size_t before = carry_len_;

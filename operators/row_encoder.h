@@ -14,7 +14,7 @@
 #include <string_view>
 #include <vector>
 
-#include "core/config.h"
+#include "core/config_model.h"
 #include "operators/result_row.h"
 
 namespace sluice {

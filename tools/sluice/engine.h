@@ -17,7 +17,7 @@
 #include <vector>
 
 #include "core/channel.h"
-#include "core/config.h"
+#include "core/config_model.h"
 #include "operators/aggregate.h"
 #include "operators/dead_letter.h"
 #include "tools/sluice/batch.h"

@@ -101,7 +101,6 @@ bool Gatherer::encode(Sink& s) {
     const Window& w = complete_[size_t(s.window_seq - complete_base_)];
     while (s.row < w.offsets.size()) {
       if (fill.room() < row_max) return any;
-      if (fill.empty()) s.dirty_since = kTimeMin;  // set by step() to now
       ResultRowView row = ResultRowView::parse(w.rows.data() + w.offsets[s.row], aggregates_);
       fill.commit(s.encoder.encode(row, sh_.config.window.size_ns, fill.tail()));
       ++s.row;
@@ -144,7 +143,6 @@ bool Gatherer::step(int64_t now) {
   uint64_t min_seq = complete_base_ + complete_.size();
   for (const Sink& s : sinks_) min_seq = std::min(min_seq, s.window_seq);
   while (complete_base_ < min_seq) {
-    for (const Sink& s : sinks_) (void)s;
     rows_out_ += complete_.front().offsets.size();
     complete_.pop_front();
     ++complete_base_;

@@ -8,7 +8,7 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "core/config.h"
+#include "core/config_model.h"
 
 namespace sluice {
 

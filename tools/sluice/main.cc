@@ -52,7 +52,7 @@ std::string describe_sinks(const PipelineConfig& cfg) {
   for (const SinkConfig& s : cfg.sinks) {
     if (!out.empty()) out += ", ";
     out += s.name + " (" + (s.type == SinkType::file ? s.path : std::string("stdout")) + ", " +
-           (s.format == OutputFormat::csv ? "csv" : "ndjson") + ")";
+           to_string(s.format) + ")";
   }
   return out;
 }

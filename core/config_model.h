@@ -1,0 +1,153 @@
+// The pipeline configuration model: plain structs describing one pipeline,
+// with their defaults and limits. The loader that fills them from TOML is in
+// config.h; code that only reads a config (operators, the engine) includes
+// this header alone.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace sluice {
+
+// Defaults and bounds shared by the parser, the engine and the docs.
+namespace limits {
+// Longest NDJSON line accepted; longer lines become `line_too_long` dead letters.
+// Also the size of each connection's carry buffer, so it bounds memory per connection.
+constexpr uint32_t line_bytes_max_default = 1u << 20;
+constexpr uint32_t line_bytes_max_min = 64;
+constexpr uint32_t line_bytes_max_max = 64u << 20;
+// Connections per TCP source; more are accepted and closed at once (and logged).
+constexpr uint32_t connections_max_default = 1024;
+// Size of one file read; larger reads amortise syscalls, smaller ones use less memory.
+constexpr uint32_t read_bytes_default = 1u << 20;
+constexpr uint32_t read_bytes_min = 4096;
+constexpr uint32_t read_bytes_max = 64u << 20;
+// Shards beyond this are refused: one thread per CPU is the model.
+constexpr uint32_t shards_max = 256;
+// Bytes buffered per sink before a write is forced regardless of flush_interval.
+// Below 64 KiB a busy sink writes too often; above 1 GiB one sink holds too much memory.
+constexpr uint32_t sink_buffer_bytes_default = 4u << 20;
+constexpr uint32_t sink_buffer_bytes_min = 64u << 10;
+constexpr uint32_t sink_buffer_bytes_max = 1u << 30;
+// Schema sizes: events travel between shards as fixed-layout records, so the
+// number of key fields, value fields and aggregates is bounded.
+constexpr size_t key_fields_max = 8;
+constexpr size_t value_fields_max = 32;
+constexpr size_t aggregates_max = 64;
+}  // namespace limits
+
+enum class SourceType { tcp, file, generator };
+enum class InputFormat { ndjson };
+
+struct TcpSourceConfig {
+  std::string host;  // numeric IPv4 or IPv6 address, or "localhost"
+  uint16_t port = 0;  // 0: the kernel picks one; the start-up log names it
+  uint32_t connections_max = limits::connections_max_default;
+};
+
+struct FileSourceConfig {
+  std::vector<std::string> paths;  // read in this order, as one source
+  uint32_t read_bytes = limits::read_bytes_default;
+};
+
+// Synthetic sales events: product_id (int), customer_id (string), quantity
+// (int), revenue (float), timestamp (in the schema's time format).
+struct GeneratorSourceConfig {
+  uint64_t count = 1'000'000;  // events to produce; 0 = unlimited (never finishes)
+  uint64_t rate = 0;           // events per second of wall time; 0 = as fast as possible
+  uint32_t products = 1000;    // distinct product_id values
+  uint32_t customers = 10000;  // distinct customer_id values
+  int64_t start_ns = 1'704'067'200'000'000'000;  // event time of the first event: 2024-01-01T00:00:00Z
+  bool start_now = false;      // start = "now": event time of the first event is wall-clock now
+  int64_t step_ns = 1'000'000;  // event time advances by this much per event
+  int64_t jitter_ns = 0;       // each event's time is moved back by uniform [0, jitter]
+  uint64_t seed = 1;
+};
+
+struct SourceConfig {
+  std::string name;
+  SourceType type = SourceType::tcp;
+  InputFormat format = InputFormat::ndjson;
+  uint32_t line_bytes_max = limits::line_bytes_max_default;
+  TcpSourceConfig tcp;              // type == tcp
+  FileSourceConfig file;            // type == file
+  GeneratorSourceConfig generator;  // type == generator
+
+  bool finite() const {
+    return type == SourceType::file || (type == SourceType::generator && generator.count > 0);
+  }
+};
+
+enum class FieldType { int64, float64, string };
+enum class TimeFormat { rfc3339, epoch_s, epoch_ms, epoch_us, epoch_ns };
+
+struct FieldConfig {
+  std::string name;
+  FieldType type = FieldType::int64;
+};
+
+struct SchemaConfig {
+  std::vector<std::string> key;  // one or more key fields; values are JSON strings or integers
+  std::string time_field;
+  TimeFormat time_format = TimeFormat::rfc3339;
+  std::vector<FieldConfig> fields;  // sorted by name; required typed value fields
+
+  // Index into `fields`, or -1.
+  int field_index(std::string_view name) const;
+};
+
+enum class WindowKind { tumbling };
+
+struct WindowConfig {
+  WindowKind kind = WindowKind::tumbling;
+  int64_t size_ns = 0;
+  int64_t watermark_delay_ns = 0;
+  int64_t idle_timeout_ns = 30 * 1'000'000'000LL;  // 0 = a source never counts as idle
+};
+
+enum class AggFn { count, sum, min, max, avg };
+
+struct AggregateConfig {
+  std::string name;
+  AggFn fn = AggFn::count;
+  std::string field;  // empty for count
+  int field_index = -1;  // index into SchemaConfig::fields, -1 for count
+};
+
+enum class SinkType { stdout_sink, file };
+enum class OutputFormat { ndjson, csv };
+enum class RowOrder { none, key };
+
+struct SinkConfig {
+  std::string name;
+  SinkType type = SinkType::stdout_sink;
+  std::string path;  // type == file
+  OutputFormat format = OutputFormat::ndjson;
+  RowOrder order = RowOrder::none;
+  int64_t flush_interval_ns = 100 * 1'000'000LL;
+  bool append = false;  // file: append instead of truncating at start
+  uint32_t buffer_bytes = limits::sink_buffer_bytes_default;
+};
+
+struct DeadLetterConfig {
+  std::string path;  // empty: dead letters go to stderr
+  bool append = false;
+};
+
+struct PipelineConfig {
+  std::string file;  // the config file it came from (for messages)
+  std::string name = "sluice";
+  uint32_t shards = 0;  // 0 = one per CPU in the affinity mask
+  std::vector<SourceConfig> sources;
+  SchemaConfig schema;
+  WindowConfig window;
+  std::vector<AggregateConfig> aggregates;
+  std::vector<SinkConfig> sinks;
+  DeadLetterConfig dead_letter;
+
+  bool all_sources_finite() const;
+};
+
+}  // namespace sluice
