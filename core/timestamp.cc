@@ -111,6 +111,12 @@ TimestampError parse_rfc3339(std::string_view s, int64_t& out_ns) {
   // Whole seconds first: they fit easily in int64 for years 0..9999.
   int64_t secs = days_from_civil(year, month, day) * 86400 + int64_t(hour) * 3600 +
                  int64_t(minute) * 60 + second - offset_s;
+  // For the lowest representable second, secs * 1e9 alone is below INT64_MIN
+  // although secs * 1e9 + frac is not: borrow a second first.
+  if (secs < 0 && frac_ns > 0) {
+    secs += 1;
+    frac_ns -= kNsPerS;
+  }
   int64_t ns;
   if (__builtin_mul_overflow(secs, kNsPerS, &ns) || __builtin_add_overflow(ns, frac_ns, &ns)) {
     return TimestampError::out_of_range;
@@ -121,7 +127,8 @@ TimestampError parse_rfc3339(std::string_view s, int64_t& out_ns) {
 
 size_t format_rfc3339(int64_t ns, char* out) {
   int64_t secs = floor_div(ns, kNsPerS);
-  int64_t frac = ns - secs * kNsPerS;
+  int64_t frac = ns % kNsPerS;  // not ns - secs * 1e9: that overflows for the lowest second
+  if (frac < 0) frac += kNsPerS;
   int64_t days = floor_div(secs, 86400);
   int64_t sod = secs - days * 86400;
   int64_t year;

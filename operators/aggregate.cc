@@ -15,7 +15,7 @@ AggLayout::AggLayout(const std::vector<AggregateConfig>& aggregates, const Schem
     }
     switch (a.fn) {
       case AggFn::count: break;
-      case AggFn::sum:  // int64: sum + overflow flag; float64: sum + compensation
+      case AggFn::sum:  // int64: 128-bit sum; float64: sum + compensation
       case AggFn::avg:  // sum + compensation
         slots_ += 2;
         break;
@@ -75,9 +75,10 @@ AggValue AggLayout::result(const Value* acc, size_t index) const {
       break;
     case AggFn::sum:
       if (s.type == FieldType::int64) {
-        if (a[1].i == 0) {
+        __int128 sum = int128_value(a);
+        if (sum >= std::numeric_limits<int64_t>::min() && sum <= std::numeric_limits<int64_t>::max()) {
           r.kind = AggValue::Kind::int64;
-          r.v.i = a[0].i;
+          r.v.i = int64_t(sum);
         }
       } else {
         as_float(a[0].f + a[1].f);

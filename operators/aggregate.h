@@ -33,6 +33,17 @@ struct AggValue {
   Value v{};
 };
 
+// a[0]: low 64 bits, a[1]: high 64 bits of a 128-bit integer sum.
+inline void int128_add(Value* a, int64_t x) {
+  __int128 sum = (__int128(a[1].i) << 64) | __int128(uint64_t(a[0].i));
+  sum += x;
+  a[0].i = int64_t(uint64_t(sum));
+  a[1].i = int64_t(sum >> 64);
+}
+inline __int128 int128_value(const Value* a) {
+  return (__int128(a[1].i) << 64) | __int128(uint64_t(a[0].i));
+}
+
 // a[0]: running sum, a[1]: running compensation.
 inline void neumaier_add(Value* a, double x) {
   double sum = a[0].f;
@@ -73,8 +84,9 @@ inline void AggLayout::update(Value* acc, const Value* values) const {
         break;  // slot 0 is the count
       case AggFn::sum:
         if (s.type == FieldType::int64) {
-          // Slot +1 records an overflow; the output is then null, never a wrapped number.
-          if (__builtin_add_overflow(a[0].i, values[s.field_index].i, &a[0].i)) a[1].i = 1;
+          // Exact: a 128-bit sum over two slots cannot overflow (2^64 events
+          // of any int64), so only a final sum outside int64 is null.
+          int128_add(a, values[s.field_index].i);
         } else {
           neumaier_add(a, values[s.field_index].f);
         }

@@ -96,6 +96,53 @@ bool Decoder::put_key(uint32_t key_index, od::value& v) {
 
 namespace {
 
+// Walks a value we do not need so that On-Demand checks it. Recursion is
+// bounded by the parser's maximum depth (simdjson reports DEPTH_ERROR beyond it).
+error_code validate_skip(od::value& v) {
+  od::json_type type;
+  error_code err = v.type().get(type);
+  if (err) return err;
+  switch (type) {
+    case od::json_type::object: {
+      od::object o;
+      if ((err = v.get_object().get(o))) return err;
+      for (auto f : o) {
+        if ((err = f.error())) return err;
+        od::field field = f.value_unsafe();
+        std::string_view k;
+        if ((err = field.unescaped_key().get(k))) return err;
+        od::value inner = field.value();
+        if ((err = validate_skip(inner))) return err;
+      }
+      return simdjson::SUCCESS;
+    }
+    case od::json_type::array: {
+      od::array a;
+      if ((err = v.get_array().get(a))) return err;
+      for (auto e : a) {
+        if ((err = e.error())) return err;
+        od::value inner = e.value_unsafe();
+        if ((err = validate_skip(inner))) return err;
+      }
+      return simdjson::SUCCESS;
+    }
+    case od::json_type::number: {
+      // get_double accepts integers beyond 64 bits (valid JSON); it refuses
+      // malformed numbers and ones no double can hold (1e400), as the DOM does.
+      double d;
+      return v.get_double().get(d);
+    }
+    case od::json_type::string: return v.get_string().error();
+    case od::json_type::boolean: return v.get_bool().error();
+    case od::json_type::null: {
+      bool is_null = false;
+      if ((err = v.is_null().get(is_null))) return err;
+      return is_null ? simdjson::SUCCESS : simdjson::N_ATOM_ERROR;
+    }
+  }
+  return simdjson::TAPE_ERROR;
+}
+
 // Epoch number -> ns, with the unit's multiplier; false when it does not fit.
 bool epoch_to_ns(od::value& v, int64_t unit_ns, int64_t& out) {
   od::number_type nt;
@@ -155,7 +202,16 @@ DecodeStatus Decoder::try_decode(std::string_view line, Event& out) {
       return fail(DecodeStatus::parse_error, "invalid JSON: %s", simdjson::error_message(err));
     }
     int slot_index = find_slot(name);
-    if (slot_index < 0) continue;  // other fields are ignored
+    if (slot_index < 0) {
+      // Other fields are ignored, but must still be valid JSON: On-Demand
+      // skips what it is not asked about without checking it.
+      od::value v = field.value();
+      if ((err = validate_skip(v))) {
+        return fail(DecodeStatus::parse_error, "invalid JSON in field \"%.*s\": %s",
+                    int(std::min<size_t>(name.size(), 64)), name.data(), simdjson::error_message(err));
+      }
+      continue;
+    }
     const Slot& slot = slots_[size_t(slot_index)];
     uint64_t bit = uint64_t(1) << slot_index;
     if (seen & bit) {

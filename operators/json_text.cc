@@ -60,6 +60,15 @@ size_t write_double(double v, char* out) {
   char* end = std::to_chars(out, out + kNumberBytesMax, v).ptr;
   size_t n = size_t(end - out);
   if (std::memchr(out, '.', n) == nullptr && std::memchr(out, 'e', n) == nullptr) {
+    // An integral value. Large ones can come out in fixed notation with every
+    // digit (to_chars prefers fixed on a length tie); the ".0" we add would
+    // then make scientific notation the shorter form.
+    char sci[kNumberBytesMax];
+    size_t m = size_t(std::to_chars(sci, sci + kNumberBytesMax, v, std::chars_format::scientific).ptr - sci);
+    if (m < n + 2) {
+      std::memcpy(out, sci, m);
+      return m;
+    }
     out[n++] = '.';
     out[n++] = '0';
   }

@@ -4,7 +4,7 @@
 // CSV:    a header line, then one line per row in the same column order.
 // Key fields keep their JSON type (integers bare, strings quoted/escaped);
 // aggregates are integers (count; sum/min/max of int64 fields), floats (sums
-// of float64 fields, avg) or null (an int64 sum that overflowed, a float that
+// of float64 fields, avg) or null (an int64 sum outside int64, a float that
 // is not finite). CSV writes null as an empty field.
 #pragma once
 

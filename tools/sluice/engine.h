@@ -101,6 +101,9 @@ class Engine {
   // Listen addresses actually bound, by source index ("" for non-TCP sources).
   const std::vector<std::string>& listen_addresses() const { return shared_.listen_addresses; }
   const EngineTotals& totals() const { return totals_; }
+  // After prepare(): the number of shards and the CPU each is pinned to.
+  uint32_t shards() const { return shared_.shards; }
+  const std::vector<int>& cpus() const { return shared_.cpus; }
 
   // Blocks SIGINT/SIGTERM in the calling thread (and the threads it starts)
   // and routes them to shard 0 through a signalfd. Call before run().

@@ -81,7 +81,10 @@ int cmd_run(const std::string& path) {
     log_error("{}", ok.error());
     return 1;
   }
-  log_info("pipeline \"{}\": starting; sources: {}; sinks: {}; dead letters: {}", config.name,
+  std::string cpus;
+  for (int c : engine.cpus()) cpus += (cpus.empty() ? "" : ",") + std::to_string(c);
+  log_info("pipeline \"{}\": starting; {} shard{} (cpus {}); sources: {}; sinks: {}; dead letters: {}",
+           config.name, engine.shards(), engine.shards() == 1 ? "" : "s", cpus,
            describe_sources(config, &engine), describe_sinks(config),
            config.dead_letter.path.empty() ? std::string("stderr") : config.dead_letter.path);
   int rc = engine.run();

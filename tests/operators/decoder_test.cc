@@ -1,0 +1,350 @@
+#include "operators/decoder.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <ostream>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/clock.h"
+#include "core/config_model.h"
+#include "operators/event.h"
+#include "operators/framing.h"
+
+namespace sluice {
+
+// Readable test output (static: each test file has its own).
+static std::ostream& operator<<(std::ostream& os, DecodeStatus s) {
+  switch (s) {
+    case DecodeStatus::ok: return os << "ok";
+    case DecodeStatus::parse_error: return os << "parse_error";
+    case DecodeStatus::schema_error: return os << "schema_error";
+  }
+  return os << "DecodeStatus(" << int(s) << ")";
+}
+
+namespace {
+
+// A line with kLinePadding readable bytes after it, as decode() requires. The
+// padding is not blank: decoding must not depend on what follows the line
+// (simdjson: "it does not matter what those bytes are initialized to").
+class PaddedLine {
+ public:
+  explicit PaddedLine(std::string_view text, char pad = '}')
+      : size_(text.size()), buf_(new char[text.size() + kLinePadding]) {
+    std::memcpy(buf_.get(), text.data(), text.size());
+    std::memset(buf_.get() + text.size(), pad, kLinePadding);
+  }
+  std::string_view view() const { return {buf_.get(), size_}; }
+
+ private:
+  size_t size_;
+  std::unique_ptr<char[]> buf_;
+};
+
+// The sales schema as the config loader produces it: fields sorted by name.
+SchemaConfig sales_schema(TimeFormat tf = TimeFormat::rfc3339) {
+  SchemaConfig s;
+  s.key = {"product_id"};
+  s.time_field = "timestamp";
+  s.time_format = tf;
+  s.fields = {{"customer_id", FieldType::string}, {"quantity", FieldType::int64}, {"revenue", FieldType::float64}};
+  return s;
+}
+constexpr size_t kQuantity = 1;  // index in sales_schema().fields
+constexpr size_t kRevenue = 2;
+
+// Expected key encodings, written from the format described in operators/event.h.
+std::string key_int(int64_t v) {
+  std::string s(1, 'i');
+  uint64_t u = uint64_t(v);
+  for (int i = 0; i < 8; ++i) s.push_back(char((u >> (8 * i)) & 0xff));
+  return s;
+}
+std::string key_str(std::string_view v) {
+  std::string s(1, 's');
+  uint32_t n = uint32_t(v.size());
+  for (int i = 0; i < 4; ++i) s.push_back(char((n >> (8 * i)) & 0xff));
+  s.append(v);
+  return s;
+}
+
+constexpr int64_t k2024Ns = 1'704'067'200 * kNsPerS;  // 2024-01-01T00:00:00Z
+
+struct Decoded {
+  DecodeStatus status;
+  Event event;
+  std::string key;  // copy of event.key
+  std::string detail;
+};
+
+Decoded decode(Decoder& d, std::string_view line) {
+  PaddedLine p(line);
+  Decoded r;
+  r.status = d.decode(p.view(), r.event);
+  if (r.status == DecodeStatus::ok) r.key = std::string(r.event.key);
+  r.detail = std::string(d.detail());
+  return r;
+}
+
+TEST(Decoder, StringKeyAndTypedValues) {
+  Decoder d(sales_schema(), 4096);
+  EXPECT_EQ(d.value_fields(), 3u);
+  Decoded r = decode(d, R"({"product_id":"abc","customer_id":"c1","quantity":3,"revenue":1.5,)"
+                        R"("timestamp":"2024-01-01T00:00:00Z"})");
+  ASSERT_EQ(r.status, DecodeStatus::ok) << r.detail;
+  EXPECT_EQ(r.key, key_str("abc"));
+  EXPECT_EQ(r.event.time_ns, k2024Ns);
+  EXPECT_EQ(r.event.values[kQuantity].i, 3);
+  EXPECT_EQ(r.event.values[kRevenue].f, 1.5);
+}
+
+TEST(Decoder, IntKeys) {
+  Decoder d(sales_schema(), 4096);
+  for (int64_t k : {int64_t(0), int64_t(17), int64_t(-1), int64_t(INT64_MAX), int64_t(INT64_MIN)}) {
+    std::string line = R"({"product_id":)" + std::to_string(k) +
+                       R"(,"customer_id":"c","quantity":1,"revenue":2.0,"timestamp":"2024-01-01T00:00:00Z"})";
+    Decoded r = decode(d, line);
+    ASSERT_EQ(r.status, DecodeStatus::ok) << line << ": " << r.detail;
+    EXPECT_EQ(r.key, key_int(k)) << k;
+  }
+}
+
+TEST(Decoder, IntAndStringKeysWithTheSameTextDiffer) {
+  Decoder d(sales_schema(), 4096);
+  Decoded a = decode(d, R"({"product_id":17,"customer_id":"c","quantity":1,"revenue":2,"timestamp":"2024-01-01T00:00:00Z"})");
+  Decoded b = decode(d, R"({"product_id":"17","customer_id":"c","quantity":1,"revenue":2,"timestamp":"2024-01-01T00:00:00Z"})");
+  ASSERT_EQ(a.status, DecodeStatus::ok);
+  ASSERT_EQ(b.status, DecodeStatus::ok);
+  EXPECT_NE(a.key, b.key);
+  EXPECT_NE(a.event.key_hash, b.event.key_hash);
+}
+
+TEST(Decoder, MultiFieldKeyInAnyFieldOrder) {
+  SchemaConfig s;
+  s.key = {"region", "product_id", "store"};  // schema order, not sorted
+  s.time_field = "ts";
+  s.fields = {{"price", FieldType::float64}, {"qty", FieldType::int64}};
+  Decoder d(s, 4096);
+  std::vector<std::string> parts = {R"("store":-5)", R"("ts":"2024-01-01T00:00:01.5Z")", R"("qty":7)",
+                                    R"("product_id":"p-9")", R"("price":2.25)", R"("region":"eu")"};
+  std::string want_key = key_str("eu") + key_str("p-9") + key_int(-5);
+  std::vector<size_t> order(parts.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  int permutations = 0;
+  uint64_t first_hash = 0;
+  do {
+    std::string line = "{";
+    for (size_t i : order) line += (line.size() > 1 ? "," : "") + parts[i];
+    line += "}";
+    Decoded r = decode(d, line);
+    ASSERT_EQ(r.status, DecodeStatus::ok) << line << ": " << r.detail;
+    ASSERT_EQ(r.key, want_key) << line;
+    if (permutations == 0) first_hash = r.event.key_hash;
+    ASSERT_EQ(r.event.key_hash, first_hash) << line;
+    ASSERT_EQ(r.event.time_ns, k2024Ns + 1'500'000'000) << line;
+    ASSERT_EQ(r.event.values[0].f, 2.25) << line;
+    ASSERT_EQ(r.event.values[1].i, 7) << line;
+    ++permutations;
+  } while (std::next_permutation(order.begin(), order.end()));
+  EXPECT_EQ(permutations, 720);
+}
+
+TEST(Decoder, EqualKeysHaveEqualHashesAndDifferentKeysDiffer) {
+  Decoder d(sales_schema(), 4096);
+  auto line = [](std::string_view key_json, int q) {
+    return std::string(R"({"quantity":)") + std::to_string(q) + R"(,"product_id":)" + std::string(key_json) +
+           R"(,"revenue":1,"customer_id":"x","timestamp":"2024-01-01T00:00:00Z"})";
+  };
+  Decoded a1 = decode(d, line(R"("a\u0062c")", 1));  // "abc" with an escape
+  Decoded a2 = decode(d, line(R"("abc")", 2));
+  Decoded b = decode(d, line(R"("abd")", 1));
+  ASSERT_EQ(a1.status, DecodeStatus::ok);
+  ASSERT_EQ(a2.status, DecodeStatus::ok);
+  ASSERT_EQ(b.status, DecodeStatus::ok);
+  EXPECT_EQ(a1.key, a2.key);
+  EXPECT_EQ(a1.event.key_hash, a2.event.key_hash);
+  EXPECT_NE(a1.key, b.key);
+  EXPECT_NE(a1.event.key_hash, b.event.key_hash);
+  // Hashes of many distinct keys are distinct (a hash of the key bytes).
+  std::vector<uint64_t> hashes;
+  for (int i = 0; i < 2000; ++i) {
+    Decoded r = decode(d, line(std::to_string(i), 1));
+    ASSERT_EQ(r.status, DecodeStatus::ok);
+    hashes.push_back(r.event.key_hash);
+  }
+  std::sort(hashes.begin(), hashes.end());
+  EXPECT_EQ(std::adjacent_find(hashes.begin(), hashes.end()), hashes.end());
+}
+
+TEST(Decoder, EscapesInKeysAreUnescaped) {
+  Decoder d(sales_schema(), 4096);
+  Decoded r = decode(d, R"({"product_id":"a\nb\"c\\d\/e\t\u00e9\ud83d\ude00","customer_id":"c","quantity":1,)"
+                        R"("revenue":2,"timestamp":"2024-01-01T00:00:00Z"})");
+  ASSERT_EQ(r.status, DecodeStatus::ok) << r.detail;
+  EXPECT_EQ(r.key, key_str("a\nb\"c\\d/e\t\xc3\xa9\xf0\x9f\x98\x80"));
+}
+
+TEST(Decoder, EscapedFieldNamesMatch) {
+  Decoder d(sales_schema(), 4096);
+  Decoded r = decode(d, R"({"product\u005fid":1,"customer_id":"c","qu\u0061ntity":4,"revenue":2,)"
+                        R"("timestamp":"2024-01-01T00:00:00Z"})");
+  ASSERT_EQ(r.status, DecodeStatus::ok) << r.detail;
+  EXPECT_EQ(r.key, key_int(1));
+  EXPECT_EQ(r.event.values[kQuantity].i, 4);
+}
+
+TEST(Decoder, Utf8AndEscapesInValues) {
+  Decoder d(sales_schema(), 4096);
+  Decoded r = decode(d, "{\"product_id\":\"Caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x8d\xb0\",\"customer_id\":"
+                        "\"Zo\xc3\xab \\\"q\\\" \\u00e9 \\ud83d\\ude00 \\n\",\"quantity\":1,\"revenue\":2,"
+                        "\"timestamp\":\"2024-01-01T00:00:00Z\"}");
+  ASSERT_EQ(r.status, DecodeStatus::ok) << r.detail;
+  EXPECT_EQ(r.key, key_str("Caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x8d\xb0"));
+}
+
+TEST(Decoder, LongestKeyFits) {
+  Decoder d(sales_schema(), 4096);
+  std::string k(kKeyBytesMax - 5, 'k');  // 's' + 4-byte length + bytes = kKeyBytesMax
+  Decoded r = decode(d, R"({"product_id":")" + k +
+                            R"(","customer_id":"c","quantity":1,"revenue":2,"timestamp":"2024-01-01T00:00:00Z"})");
+  ASSERT_EQ(r.status, DecodeStatus::ok) << r.detail;
+  EXPECT_EQ(r.key, key_str(k));
+  EXPECT_EQ(r.key.size(), kKeyBytesMax);
+}
+
+TEST(Decoder, NumbersForFloatFields) {
+  Decoder d(sales_schema(), 4096);
+  struct Case {
+    const char* json;
+    double want;
+  } cases[] = {{"3", 3.0}, {"-7", -7.0}, {"0", 0.0}, {"2.5", 2.5}, {"-0.125", -0.125},
+               {"1e3", 1000.0}, {"1.5E-2", 0.015}, {"9007199254740993", 9007199254740992.0},
+               {"1.7976931348623157e308", 1.7976931348623157e308}};
+  for (const Case& c : cases) {
+    std::string line = std::string(R"({"product_id":1,"customer_id":"c","quantity":1,"revenue":)") + c.json +
+                       R"(,"timestamp":"2024-01-01T00:00:00Z"})";
+    Decoded r = decode(d, line);
+    ASSERT_EQ(r.status, DecodeStatus::ok) << line << ": " << r.detail;
+    EXPECT_EQ(r.event.values[kRevenue].f, c.want) << c.json;
+  }
+}
+
+TEST(Decoder, Int64FieldRange) {
+  Decoder d(sales_schema(), 4096);
+  for (const char* q : {"0", "-1", "9223372036854775807", "-9223372036854775808"}) {
+    std::string line = std::string(R"({"product_id":1,"customer_id":"c","revenue":1,"quantity":)") + q +
+                       R"(,"timestamp":"2024-01-01T00:00:00Z"})";
+    Decoded r = decode(d, line);
+    ASSERT_EQ(r.status, DecodeStatus::ok) << line << ": " << r.detail;
+    EXPECT_EQ(r.event.values[kQuantity].i, std::stoll(q));
+  }
+}
+
+TEST(Decoder, Rfc3339TimeVariants) {
+  Decoder d(sales_schema(), 4096);
+  struct Case {
+    const char* ts;
+    int64_t want;
+  } cases[] = {{"2024-01-01T00:00:00Z", k2024Ns},
+               {"2024-01-01T01:00:00+01:00", k2024Ns},
+               {"2024-01-01 00:00:00.250z", k2024Ns + 250'000'000},
+               {"1969-12-31T23:59:59.999999999Z", -1}};
+  for (const Case& c : cases) {
+    std::string line = std::string(R"({"product_id":1,"customer_id":"c","quantity":1,"revenue":1,"timestamp":")") +
+                       c.ts + "\"}";
+    Decoded r = decode(d, line);
+    ASSERT_EQ(r.status, DecodeStatus::ok) << line << ": " << r.detail;
+    EXPECT_EQ(r.event.time_ns, c.want) << c.ts;
+  }
+}
+
+TEST(Decoder, EpochTimeFormats) {
+  struct Case {
+    TimeFormat tf;
+    const char* json;
+    int64_t want;
+  } cases[] = {
+      {TimeFormat::epoch_s, "1704067200", k2024Ns},
+      {TimeFormat::epoch_s, "0", 0},
+      {TimeFormat::epoch_s, "-1", -kNsPerS},
+      {TimeFormat::epoch_s, "1.5", 1'500'000'000},
+      {TimeFormat::epoch_s, "-2.25", -2'250'000'000},
+      {TimeFormat::epoch_s, "1704067200.0", k2024Ns},
+      {TimeFormat::epoch_s, "9223372036", 9'223'372'036 * kNsPerS},
+      {TimeFormat::epoch_ms, "1704067200123", k2024Ns + 123'000'000},
+      {TimeFormat::epoch_ms, "-1", -kNsPerMs},
+      {TimeFormat::epoch_ms, "2.5", 2'500'000},
+      {TimeFormat::epoch_ms, "1e3", kNsPerS},
+      {TimeFormat::epoch_us, "1704067200123456", k2024Ns + 123'456'000},
+      {TimeFormat::epoch_us, "0.5", 500},
+      {TimeFormat::epoch_ns, "1704067200123456789", k2024Ns + 123'456'789},
+      {TimeFormat::epoch_ns, "9223372036854775807", INT64_MAX},
+      {TimeFormat::epoch_ns, "-9223372036854775808", INT64_MIN},
+      {TimeFormat::epoch_ns, "1024.0", 1024},
+  };
+  for (const Case& c : cases) {
+    Decoder d(sales_schema(c.tf), 4096);
+    std::string line = std::string(R"({"product_id":1,"customer_id":"c","quantity":1,"revenue":1,"timestamp":)") +
+                       c.json + "}";
+    Decoded r = decode(d, line);
+    ASSERT_EQ(r.status, DecodeStatus::ok) << line << ": " << r.detail;
+    EXPECT_EQ(r.event.time_ns, c.want) << c.json << " format " << int(c.tf);
+  }
+}
+
+TEST(Decoder, UnknownFieldsAreIgnored) {
+  Decoder d(sales_schema(), 4096);
+  Decoded ok = decode(d, R"({"extra":{"product_id":99,"nested":[1,{"quantity":"x"},[[]]],"s":"}]"},)"
+                         R"("product_id":5,"list":[1,2.5,"three",null,true,false,{"a":{}}],"customer_id":"c",)"
+                         R"("quantity":2,"null":null,"flag":true,"revenue":3.25,"big":123456789012345678901234567890,)"
+                         R"("timestamp":"2024-01-01T00:00:00Z","tail":"\u00e9\"}"})");
+  ASSERT_EQ(ok.status, DecodeStatus::ok) << ok.detail;
+  EXPECT_EQ(ok.key, key_int(5));
+  EXPECT_EQ(ok.event.values[kQuantity].i, 2);
+  EXPECT_EQ(ok.event.values[kRevenue].f, 3.25);
+  EXPECT_EQ(ok.event.time_ns, k2024Ns);
+}
+
+TEST(Decoder, DuplicateUnknownFieldsAreFine) {
+  Decoder d(sales_schema(), 4096);
+  Decoded r = decode(d, R"({"x":1,"x":2,"product_id":1,"customer_id":"c","quantity":1,"revenue":1,)"
+                        R"("timestamp":"2024-01-01T00:00:00Z","x":[3]})");
+  EXPECT_EQ(r.status, DecodeStatus::ok) << r.detail;
+}
+
+TEST(Decoder, WhitespaceAroundTokens) {
+  Decoder d(sales_schema(), 4096);
+  Decoded r = decode(d, " \t{ \"product_id\" : 8 ,\r\"customer_id\":\"c\" ,\"quantity\" :\n1,\"revenue\":1 , "
+                        "\"timestamp\" : \"2024-01-01T00:00:00Z\" }  \t");
+  ASSERT_EQ(r.status, DecodeStatus::ok) << r.detail;
+  EXPECT_EQ(r.key, key_int(8));
+}
+
+TEST(Decoder, DecodesAfterAnError) {
+  Decoder d(sales_schema(), 4096);
+  EXPECT_NE(decode(d, R"({"product_id":1})").status, DecodeStatus::ok);
+  EXPECT_NE(decode(d, R"({"product_id":)").status, DecodeStatus::ok);
+  Decoded r = decode(d, R"({"product_id":2,"customer_id":"c","quantity":6,"revenue":1,"timestamp":"2024-01-01T00:00:00Z"})");
+  ASSERT_EQ(r.status, DecodeStatus::ok) << r.detail;
+  EXPECT_EQ(r.key, key_int(2));
+  EXPECT_EQ(r.event.values[kQuantity].i, 6);
+}
+
+TEST(Decoder, LineOfLineBytesMax) {
+  const uint32_t max = 256;
+  Decoder d(sales_schema(), max);
+  std::string line = R"({"product_id":1,"customer_id":"c","quantity":1,"revenue":1,"timestamp":"2024-01-01T00:00:00Z","pad":")";
+  line += std::string(max - line.size() - 2, 'p') + "\"}";
+  ASSERT_EQ(line.size(), max);
+  Decoded r = decode(d, line);
+  EXPECT_EQ(r.status, DecodeStatus::ok) << r.detail;
+}
+
+}  // namespace
+}  // namespace sluice
