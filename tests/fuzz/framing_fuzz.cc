@@ -60,8 +60,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     got.push_back({std::string(l.text), l.too_long, l.total_bytes});
     return true;
   };
-  std::vector<char> buf(input.size() + kLinePadding);
-  std::memcpy(buf.data(), input.data(), input.size());
+  std::vector<char> buf(input.begin(), input.end());
+  buf.resize(input.size() + kLinePadding, '\0');  // the framer reads up to kLinePadding past a chunk
   size_t pos = 0;
   uint32_t x = chunk_seed * 2654435761u + 1;
   while (pos < input.size()) {
