@@ -10,6 +10,12 @@
 
 namespace sluice {
 
+namespace {
+// Written windows whose buffers are kept for reuse: enough for the few
+// windows that complete together, without pinning memory of a burst forever.
+constexpr size_t kSpareWindows = 8;
+}  // namespace
+
 Gatherer::Gatherer(EngineShared& sh, Ring& ring)
     : sh_(sh),
       ring_(ring),
@@ -37,9 +43,16 @@ Gatherer::Gatherer(EngineShared& sh, Ring& ring)
 }
 
 Gatherer::Window& Gatherer::window(int64_t start) {
-  auto it = pending_.find(start);
-  if (it == pending_.end()) it = pending_.emplace(start, Window{start, {}, {}}).first;
-  return it->second;
+  auto it = std::lower_bound(pending_.begin(), pending_.end(), start,
+                             [](const Window& w, int64_t s) { return w.start < s; });
+  if (it != pending_.end() && it->start == start) return *it;
+  Window w;
+  if (!spare_.empty()) {
+    w = std::move(spare_.back());
+    spare_.pop_back();
+  }
+  w.start = start;
+  return *pending_.insert(it, std::move(w));
 }
 
 void Gatherer::add_row(int64_t window_start, std::string_view key, const AggValue* values) {
@@ -74,10 +87,9 @@ bool Gatherer::complete_windows() {
   bool all_final = std::all_of(final_.begin(), final_.end(), [](bool f) { return f; });
   bool any = false;
   while (!pending_.empty()) {
-    auto it = pending_.begin();
-    if (!all_final && it->first + sh_.config.window.size_ns > through) break;
-    Window w = std::move(it->second);
-    pending_.erase(it);
+    if (!all_final && pending_.front().start + sh_.config.window.size_ns > through) break;
+    Window w = std::move(pending_.front());
+    pending_.erase(pending_.begin());
     if (sort_by_key_) {
       const char* base = w.rows.data();
       std::sort(w.offsets.begin(), w.offsets.end(), [base](uint32_t a, uint32_t b) {
@@ -143,7 +155,13 @@ bool Gatherer::step(int64_t now) {
   uint64_t min_seq = complete_base_ + complete_.size();
   for (const Sink& s : sinks_) min_seq = std::min(min_seq, s.window_seq);
   while (complete_base_ < min_seq) {
-    rows_out_ += complete_.front().offsets.size();
+    Window& w = complete_.front();
+    rows_out_ += w.offsets.size();
+    if (spare_.size() < kSpareWindows) {
+      w.rows.clear();
+      w.offsets.clear();
+      spare_.push_back(std::move(w));
+    }
     complete_.pop_front();
     ++complete_base_;
   }

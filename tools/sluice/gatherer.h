@@ -10,12 +10,12 @@
 //
 // Memory: rows of windows not yet complete are held here (they are bounded
 // by the window state the shards just released); each sink has two buffers
-// of buffer_bytes.
+// of buffer_bytes. Row buffers of written windows are reused for new ones,
+// so a steady stream of similar windows does not allocate.
 #pragma once
 
 #include <cstdint>
 #include <deque>
-#include <map>
 #include <memory>
 #include <string_view>
 #include <vector>
@@ -73,8 +73,9 @@ class Gatherer {
   bool sort_by_key_ = false;
   std::vector<int64_t> progress_;  // fired-through per shard
   std::vector<bool> final_;
-  std::map<int64_t, Window> pending_;  // not yet complete, by start
+  std::vector<Window> pending_;        // not yet complete, ascending start (a few at a time)
   std::deque<Window> complete_;        // complete, oldest first
+  std::vector<Window> spare_;          // written windows, cleared, kept for their capacity
   uint64_t complete_base_ = 0;         // absolute index of complete_.front()
   std::vector<Sink> sinks_;
   uint64_t rows_out_ = 0;
