@@ -30,7 +30,11 @@ constexpr size_t kResultChunksPerShard = 16;
 struct Marker {
   bool opinion = false;   // false: the sender has no active source (it does not hold anyone back)
   bool final = false;     // the sender will send no more events, ever
-  int64_t watermark = kTimeMin;  // valid when opinion
+  int64_t watermark = kTimeMin;  // valid when opinion: min over the sender's active sources
+  // Largest watermark any of the sender's idle or finished sources reached
+  // (never decreases). When no shard has an active source, the pipeline
+  // watermark advances to the largest of these: nothing holds it back.
+  int64_t retired = kTimeMin;
 };
 
 struct EventBatch {

@@ -69,7 +69,8 @@ struct Shard::GenStream : Stream {
 
 namespace {
 bool same_marker(const Marker& a, const Marker& b) {
-  return a.opinion == b.opinion && a.final == b.final && (!a.opinion || a.watermark == b.watermark);
+  return a.opinion == b.opinion && a.final == b.final && a.retired == b.retired &&
+         (!a.opinion || a.watermark == b.watermark);
 }
 }  // namespace
 
@@ -563,6 +564,7 @@ bool Shard::process_tcp(TcpConn& c) {
 }
 
 void Shard::close_tcp(TcpConn& c) {
+  retired_ = std::max(retired_, c.wm.watermark());  // the stream object goes away now
   ::close(c.fd);
   c.fd = -1;
   c.done = true;
@@ -989,9 +991,11 @@ Marker Shard::local_marker() {
   Marker m;
   const int64_t idle_ns = cfg_.window.idle_timeout_ns;
   auto consider = [&](Stream& s) {
-    if (s.done) return;
-    if (idle_ns > 0 && !s.idle && now_ - s.last_active_ns >= idle_ns) s.idle = true;
-    if (s.idle) return;
+    if (!s.done && idle_ns > 0 && !s.idle && now_ - s.last_active_ns >= idle_ns) s.idle = true;
+    if (s.done || s.idle) {
+      retired_ = std::max(retired_, s.wm.watermark());
+      return;
+    }
     int64_t w = s.wm.watermark();
     if (!m.opinion || w < m.watermark) m.watermark = w;
     m.opinion = true;
@@ -1001,6 +1005,7 @@ Marker Shard::local_marker() {
   }
   for (auto& f : files_) consider(*f);
   for (auto& g : gens_) consider(*g);
+  m.retired = retired_;
   if (inputs_done_ && ready_.empty()) {
     bool flushed = true;
     for (EventBatch* b : out_) flushed &= b == nullptr || b->records == 0;
@@ -1047,13 +1052,18 @@ bool Shard::flush_outbound() {
 bool Shard::fire_windows() {
   // The pipeline watermark, as this shard knows it: the minimum over shards
   // that have an active source, using each one's latest in-band marker.
+  // With no active source anywhere, the largest watermark an idle or
+  // finished source reached: whichever order sources went idle in (and
+  // whichever order their markers arrive in), the result is the same.
   bool all_final = marker_.final;
   bool any_opinion = marker_.opinion;
   int64_t low = marker_.opinion ? marker_.watermark : kTimeMax;
+  int64_t retired = marker_.retired;
   for (uint32_t s = 0; s < n_; ++s) {
     if (s == id_) continue;
     const Marker& m = in_marker_[s];
     all_final &= m.final;
+    retired = std::max(retired, m.retired);
     if (m.opinion) {
       any_opinion = true;
       low = std::min(low, m.watermark);
@@ -1061,8 +1071,10 @@ bool Shard::fire_windows() {
   }
   if (all_final) {
     target_ = kTimeMax;
-  } else if (any_opinion && low > target_) {
-    target_ = low;
+  } else if (any_opinion) {
+    target_ = std::max(target_, low);
+  } else {
+    target_ = std::max(target_, retired);
   }
   // Publish before firing: sources that join from now on start at this floor.
   int64_t seen = sh_.fired_max.load(std::memory_order_relaxed);

@@ -163,6 +163,7 @@ class Shard {
   std::vector<Marker> sent_marker_;   // last marker sent to each destination
   std::vector<Marker> in_marker_;     // last marker received from each source shard
   Marker marker_;                     // this shard's current marker
+  int64_t retired_ = kTimeMin;        // see Marker::retired
   bool stopping_ = false;
   bool inputs_done_ = false;
   bool signal_seen_ = false;

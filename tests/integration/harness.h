@@ -1,0 +1,263 @@
+// The integration-test harness: runs the real `sluice` and `sluice-gen`
+// binaries as child processes and talks to them over loopback TCP and files.
+//
+// Everything here is test-side code with no dependency on the engine's
+// sources: the tests compute their expectations themselves (reference.h), so
+// the harness must not borrow the engine's parsers or formatters either.
+//
+// Threads: each object is used by one thread, except that TcpClient objects
+// may each live on their own sender thread.
+#pragma once
+
+#include <gtest/gtest.h>
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <random>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace sluice::integration {
+
+using Clock = std::chrono::steady_clock;
+using namespace std::chrono_literals;
+
+// Bounds on every wait, so a hung engine fails the test instead of hanging it.
+// Start-up is quick; the bound covers a loaded machine and the ASan build.
+constexpr Clock::duration kStartTimeout = 20s;
+// From the end of input (or SIGTERM) to exit: flushing is quick, the bound is for the ASan build.
+constexpr Clock::duration kExitTimeout = 60s;
+// From a client's half-close to the engine closing its side of that connection.
+constexpr Clock::duration kDrainTimeout = 30s;
+// How long to wait for rows that the watermark should have released.
+constexpr Clock::duration kRowsTimeout = 20s;
+// Poll interval for files and child processes: short against the timeouts, long against a syscall.
+constexpr Clock::duration kPollInterval = 10ms;
+
+// Paths of the binaries under test: the builds next to this test binary
+// (compile definitions from tests/CMakeLists.txt), unless SLUICE_IT_SLUICE_BIN
+// or SLUICE_IT_SLUICE_GEN_BIN name others (e.g. to bisect with an older build).
+const char* sluice_bin();
+const char* sluice_gen_bin();
+
+// ---------------------------------------------------------------------------
+// Files
+
+// A fresh directory under /tmp for one test. Removed on destruction unless the
+// test has failed or SLUICE_IT_KEEP is set in the environment; then it is kept
+// (and its path logged) for a look.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+
+  const std::string& path() const { return path_; }
+  // path()/name
+  std::string file(std::string_view name) const;
+
+ private:
+  std::string path_;
+};
+
+// Writes (truncates) a file; fails the test on error.
+void write_file(const std::string& path, std::string_view content);
+// Whole file, or "" when it does not exist.
+std::string read_file(const std::string& path);
+// The complete ('\n'-terminated) lines of `text`, without their '\n'. An
+// unterminated tail is not returned; `tail` (if given) receives it.
+std::vector<std::string> complete_lines(std::string_view text, std::string* tail = nullptr);
+
+// A TOML basic string holding `s`.
+std::string toml_string(std::string_view s);
+
+// ---------------------------------------------------------------------------
+// Child processes
+
+struct ExitStatus {
+  bool exited = false;  // false: killed by a signal
+  int code = 0;         // exit code, or the signal number
+  std::string describe() const;
+};
+
+// One child process with stdin from /dev/null and stdout/stderr sent to files.
+// The destructor kills (SIGKILL) and reaps a child that is still running.
+class Process {
+ public:
+  Process() = default;
+  ~Process();
+  Process(const Process&) = delete;
+  Process& operator=(const Process&) = delete;
+
+  // Starts argv[0] (a path) with the given arguments. False (and a test failure) on error.
+  bool start(const std::vector<std::string>& argv, const std::string& stdout_path,
+             const std::string& stderr_path);
+  pid_t pid() const { return pid_; }
+  // True while the child has not exited (reaps it when it has).
+  bool running();
+  void signal(int sig);
+  // Waits up to `timeout`; nullopt if the child is still running then.
+  std::optional<ExitStatus> wait_exit(Clock::duration timeout);
+  // SIGKILL and reap (no-op if not running).
+  void kill_and_reap();
+
+ private:
+  pid_t pid_ = -1;
+  std::optional<ExitStatus> status_;
+};
+
+struct CommandResult {
+  ExitStatus status;
+  std::string out;
+  std::string err;
+};
+
+// Runs a command to completion within `timeout` (killed and reported as a
+// failure if it takes longer), capturing stdout and stderr via files in `dir`.
+CommandResult run_command(const std::vector<std::string>& argv, const TempDir& dir,
+                          Clock::duration timeout = kExitTimeout);
+
+// ---------------------------------------------------------------------------
+// The sluice process
+
+// `sluice run CONFIG` with its stdout and stderr in files of `dir`.
+class SluiceRun {
+ public:
+  SluiceRun(const TempDir& dir, std::string config_path);
+
+  bool start();
+  // Waits (bounded) for the start-up log line and returns the port that TCP
+  // source `source` is bound to. Fails the test on timeout or early exit.
+  std::optional<uint16_t> wait_for_port(std::string_view source);
+  // Waits (bounded) for the run to end by itself; success when it exited
+  // with code 0. A run that does not end in time is killed.
+  ::testing::AssertionResult exits_cleanly();
+  // SIGTERM, then exits_cleanly().
+  ::testing::AssertionResult terminates_cleanly();
+
+  std::string stderr_text() const { return read_file(stderr_path_); }
+  std::string stdout_text() const { return read_file(stdout_path_); }
+  Process& process() { return process_; }
+
+ private:
+  std::string config_path_;
+  std::string stdout_path_;
+  std::string stderr_path_;
+  Process process_;
+};
+
+// The counters of the engine's final log line.
+struct RunSummary {
+  uint64_t events_in = 0;
+  uint64_t lines_in = 0;
+  uint64_t rows_out = 0;
+  std::map<std::string, uint64_t> dead_letters;  // reason -> count, every reason present
+};
+
+std::optional<RunSummary> parse_summary(std::string_view stderr_text);
+
+// Lines of the engine's stderr that are warnings or errors (should be none in a clean run).
+std::vector<std::string> warnings_and_errors(std::string_view stderr_text);
+
+// ---------------------------------------------------------------------------
+// TCP
+
+// A loopback client connection with TCP_NODELAY set.
+class TcpClient {
+ public:
+  TcpClient() = default;
+  ~TcpClient();
+  TcpClient(TcpClient&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
+  TcpClient(const TcpClient&) = delete;
+  TcpClient& operator=(const TcpClient&) = delete;
+
+  // Returns "" on success, else what failed (no gtest assertions: callable from any thread).
+  std::string connect(uint16_t port);
+  // The address the engine sees for this peer, e.g. "127.0.0.1:51234".
+  std::string local_address() const;
+  std::string send_all(std::string_view data);
+  // Sends `data` in writes of random size 1..write_bytes_max, sleeping 1 ms
+  // after about one write in `sleep_every`, so the engine sees lines split at
+  // arbitrary points.
+  std::string send_chunked(std::string_view data, std::mt19937_64& rng,
+                           size_t write_bytes_max = 300, unsigned sleep_every = 16);
+  // shutdown(SHUT_WR), then reads until the engine closes its side (recv
+  // returns 0), which it does once it has consumed everything sent.
+  std::string finish(Clock::duration timeout = kDrainTimeout);
+
+ private:
+  int fd_ = -1;
+};
+
+// ---------------------------------------------------------------------------
+// JSON (simdjson DOM), flattened to what the engine writes
+
+struct Scalar {
+  enum class Kind { null, boolean, integer, floating, string };
+  Kind kind = Kind::null;
+  int64_t i = 0;
+  double f = 0;
+  std::string s;  // unescaped
+  bool b = false;
+
+  static Scalar integer(int64_t v) { return Scalar{Kind::integer, v}; }
+  static Scalar floating(double v) { return Scalar{Kind::floating, 0, v}; }
+  static Scalar string(std::string v) { return Scalar{Kind::string, 0, 0, std::move(v)}; }
+  std::string describe() const;
+};
+
+using JsonFields = std::vector<std::pair<std::string, Scalar>>;
+
+// One JSON object whose values are all scalars, as (name, value) in document
+// order. nullopt (and `error`) when the line is not such an object.
+std::optional<JsonFields> parse_flat_object(std::string_view line, std::string* error);
+
+// A JSON string literal holding `s` (for building input lines).
+std::string json_string(std::string_view s);
+
+// ---------------------------------------------------------------------------
+// Dead-letter records
+
+struct DeadLetterRecord {
+  std::string reason;
+  std::string detail;
+  std::string source;
+  std::string origin;
+  std::string raw;  // decoded from raw_base64 when that was used
+  bool raw_was_base64 = false;
+  bool raw_truncated = false;
+  uint64_t raw_bytes = 0;  // only when raw_truncated
+};
+
+std::optional<DeadLetterRecord> parse_dead_letter(std::string_view line, std::string* error);
+
+std::optional<std::string> base64_decode(std::string_view text);
+
+// ---------------------------------------------------------------------------
+// Time, written independently of the engine's own code
+
+constexpr int64_t kNsPerMs = 1'000'000;
+constexpr int64_t kNsPerS = 1'000'000'000;
+constexpr int64_t kNsPerMin = 60 * kNsPerS;
+
+// ns since the epoch of a UTC civil time.
+int64_t utc_ns(int year, unsigned month, unsigned day, unsigned hour = 0, unsigned minute = 0,
+               unsigned second = 0);
+// floor(a / b) for b > 0.
+constexpr int64_t floor_div(int64_t a, int64_t b) {
+  return a / b - ((a % b != 0 && a < 0) ? 1 : 0);
+}
+// "YYYY-MM-DDTHH:MM:SS[.fff|.ffffff|.fffffffff]" in local time at `offset_minutes`
+// from UTC, then "Z" (offset 0) or "+hh:mm"/"-hh:mm". `fraction_digits` is 0, 3,
+// 6 or 9 and must be exact for `ns`; -1 picks the fewest that are exact.
+std::string format_rfc3339(int64_t ns, int offset_minutes = 0, int fraction_digits = -1);
+// Parses what format_rfc3339 writes (any fraction length, Z or an offset).
+std::optional<int64_t> parse_rfc3339(std::string_view text);
+
+}  // namespace sluice::integration
