@@ -16,7 +16,7 @@ AggLayout::AggLayout(const std::vector<AggregateConfig>& aggregates, const Schem
     switch (a.fn) {
       case AggFn::count: break;
       case AggFn::sum:  // int64: 128-bit sum; float64: sum + compensation
-      case AggFn::avg:  // sum + compensation
+      case AggFn::avg:  // int64: 128-bit sum; float64: sum + compensation
         slots_ += 2;
         break;
       case AggFn::min:
@@ -33,7 +33,7 @@ void AggLayout::init(Value* acc) const {
     switch (s.fn) {
       case AggFn::sum:
       case AggFn::avg:
-        if (s.type == FieldType::float64 || s.fn == AggFn::avg) {
+        if (s.type == FieldType::float64) {
           a[0].f = 0.0;
           a[1].f = 0.0;
         }
@@ -94,7 +94,13 @@ AggValue AggLayout::result(const Value* acc, size_t index) const {
       }
       break;
     case AggFn::avg:
-      as_float((a[0].f + a[1].f) / double(acc[0].i));
+      if (s.type == FieldType::int64) {
+        // long double keeps the quotient exact enough that e.g. the mean of
+        // INT64_MIN and INT64_MAX comes out as -0.5.
+        as_float(double(static_cast<long double>(int128_value(a)) / static_cast<long double>(acc[0].i)));
+      } else {
+        as_float((a[0].f + a[1].f) / double(acc[0].i));
+      }
       break;
   }
   return r;

@@ -106,8 +106,11 @@ inline void AggLayout::update(Value* acc, const Value* values) const {
         }
         break;
       case AggFn::avg:
-        neumaier_add(a, s.type == FieldType::int64 ? double(values[s.field_index].i)
-                                                   : values[s.field_index].f);
+        if (s.type == FieldType::int64) {
+          int128_add(a, values[s.field_index].i);  // exact; divided once at the end
+        } else {
+          neumaier_add(a, values[s.field_index].f);
+        }
         break;
     }
   }

@@ -272,5 +272,32 @@ TEST(AggLayout, FloatSumIsCorrectlyRoundedAndOrderIndependent) {
   }
 }
 
+// Regression: an int64 sum that overflowed part-way stayed null even when
+// later events brought the total back into range, so the result depended on
+// the order events arrived in.
+TEST(AggLayout, IntSumTransientOverflowIsExact) {
+  Entry e({agg("sum", AggFn::sum, kA)});
+  e.add(kMax, 0.0);
+  e.add(1, 0.0);   // past INT64_MAX here
+  e.add(-1, 0.0);  // back to INT64_MAX
+  expect_int(e.result(0), kMax, "INT64_MAX + 1 - 1");
+  Entry f({agg("sum", AggFn::sum, kA)});
+  f.add(kMin, 0.0);
+  f.add(-1, 0.0);
+  f.add(1, 0.0);
+  expect_int(f.result(0), kMin, "INT64_MIN - 1 + 1");
+}
+
+// Regression: the average of int64 values was summed in doubles, so the mean
+// of INT64_MIN and INT64_MAX (true value -0.5) came out as 0.0.
+TEST(AggLayout, AvgOfExtremeIntsIsExact) {
+  Entry e({agg("avg", AggFn::avg, kA)});
+  e.add(kMin, 0.0);
+  e.add(kMax, 0.0);
+  AggValue v = e.result(0);
+  ASSERT_EQ(v.kind, AggValue::Kind::float64);
+  EXPECT_EQ(v.v.f, -0.5);
+}
+
 }  // namespace
 }  // namespace sluice
