@@ -53,32 +53,7 @@ void expect_file_result(const PipelineSpec& spec, const std::vector<InputLine>& 
   feed_lines(model, 0, lines, origin, expected);
   expected.rows = model.rows();
   expected.events_in = model.accepted();
-  write_file(dir.file("pipeline.toml"), fmt::format(R"([pipeline]
-name = "edge-test"
-shards = {}
-
-[[sources]]
-name = "in"
-type = "file"
-path = {}
-
-{}
-[[sinks]]
-name = "rows"
-type = "file"
-path = {}
-
-[dead_letter]
-path = {}
-)",
-                                                    shards, toml_string(input), spec.toml(),
-                                                    toml_string(dir.file("rows.ndjson")),
-                                                    toml_string(dir.file("dead.ndjson"))));
-  SluiceRun run(dir, dir.file("pipeline.toml"));
-  ASSERT_TRUE(run.start());
-  ASSERT_TRUE(run.exits_cleanly());
-  expect_run_output(spec, expected, dir.file("rows.ndjson"), dir.file("dead.ndjson"),
-                    run.stderr_text());
+  run_file_and_expect(dir, spec, input, shards, expected);
 }
 
 Event edge_event(int64_t time_ms, std::string key, int64_t v, double x) {

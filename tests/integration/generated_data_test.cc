@@ -166,32 +166,7 @@ TEST(LargeFileTest, TwoHundredThousandEventsThroughTwoShards) {
   ASSERT_EQ(expected.lines_in, g.count);
   ASSERT_GT(model.late(), 0u);
 
-  write_file(dir.file("pipeline.toml"),
-             fmt::format(R"([pipeline]
-name = "large-test"
-shards = 2
-
-[[sources]]
-name = "big"
-type = "file"
-path = {}
-
-{}
-[[sinks]]
-name = "rows"
-type = "file"
-path = {}
-
-[dead_letter]
-path = {}
-)",
-                         toml_string(input), spec.toml(), toml_string(dir.file("rows.ndjson")),
-                         toml_string(dir.file("dead.ndjson"))));
-  SluiceRun run(dir, dir.file("pipeline.toml"));
-  ASSERT_TRUE(run.start());
-  ASSERT_TRUE(run.exits_cleanly());
-  expect_run_output(spec, expected, dir.file("rows.ndjson"), dir.file("dead.ndjson"),
-                    run.stderr_text());
+  run_file_and_expect(dir, spec, input, 2, expected);
 }
 
 }  // namespace

@@ -22,6 +22,8 @@
 #include <utility>
 #include <vector>
 
+#include "tests/util/base64_decode.h"
+
 namespace sluice::integration {
 
 using Clock = std::chrono::steady_clock;
@@ -237,7 +239,7 @@ struct DeadLetterRecord {
 
 std::optional<DeadLetterRecord> parse_dead_letter(std::string_view line, std::string* error);
 
-std::optional<std::string> base64_decode(std::string_view text);
+using testing_util::base64_decode;
 
 // ---------------------------------------------------------------------------
 // Time, written independently of the engine's own code

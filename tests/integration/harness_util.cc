@@ -472,37 +472,6 @@ std::string json_string(std::string_view s) {
 // ---------------------------------------------------------------------------
 // Dead-letter records
 
-std::optional<std::string> base64_decode(std::string_view text) {
-  auto value = [](char c) -> int {
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '+') return 62;
-    if (c == '/') return 63;
-    return -1;
-  };
-  if (text.size() % 4 != 0) return std::nullopt;
-  std::string out;
-  for (size_t i = 0; i < text.size(); i += 4) {
-    uint32_t bits = 0;
-    int pad = 0;
-    for (size_t j = 0; j < 4; ++j) {
-      char c = text[i + j];
-      if (c == '=' && i + 4 == text.size() && j >= 2) {
-        ++pad;
-        bits <<= 6;
-        continue;
-      }
-      int v = value(c);
-      if (v < 0 || pad > 0) return std::nullopt;
-      bits = bits << 6 | uint32_t(v);
-    }
-    out += char(bits >> 16);
-    if (pad < 2) out += char((bits >> 8) & 0xff);
-    if (pad < 1) out += char(bits & 0xff);
-  }
-  return out;
-}
 
 std::optional<DeadLetterRecord> parse_dead_letter(std::string_view line, std::string* error) {
   auto fields = parse_flat_object(line, error);

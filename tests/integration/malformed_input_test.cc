@@ -50,32 +50,7 @@ TEST(MalformedInputTest, InvalidJsonInAnIgnoredFieldIsAParseError) {
   expected.rows = model.rows();
   expected.events_in = model.accepted();
 
-  write_file(dir.file("pipeline.toml"),
-             fmt::format(R"([pipeline]
-name = "malformed-test"
-shards = 1
-
-[[sources]]
-name = "in"
-type = "file"
-path = {}
-
-{}
-[[sinks]]
-name = "rows"
-type = "file"
-path = {}
-
-[dead_letter]
-path = {}
-)",
-                         toml_string(input), spec.toml(), toml_string(dir.file("rows.ndjson")),
-                         toml_string(dir.file("dead.ndjson"))));
-  SluiceRun run(dir, dir.file("pipeline.toml"));
-  ASSERT_TRUE(run.start());
-  ASSERT_TRUE(run.exits_cleanly());
-  expect_run_output(spec, expected, dir.file("rows.ndjson"), dir.file("dead.ndjson"),
-                    run.stderr_text());
+  run_file_and_expect(dir, spec, input, 1, expected);
 }
 
 }  // namespace

@@ -177,4 +177,10 @@ void expect_run_output(const PipelineSpec& spec, const ExpectedRun& expected,
                        const std::string& rows_path, const std::string& dead_letter_path,
                        const std::string& stderr_text);
 
+// Runs the file `input` through a pipeline of one file source (named
+// expected.source) and one NDJSON file sink, on `shards` shards, to its end,
+// then checks everything with expect_run_output.
+void run_file_and_expect(const TempDir& dir, const PipelineSpec& spec, const std::string& input,
+                         uint32_t shards, const ExpectedRun& expected);
+
 }  // namespace sluice::integration

@@ -1,5 +1,6 @@
 #include "tests/integration/reference.h"
 
+#include <fmt/format.h>
 #include <simdjson.h>
 
 #include <algorithm>
@@ -566,6 +567,37 @@ void expect_run_output(const PipelineSpec& spec, const ExpectedRun& expected,
   EXPECT_EQ(summary->rows_out, expected.rows.size());
   EXPECT_EQ(summary->dead_letters, reasons);
   EXPECT_EQ(warnings_and_errors(stderr_text), std::vector<std::string>{});
+}
+
+void run_file_and_expect(const TempDir& dir, const PipelineSpec& spec, const std::string& input,
+                         uint32_t shards, const ExpectedRun& expected) {
+  write_file(dir.file("pipeline.toml"), fmt::format(R"([pipeline]
+name = "file-test"
+shards = {}
+
+[[sources]]
+name = {}
+type = "file"
+path = {}
+
+{}
+[[sinks]]
+name = "rows"
+type = "file"
+path = {}
+
+[dead_letter]
+path = {}
+)",
+                                                    shards, toml_string(expected.source),
+                                                    toml_string(input), spec.toml(),
+                                                    toml_string(dir.file("rows.ndjson")),
+                                                    toml_string(dir.file("dead.ndjson"))));
+  SluiceRun run(dir, dir.file("pipeline.toml"));
+  ASSERT_TRUE(run.start());
+  ASSERT_TRUE(run.exits_cleanly());
+  expect_run_output(spec, expected, dir.file("rows.ndjson"), dir.file("dead.ndjson"),
+                    run.stderr_text());
 }
 
 }  // namespace sluice::integration
