@@ -132,10 +132,7 @@ std::expected<void, std::string> Engine::prepare() {
   return {};
 }
 
-void Engine::request_stop() {
-  shared_.stop_requested.store(true);
-  for (Shard* s : shared_.shard_ptrs) s->external_wake();
-}
+void Engine::request_stop() { sluice::request_stop(shared_); }
 
 int Engine::run() {
   EngineShared& sh = shared_;

@@ -7,6 +7,7 @@
 
 #include "core/log.h"
 #include "operators/result_row.h"
+#include "tools/sluice/shard.h"
 
 namespace sluice {
 
@@ -186,7 +187,7 @@ void Gatherer::on_write(uint32_t sink, int res) {
     log_error("sink {}: write failed: {}; its remaining rows are lost, exiting with status 1",
               s.cfg->name, std::strerror(s.writer->error()));
     sh_.exit_code.store(1);
-    sh_.stop_requested.store(true);
+    request_stop(sh_);
   }
 }
 

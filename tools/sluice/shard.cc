@@ -67,7 +67,15 @@ struct Shard::GenStream : Stream {
   uint64_t rate = 0;
 };
 
+void request_stop(EngineShared& shared) {
+  shared.stop_requested.store(true);
+  for (Shard* s : shared.shard_ptrs) s->external_wake();
+}
+
 namespace {
+// Back-off before re-arming accept after an error such as EMFILE.
+constexpr int64_t kAcceptRetryNs = 100 * kNsPerMs;
+
 bool same_marker(const Marker& a, const Marker& b) {
   return a.opinion == b.opinion && a.final == b.final && a.retired == b.retired &&
          (!a.opinion || a.watermark == b.watermark);
@@ -147,6 +155,7 @@ std::string Shard::init() {
   if (id_ == 0) {
     gatherer_ = std::make_unique<Gatherer>(sh_, ring_);
     listener_open_.assign(cfg_.sources.size(), false);
+    accept_rearm_.assign(cfg_.sources.size(), false);
   }
   return {};
 }
@@ -261,6 +270,13 @@ void Shard::run() {
     }
 
     if (sh_.stop_requested.load(std::memory_order_relaxed) && !stopping_) begin_stop();
+    if (accept_retry_at_ != 0 && now_ >= accept_retry_at_) {
+      accept_retry_at_ = 0;
+      for (uint32_t i = 0; i < accept_rearm_.size(); ++i) {
+        if (accept_rearm_[i] && listener_open_[i] && !stopping_) arm_accept(i);
+        accept_rearm_[i] = false;
+      }
+    }
 
     busy = false;
     busy |= drain_inbound();
@@ -324,8 +340,7 @@ void Shard::handle_completion(const io_uring_cqe& cqe) {
         }
         signal_seen_ = true;
         log_info("signal received: draining and flushing (send it again to exit at once)");
-        sh_.stop_requested.store(true);
-        for (Shard* s : sh_.shard_ptrs) s->external_wake();
+        request_stop(sh_);
         io_uring_sqe* sqe = ring_.sqe();
         io_uring_prep_read(sqe, sh_.signal_fd, signal_buf_, sizeof signal_buf_, 0);
         io_uring_sqe_set_data64(sqe, make_user_data(OpTag::signal, 0));
@@ -349,7 +364,7 @@ void Shard::handle_completion(const io_uring_cqe& cqe) {
         // Nowhere left to put bad lines: stop rather than lose them silently.
         log_error("dead-letter output: write failed: {}; stopping", std::strerror(dl_->error()));
         sh_.exit_code.store(1);
-        sh_.stop_requested.store(true);
+        request_stop(sh_);
       }
       break;
   }
@@ -424,8 +439,12 @@ void Shard::on_accept(uint32_t source, const io_uring_cqe& cqe) {
         listener_open_[source] = false;
         ::close(sh_.listen_fds[source]);
       }
+    } else if (cqe.res < 0) {
+      log_warn("source {}: accept: {}; retrying in {} ms", cfg_.sources[source].name,
+               std::strerror(-cqe.res), kAcceptRetryNs / kNsPerMs);
+      accept_rearm_[source] = true;
+      accept_retry_at_ = now_ + kAcceptRetryNs;
     } else {
-      if (cqe.res < 0) log_warn("source {}: accept: {}", cfg_.sources[source].name, std::strerror(-cqe.res));
       arm_accept(source);
     }
   }

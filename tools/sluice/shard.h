@@ -34,6 +34,9 @@ namespace sluice {
 
 class Gatherer;
 
+// Asks every shard to drain and stop, and wakes them (any thread).
+void request_stop(EngineShared& shared);
+
 // Receive buffers per shard and their size: 128 x 64 KiB = 8 MiB per shard.
 // When all are queued behind a stalled connection, receives stop (ENOBUFS),
 // which is how back-pressure reaches TCP peers.
@@ -157,7 +160,10 @@ class Shard {
   std::vector<uint32_t> buf_len_;
   std::vector<bool> listener_open_;  // by source index (shard 0)
   uint32_t accept_rr_ = 0;
+  // After an accept error (EMFILE, ENFILE...), listeners are re-armed at this
+  // monotonic time instead of at once, so a persistent error does not spin.
   int64_t accept_retry_at_ = 0;
+  std::vector<bool> accept_rearm_;  // by source index
 
   std::vector<EventBatch*> out_;      // open outbound batch per destination
   std::vector<Marker> sent_marker_;   // last marker sent to each destination
