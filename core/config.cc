@@ -541,7 +541,8 @@ class ConfigParser {
     bool typed = r.choice("type", source.type,
                           {{"tcp", SourceType::tcp},
                            {"file", SourceType::file},
-                           {"generator", SourceType::generator}},
+                           {"generator", SourceType::generator},
+                           {"kafka", SourceType::kafka}},
                           Need::required);
     r.choice("format", source.format, {{"ndjson", InputFormat::ndjson}});
     r.integer("line_bytes_max", source.line_bytes_max, limits::line_bytes_max_min,
@@ -553,13 +554,17 @@ class ConfigParser {
     static constexpr std::string_view kFileKeys[] = {"path", "paths", "read_bytes"};
     static constexpr std::string_view kGeneratorKeys[] = {"count", "rate", "products", "customers",
                                                           "start", "step", "jitter",   "seed"};
+    static constexpr std::string_view kKafkaKeys[] = {
+        "brokers",   "topic",     "start",     "stop",          "offset_reset",        "client_id",
+        "isolation", "max_wait",  "min_bytes", "max_bytes",     "partition_max_bytes"};
     struct TypeKeys {
       SourceType type;
       std::span<const std::string_view> keys;
     };
     const TypeKeys type_keys[] = {{SourceType::tcp, kTcpKeys},
                                   {SourceType::file, kFileKeys},
-                                  {SourceType::generator, kGeneratorKeys}};
+                                  {SourceType::generator, kGeneratorKeys},
+                                  {SourceType::kafka, kKafkaKeys}};
     if (typed) {
       switch (source.type) {
         case SourceType::tcp:
@@ -571,12 +576,23 @@ class ConfigParser {
         case SourceType::generator:
           parse_generator_source(r, source.generator);
           break;
+        case SourceType::kafka:
+          parse_kafka_source(r, source);
+          break;
       }
     }
     std::string variant = fmt::format("a {} source", to_string(source.type));
+    std::span<const std::string_view> own_keys;
+    for (const auto& [type, keys] : type_keys) {
+      if (typed && type == source.type) own_keys = keys;
+    }
+    std::vector<std::string_view> seen;  // a key of several other types is reported once
     for (const auto& [type, keys] : type_keys) {
       if (typed && type == source.type) continue;
       for (std::string_view key : keys) {
+        if (std::ranges::find(own_keys, key) != own_keys.end()) continue;  // shared, e.g. "start"
+        if (std::ranges::find(seen, key) != seen.end()) continue;
+        seen.push_back(key);
         if (typed) {
           r.reject(key, variant);
         } else {
@@ -629,6 +645,53 @@ class ConfigParser {
     r.integer("read_bytes", source.file.read_bytes, limits::read_bytes_min, limits::read_bytes_max);
   }
 
+  void parse_kafka_source(TableReader& r, SourceConfig& source) {
+    KafkaSourceConfig& k = source.kafka;
+    std::vector<std::string> brokers;
+    if (r.string_list("brokers", brokers, Need::required, /*single_string_ok=*/true)) {
+      for (const std::string& b : brokers) {
+        auto address = parse_listen(b);
+        if (!address || address->port == 0) {
+          r.error("brokers", fmt::format("bad broker address \"{}\"{}; expected \"host:port\"", b,
+                                         address ? "" : ": " + address.error()));
+        } else {
+          k.brokers.push_back({address->host, address->port});
+        }
+      }
+    }
+    r.string("topic", k.topic, Need::required);
+    if (const toml::node* start = r.find("start")) {
+      const auto* text = start->as_string();
+      int64_t ns = 0;
+      if (text == nullptr) {
+        r.error("start", fmt::format("expected \"earliest\", \"latest\" or an RFC 3339 time, got {}{}",
+                                     type_name(*start), start->is_date_time() ? " (quote it)" : ""));
+      } else if (text->get() == "earliest") {
+        k.start = KafkaSourceConfig::Start::earliest;
+      } else if (text->get() == "latest") {
+        k.start = KafkaSourceConfig::Start::latest;
+      } else if (auto e = parse_rfc3339(text->get(), ns); e != TimestampError::ok) {
+        r.error("start", fmt::format("bad start \"{}\": expected \"earliest\", \"latest\" or an "
+                                     "RFC 3339 time ({})",
+                                     text->get(), to_string(e)));
+      } else {
+        k.start = KafkaSourceConfig::Start::time;
+        k.start_time_ms = ns / kNsPerMs;
+      }
+    }
+    r.choice("stop", k.stop, {{"none", KafkaSourceConfig::Stop::none}, {"end", KafkaSourceConfig::Stop::end}});
+    r.choice("offset_reset", k.offset_reset,
+             {{"earliest", KafkaSourceConfig::OffsetReset::earliest},
+              {"latest", KafkaSourceConfig::OffsetReset::latest},
+              {"fail", KafkaSourceConfig::OffsetReset::fail}});
+    r.string("client_id", k.client_id);
+    r.choice("isolation", k.read_committed, {{"read_uncommitted", false}, {"read_committed", true}});
+    r.duration("max_wait", k.max_wait_ns, Zero::allowed);
+    r.integer("min_bytes", k.min_bytes, 0, 1 << 30);
+    r.integer("max_bytes", k.max_bytes, 1 << 16, 1 << 30);
+    r.integer("partition_max_bytes", k.partition_max_bytes, 1 << 10, 1 << 30);
+  }
+
   void parse_generator_source(TableReader& r, GeneratorSourceConfig& generator) {
     generator.start_ns = kGeneratorStartDefaultNs;
     r.integer("count", generator.count, 0);
@@ -662,6 +725,16 @@ class ConfigParser {
   void parse_schema(const toml::table& table, SchemaConfig& schema) {
     TableReader r(diag_, table, "[schema]");
     r.string_list("key", schema.key, Need::required, /*single_string_ok=*/true);
+    for (const std::string& k : schema.key) {
+      if (!k.starts_with("@kafka.")) continue;
+      if (k != kKafkaKeyField) {
+        r.error_at(*table.get("key"), "key",
+                   fmt::format("unknown Kafka metadata field \"{}\"; a key can use \"{}\"", k,
+                               kKafkaKeyField));
+      } else if (!kafka_meta_where_) {
+        kafka_meta_where_ = table.get("key")->source();
+      }
+    }
     if (schema.key.size() > limits::key_fields_max) {
       r.error_at(*table.get("key"), "key",
                  fmt::format("at most {} key fields are supported, got {}", limits::key_fields_max,
@@ -671,7 +744,18 @@ class ConfigParser {
     const toml::node* time_field = nullptr;
     if (const toml::table* time = r.subtable("time", Need::required)) {
       TableReader t(diag_, *time, "[schema.time]");
-      if (t.string("field", schema.time_field, Need::required)) time_field = time->get("field");
+      if (t.string("field", schema.time_field, Need::required)) {
+        time_field = time->get("field");
+        if (schema.time_field.starts_with("@kafka.")) {
+          if (schema.time_field != kKafkaTimestampField) {
+            t.error_at(*time_field, "field",
+                       fmt::format("unknown Kafka metadata field \"{}\"; the time can use \"{}\"",
+                                   schema.time_field, kKafkaTimestampField));
+          } else if (!kafka_meta_where_) {
+            kafka_meta_where_ = time_field->source();
+          }
+        }
+      }
       t.choice("format", schema.time_format,
                {{"rfc3339", TimeFormat::rfc3339},
                 {"epoch_s", TimeFormat::epoch_s},
@@ -695,6 +779,11 @@ class ConfigParser {
         }
         if (name.empty()) {
           diag_.at(key.source(), "[schema.fields]: field names must not be empty");
+        } else if (name.starts_with("@kafka.")) {
+          diag_.at(key.source(), fmt::format("[schema.fields]: \"{}\": Kafka metadata can be used "
+                                             "as a key (\"{}\") or as the time (\"{}\"), not as "
+                                             "a value field",
+                                             name, kKafkaKeyField, kKafkaTimestampField));
         } else if (std::ranges::find(schema.key, name) != schema.key.end()) {
           diag_.at(key.source(), fmt::format("\"{}\" is a key field; key fields must not also be "
                                              "listed in [schema] fields",
@@ -849,6 +938,17 @@ class ConfigParser {
 
   // Checks between sections that need all of them parsed.
   void cross_check(const PipelineConfig& config) {
+    if (kafka_meta_where_) {
+      for (const SourceConfig& src : config.sources) {
+        if (src.type != SourceType::kafka) {
+          diag_.at(*kafka_meta_where_,
+                   fmt::format("[schema] uses Kafka record metadata (\"@kafka.*\"), but source "
+                               "\"{}\" is a {} source; every source must be a Kafka source",
+                               src.name, to_string(src.type)));
+          break;
+        }
+      }
+    }
     if (dead_letter_path_) {
       auto it = sink_paths_.find(normal_path(config.dead_letter.path));
       if (it != sink_paths_.end()) {
@@ -894,6 +994,8 @@ class ConfigParser {
   std::map<std::string, std::string> listen_owners_;  // "host:port" (port != 0) -> source name
   std::map<std::string, PathOwner> sink_paths_;       // normalised path -> sink
   std::vector<SourcePath> source_paths_;
+  // Where [schema] first refers to "@kafka.*" metadata, if it does.
+  std::optional<toml::source_region> kafka_meta_where_;
   std::optional<toml::source_region> dead_letter_path_;
   std::string stdout_sink_;
 };
@@ -1042,6 +1144,8 @@ const char* to_string(SourceType type) {
       return "file";
     case SourceType::generator:
       return "generator";
+    case SourceType::kafka:
+      return "kafka";
   }
   return "?";
 }

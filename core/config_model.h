@@ -38,7 +38,7 @@ constexpr size_t value_fields_max = 32;
 constexpr size_t aggregates_max = 64;
 }  // namespace limits
 
-enum class SourceType { tcp, file, generator };
+enum class SourceType { tcp, file, generator, kafka };
 enum class InputFormat { ndjson };
 
 struct TcpSourceConfig {
@@ -66,6 +66,32 @@ struct GeneratorSourceConfig {
   uint64_t seed = 1;
 };
 
+// A Kafka topic read by Sluice's own wire client (no librdkafka in the engine).
+struct KafkaSourceConfig {
+  struct Broker {
+    std::string host;
+    uint16_t port = 9092;
+  };
+  enum class Start : uint8_t { earliest, latest, time };
+  enum class Stop : uint8_t { none, end };
+  enum class OffsetReset : uint8_t { earliest, latest, fail };
+
+  std::vector<Broker> brokers;  // bootstrap list
+  std::string topic;
+  Start start = Start::earliest;
+  int64_t start_time_ms = 0;  // start == time: the first offset at or after this time
+  Stop stop = Stop::none;     // end: read up to the end offsets seen at start, then finish
+  OffsetReset offset_reset = OffsetReset::earliest;  // on OFFSET_OUT_OF_RANGE
+  std::string client_id = "sluice";
+  bool read_committed = false;  // isolation level
+  int64_t max_wait_ns = 500'000'000;  // Fetch max_wait_ms: how long the broker may hold a fetch
+  uint32_t min_bytes = 1;
+  // Bytes per fetch response, and per partition in it. The response buffer is
+  // sized from max_bytes: memory per broker connection is about 2 x max_bytes.
+  uint32_t max_bytes = 16u << 20;
+  uint32_t partition_max_bytes = 1u << 20;
+};
+
 struct SourceConfig {
   std::string name;
   SourceType type = SourceType::tcp;
@@ -74,9 +100,11 @@ struct SourceConfig {
   TcpSourceConfig tcp;              // type == tcp
   FileSourceConfig file;            // type == file
   GeneratorSourceConfig generator;  // type == generator
+  KafkaSourceConfig kafka;          // type == kafka
 
   bool finite() const {
-    return type == SourceType::file || (type == SourceType::generator && generator.count > 0);
+    return type == SourceType::file || (type == SourceType::generator && generator.count > 0) ||
+           (type == SourceType::kafka && kafka.stop == KafkaSourceConfig::Stop::end);
   }
 };
 
@@ -87,6 +115,11 @@ struct FieldConfig {
   std::string name;
   FieldType type = FieldType::int64;
 };
+
+// Schema names that refer to Kafka record metadata instead of JSON fields
+// (valid only when every source is a Kafka source).
+constexpr std::string_view kKafkaKeyField = "@kafka.key";            // the record key, as a string
+constexpr std::string_view kKafkaTimestampField = "@kafka.timestamp";  // the record timestamp
 
 struct SchemaConfig {
   std::vector<std::string> key;  // one or more key fields; values are JSON strings or integers

@@ -8,6 +8,8 @@ packages=(
   libconcurrentqueue-dev libreaderwriterqueue-dev
   libtomlplusplus-dev libcli11-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  zlib1g-dev libsnappy-dev liblz4-dev libzstd-dev
+  librdkafka-dev kcat
   netcat-openbsd python3
 )
 

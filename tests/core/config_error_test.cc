@@ -201,7 +201,7 @@ name = "pos"
 type = "udp"
 )");
   EXPECT_TRUE(has_one_error(text, locate(text, "\"udp\""),
-                            "type: expected one of \"tcp\", \"file\", \"generator\", got \"udp\""));
+                            "type: expected one of \"tcp\", \"file\", \"generator\", \"kafka\", got \"udp\""));
 }
 
 TEST(ConfigError, UnknownFieldType) {
@@ -790,6 +790,87 @@ TEST(ConfigError, DirectoryIsUnreadable) {
   ASSERT_EQ(result.error().size(), 1u);
   EXPECT_EQ(result.error()[0].line, 0u);
   EXPECT_EQ(result.error()[0].message, "cannot read file: Is a directory");
+}
+
+constexpr std::string_view kKafkaRest = R"(
+[window]
+size = "1m"
+
+[[sinks]]
+name = "out"
+type = "stdout"
+)";
+
+TEST(ConfigError, KafkaMetadataNeedsKafkaSources) {
+  std::string text = R"([[sources]]
+name = "pos"
+type = "tcp"
+listen = "127.0.0.1:0"
+
+[schema]
+key = ["product_id"]
+time = { field = "@kafka.timestamp" }
+)" + std::string(kKafkaRest);
+  EXPECT_TRUE(has_one_error(text, locate(text, "\"@kafka.timestamp\""),
+                            "source \"pos\" is a tcp source; every source must be a Kafka source"));
+}
+
+TEST(ConfigError, UnknownKafkaMetadataField) {
+  std::string text = R"([[sources]]
+name = "k"
+type = "kafka"
+brokers = ["127.0.0.1:9092"]
+topic = "t"
+
+[schema]
+key = ["@kafka.partition"]
+time = { field = "ts" }
+)" + std::string(kKafkaRest);
+  EXPECT_TRUE(has_one_error(text, locate(text, "[\"@kafka.partition\"]"),
+                            "unknown Kafka metadata field \"@kafka.partition\""));
+}
+
+TEST(ConfigError, KafkaBrokerWithoutPort) {
+  std::string text = R"([[sources]]
+name = "k"
+type = "kafka"
+brokers = ["127.0.0.1"]
+topic = "t"
+
+[schema]
+key = ["k"]
+time = { field = "ts" }
+)" + std::string(kKafkaRest);
+  EXPECT_TRUE(has_one_error(text, locate(text, "[\"127.0.0.1\"]"), "bad broker address \"127.0.0.1\""));
+}
+
+TEST(ConfigError, KafkaBadStart) {
+  std::string text = R"([[sources]]
+name = "k"
+type = "kafka"
+brokers = ["127.0.0.1:9092"]
+topic = "t"
+start = "yesterday"
+
+[schema]
+key = ["k"]
+time = { field = "ts" }
+)" + std::string(kKafkaRest);
+  EXPECT_TRUE(has_one_error(text, locate(text, "\"yesterday\""), "bad start \"yesterday\""));
+}
+
+TEST(ConfigError, KafkaKeyOnAnotherSourceTypeIsReportedOnce) {
+  std::string text = R"([[sources]]
+name = "pos"
+type = "tcp"
+listen = "127.0.0.1:0"
+start = "earliest"
+
+[schema]
+key = ["k"]
+time = { field = "ts" }
+)" + std::string(kKafkaRest);
+  EXPECT_TRUE(has_one_error(text, locate(text, "start"), "key \"start\" is not valid for a tcp source"));
 }
 
 }  // namespace

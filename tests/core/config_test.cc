@@ -696,5 +696,81 @@ TEST(Duration, ParseThenFormatIsCanonical) {
   EXPECT_EQ(format_duration(parse_duration("24h").value()), "1d");
 }
 
+TEST(Config, KafkaSourceWithEveryOption) {
+  PipelineConfig cfg = parse_ok(R"([[sources]]
+name = "sales"
+type = "kafka"
+brokers = ["127.0.0.1:9092", "localhost:19093", "[::1]:9094"]
+topic = "sales_events"
+start = "2024-03-28T10:00:00.250Z"
+stop = "end"
+offset_reset = "fail"
+client_id = "pos-metrics"
+isolation = "read_committed"
+max_wait = "250ms"
+min_bytes = 1024
+max_bytes = 8388608
+partition_max_bytes = 262144
+
+[schema]
+key = ["@kafka.key"]
+time = { field = "@kafka.timestamp" }
+fields = { quantity = "int64" }
+
+[window]
+size = "5m"
+
+[[sinks]]
+name = "out"
+type = "stdout"
+)");
+  ASSERT_EQ(cfg.sources.size(), 1u);
+  const SourceConfig& s = cfg.sources[0];
+  EXPECT_EQ(s.type, SourceType::kafka);
+  const KafkaSourceConfig& k = s.kafka;
+  ASSERT_EQ(k.brokers.size(), 3u);
+  EXPECT_EQ(k.brokers[0].host, "127.0.0.1");
+  EXPECT_EQ(k.brokers[0].port, 9092);
+  EXPECT_EQ(k.brokers[1].host, "localhost");
+  EXPECT_EQ(k.brokers[1].port, 19093);
+  EXPECT_EQ(k.brokers[2].port, 9094);
+  EXPECT_EQ(k.topic, "sales_events");
+  EXPECT_EQ(k.start, KafkaSourceConfig::Start::time);
+  // 2024-03-28T10:00:00Z is 1711620000 s after the epoch.
+  EXPECT_EQ(k.start_time_ms, 1711620000LL * 1000 + 250);
+  EXPECT_EQ(k.stop, KafkaSourceConfig::Stop::end);
+  EXPECT_TRUE(s.finite());
+  EXPECT_TRUE(cfg.all_sources_finite());
+  EXPECT_EQ(k.offset_reset, KafkaSourceConfig::OffsetReset::fail);
+  EXPECT_EQ(k.client_id, "pos-metrics");
+  EXPECT_TRUE(k.read_committed);
+  EXPECT_EQ(k.max_wait_ns, 250'000'000);
+  EXPECT_EQ(k.min_bytes, 1024u);
+  EXPECT_EQ(k.max_bytes, 8388608u);
+  EXPECT_EQ(k.partition_max_bytes, 262144u);
+  EXPECT_EQ(cfg.schema.key, std::vector<std::string>{"@kafka.key"});
+  EXPECT_EQ(cfg.schema.time_field, "@kafka.timestamp");
+}
+
+TEST(Config, KafkaSourceDefaults) {
+  PipelineConfig cfg = parse_ok(with_sources(R"([[sources]]
+name = "k"
+type = "kafka"
+brokers = "127.0.0.1:9092"
+topic = "t"
+)"));
+  const KafkaSourceConfig& k = cfg.sources[0].kafka;
+  EXPECT_EQ(k.start, KafkaSourceConfig::Start::earliest);
+  EXPECT_EQ(k.stop, KafkaSourceConfig::Stop::none);
+  EXPECT_FALSE(cfg.sources[0].finite());
+  EXPECT_EQ(k.offset_reset, KafkaSourceConfig::OffsetReset::earliest);
+  EXPECT_EQ(k.client_id, "sluice");
+  EXPECT_FALSE(k.read_committed);
+  EXPECT_EQ(k.max_wait_ns, 500'000'000);
+  EXPECT_EQ(k.min_bytes, 1u);
+  EXPECT_EQ(k.max_bytes, 16u << 20);
+  EXPECT_EQ(k.partition_max_bytes, 1u << 20);
+}
+
 }  // namespace
 }  // namespace sluice

@@ -41,6 +41,11 @@ std::string describe_sources(const PipelineConfig& cfg, const Engine* engine) {
       case SourceType::generator:
         out += fmt::format(" {} events", s.generator.count == 0 ? std::string("unlimited") : std::to_string(s.generator.count));
         break;
+      case SourceType::kafka:
+        out += " topic " + s.kafka.topic + " via " + s.kafka.brokers[0].host + ":" +
+               std::to_string(s.kafka.brokers[0].port) +
+               (s.kafka.brokers.size() > 1 ? fmt::format(" +{} more", s.kafka.brokers.size() - 1) : "");
+        break;
     }
     out += ")";
   }
