@@ -10,6 +10,7 @@
 #include "core/clock.h"
 #include "core/timestamp.h"
 #include "operators/framing.h"
+#include "operators/json_text.h"
 
 namespace sluice {
 
@@ -22,9 +23,17 @@ Decoder::Decoder(const SchemaConfig& schema, uint32_t line_bytes_max)
   SLUICE_ASSERT(key_count_ <= kKeyPartsMax);
   SLUICE_ASSERT(fields_.size() <= kValueFieldsMax);
   for (uint32_t i = 0; i < schema.key.size(); ++i) {
-    slots_.push_back({schema.key[i], SlotKind::key, FieldType::string, i});
+    if (schema.key[i] == kKafkaKeyField) {
+      kafka_key_index_ = int(i);
+    } else {
+      slots_.push_back({schema.key[i], SlotKind::key, FieldType::string, i});
+    }
   }
-  slots_.push_back({schema.time_field, SlotKind::time, FieldType::string, 0});
+  if (schema.time_field == kKafkaTimestampField) {
+    kafka_time_ = true;
+  } else {
+    slots_.push_back({schema.time_field, SlotKind::time, FieldType::string, 0});
+  }
   for (uint32_t i = 0; i < fields_.size(); ++i) {
     slots_.push_back({fields_[i].name, SlotKind::value, fields_[i].type, i});
   }
@@ -62,10 +71,38 @@ DecodeStatus Decoder::classify(std::string_view line, DecodeStatus suggested) {
   return suggested;
 }
 
-DecodeStatus Decoder::decode(std::string_view line, Event& out) {
-  DecodeStatus status = try_decode(line, out);
+DecodeStatus Decoder::decode(std::string_view line, Event& out, const RecordMeta* meta) {
+  DecodeStatus status = try_decode(line, out, meta);
   if (status == DecodeStatus::ok) return status;
   return classify(line, status);
+}
+
+DecodeStatus Decoder::apply_meta(Event& out, const RecordMeta* meta) {
+  if (kafka_key_index_ >= 0) {
+    if (meta == nullptr || meta->key_null) {
+      return fail(DecodeStatus::schema_error, "the record has no key (the schema key uses %.*s)",
+                  int(kKafkaKeyField.size()), kKafkaKeyField.data());
+    }
+    if (meta->key.size() + 5 > kKeyBytesMax) {
+      return fail(DecodeStatus::schema_error, "record key longer than %zu bytes", kKeyBytesMax - 5);
+    }
+    // Output keys are JSON strings, so the record key must be text.
+    if (!is_valid_utf8(meta->key)) {
+      return fail(DecodeStatus::schema_error, "record key is not valid UTF-8");
+    }
+    char* part = key_parts_[kafka_key_index_];
+    part[0] = kKeyString;
+    uint32_t n = uint32_t(meta->key.size());
+    std::memcpy(part + 1, &n, 4);
+    std::memcpy(part + 5, meta->key.data(), n);
+    key_part_len_[kafka_key_index_] = n + 5;
+  }
+  if (kafka_time_) {
+    if (meta == nullptr || __builtin_mul_overflow(meta->timestamp_ms, kNsPerMs, &out.time_ns)) {
+      return fail(DecodeStatus::schema_error, "record timestamp missing or outside int64 nanoseconds");
+    }
+  }
+  return DecodeStatus::ok;
 }
 
 bool Decoder::put_key(uint32_t key_index, od::value& v) {
@@ -183,7 +220,7 @@ const char* type_name(FieldType t) {
 
 }  // namespace
 
-DecodeStatus Decoder::try_decode(std::string_view line, Event& out) {
+DecodeStatus Decoder::try_decode(std::string_view line, Event& out, const RecordMeta* meta) {
   od::document doc;
   error_code err = parser_.iterate(line.data(), line.size(), line.size() + kLinePadding).get(doc);
   if (err) return fail(DecodeStatus::parse_error, "invalid JSON: %s", simdjson::error_message(err));
@@ -277,6 +314,7 @@ DecodeStatus Decoder::try_decode(std::string_view line, Event& out) {
     const Slot& slot = slots_[size_t(__builtin_ctzll(missing))];
     return fail(DecodeStatus::schema_error, "missing field \"%s\"", slot.name.c_str());
   }
+  if (DecodeStatus st = apply_meta(out, meta); st != DecodeStatus::ok) return st;
   size_t key_len = 0;
   for (size_t k = 0; k < key_count_; ++k) {
     if (key_len + key_part_len_[k] > kKeyBytesMax) {

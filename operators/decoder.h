@@ -31,9 +31,10 @@ class Decoder {
 
   // Decodes one line. On ok, `out` holds the event; its key view points into
   // this decoder and stays valid until the next decode(). On error, detail()
-  // says what was wrong.
+  // says what was wrong. `meta` supplies "@kafka.key" / "@kafka.timestamp"
+  // when the schema uses them (a missing meta or null key is a schema_error).
   // REQUIRES: line.data()[line.size() .. + kLinePadding) readable.
-  DecodeStatus decode(std::string_view line, Event& out);
+  DecodeStatus decode(std::string_view line, Event& out, const RecordMeta* meta = nullptr);
 
   std::string_view detail() const { return {detail_, detail_len_}; }
 
@@ -48,13 +49,16 @@ class Decoder {
     uint32_t index;  // key position, or value field index
   };
 
-  DecodeStatus try_decode(std::string_view line, Event& out);
+  DecodeStatus try_decode(std::string_view line, Event& out, const RecordMeta* meta);
+  DecodeStatus apply_meta(Event& out, const RecordMeta* meta);
   DecodeStatus fail(DecodeStatus status, const char* fmt, ...) __attribute__((format(printf, 3, 4)));
   DecodeStatus classify(std::string_view line, DecodeStatus suggested);
   int find_slot(std::string_view name) const;
   bool put_key(uint32_t key_index, simdjson::ondemand::value& v);
 
-  std::vector<Slot> slots_;
+  std::vector<Slot> slots_;  // fields read from the JSON object
+  int kafka_key_index_ = -1;  // key position filled from RecordMeta::key, or -1
+  bool kafka_time_ = false;   // event time from RecordMeta::timestamp_ms
   std::vector<FieldConfig> fields_;
   size_t key_count_;
   TimeFormat time_format_;

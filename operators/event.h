@@ -26,6 +26,15 @@ constexpr size_t kKeyBytesMax = 1024;
 // Equal keys have equal bytes, so hashing and comparing the bytes is enough.
 enum KeyTag : char { kKeyInt = 'i', kKeyString = 's' };
 
+// What a source knows about an event beyond its JSON text: for Kafka, the
+// record's key and timestamp, which the schema can use as "@kafka.key" and
+// "@kafka.timestamp".
+struct RecordMeta {
+  int64_t timestamp_ms = 0;
+  std::string_view key;
+  bool key_null = true;
+};
+
 struct Event {
   int64_t time_ns = 0;
   uint64_t key_hash = 0;

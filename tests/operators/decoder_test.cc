@@ -83,10 +83,10 @@ struct Decoded {
   std::string detail;
 };
 
-Decoded decode(Decoder& d, std::string_view line) {
+Decoded decode(Decoder& d, std::string_view line, const RecordMeta* meta = nullptr) {
   PaddedLine p(line);
   Decoded r;
-  r.status = d.decode(p.view(), r.event);
+  r.status = d.decode(p.view(), r.event, meta);
   if (r.status == DecodeStatus::ok) r.key = std::string(r.event.key);
   r.detail = std::string(d.detail());
   return r;
@@ -344,6 +344,56 @@ TEST(Decoder, LineOfLineBytesMax) {
   ASSERT_EQ(line.size(), max);
   Decoded r = decode(d, line);
   EXPECT_EQ(r.status, DecodeStatus::ok) << r.detail;
+}
+
+// Kafka record metadata as schema fields.
+SchemaConfig kafka_schema() {
+  SchemaConfig s;
+  s.key = {"region", std::string(kKafkaKeyField)};
+  s.time_field = std::string(kKafkaTimestampField);
+  s.fields = {{"quantity", FieldType::int64}};
+  return s;
+}
+
+TEST(DecoderKafkaMeta, KeyAndTimeComeFromTheRecord) {
+  Decoder d(kafka_schema(), 4096);
+  RecordMeta meta{1'711'620'000'250, "p-17", false};  // 2024-03-28T10:00:00.250Z
+  // A JSON field with the metadata's name is an ordinary (ignored) field.
+  Decoded r = decode(d, R"({"quantity":3,"region":"eu","@kafka.key":"json","timestamp":1})", &meta);
+  ASSERT_EQ(r.status, DecodeStatus::ok) << r.detail;
+  EXPECT_EQ(r.key, key_str("eu") + key_str("p-17"));
+  EXPECT_EQ(r.event.time_ns, 1'711'620'000'250 * kNsPerMs);
+  EXPECT_EQ(r.event.values[0].i, 3);
+}
+
+TEST(DecoderKafkaMeta, NullOrMissingMetaIsASchemaError) {
+  Decoder d(kafka_schema(), 4096);
+  RecordMeta null_key{1000, {}, true};
+  Decoded a = decode(d, R"({"quantity":3,"region":"eu"})", &null_key);
+  EXPECT_EQ(a.status, DecodeStatus::schema_error);
+  EXPECT_NE(a.detail.find("no key"), std::string::npos) << a.detail;
+  Decoded b = decode(d, R"({"quantity":3,"region":"eu"})", nullptr);
+  EXPECT_EQ(b.status, DecodeStatus::schema_error);
+}
+
+TEST(DecoderKafkaMeta, NonUtf8RecordKeyIsASchemaError) {
+  Decoder d(kafka_schema(), 4096);
+  RecordMeta meta{1000, std::string_view("\xff\xfe", 2), false};
+  Decoded r = decode(d, R"({"quantity":3,"region":"eu"})", &meta);
+  EXPECT_EQ(r.status, DecodeStatus::schema_error);
+  EXPECT_NE(r.detail.find("UTF-8"), std::string::npos) << r.detail;
+}
+
+TEST(DecoderKafkaMeta, InvalidJsonStaysAParseError) {
+  Decoder d(kafka_schema(), 4096);
+  RecordMeta null_key{1000, {}, true};
+  EXPECT_EQ(decode(d, R"({"quantity":3,"region":"eu")", &null_key).status, DecodeStatus::parse_error);
+}
+
+TEST(DecoderKafkaMeta, TimestampOutsideInt64NanosecondsIsASchemaError) {
+  Decoder d(kafka_schema(), 4096);
+  RecordMeta meta{INT64_MAX / 1000, "k", false};
+  EXPECT_EQ(decode(d, R"({"quantity":3,"region":"eu"})", &meta).status, DecodeStatus::schema_error);
 }
 
 }  // namespace
