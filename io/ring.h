@@ -26,6 +26,7 @@ enum class OpTag : uint8_t {
   sink_write,    ///< id = sink index
   dead_letter_write,
   close,
+  kafka,  ///< a Kafka source's connect/send/recv; id = source << 32 | connection << 4 | op
 };
 
 constexpr uint64_t make_user_data(OpTag tag, uint64_t id) { return uint64_t(tag) << 56 | id; }

@@ -13,6 +13,7 @@ const char* to_string(DeadLetterReason r) {
     case DeadLetterReason::line_too_long: return "line_too_long";
     case DeadLetterReason::late: return "late";
     case DeadLetterReason::partial_line: return "partial_line";
+    case DeadLetterReason::corrupt_batch: return "corrupt_batch";
   }
   return "?";
 }

@@ -21,8 +21,9 @@ enum class DeadLetterReason : uint8_t {
   line_too_long,  ///< longer than the source's line_bytes_max
   late,           ///< its window had closed for its source (or had already been written)
   partial_line,   ///< a TCP peer disconnected in the middle of this line
+  corrupt_batch,  ///< a Kafka record batch failed its CRC (or was malformed) twice; raw is empty
 };
-constexpr size_t kDeadLetterReasons = 5;
+constexpr size_t kDeadLetterReasons = 6;
 
 const char* to_string(DeadLetterReason r);
 

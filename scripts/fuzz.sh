@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Coverage-guided fuzzing with clang's libFuzzer (+ASan/UBSan) for the
 # decoders of outside bytes. Usage: scripts/fuzz.sh [TARGET] [SECONDS]
-#   TARGET: framing | decoder | dead_letter | timestamp | all (default all)
+#   TARGET: framing | decoder | dead_letter | timestamp | kafka_response | all (default all)
 # The config loader's target (tests/fuzz/config_fuzz.cc) is not built here:
 # Debian's clang 14 cannot compile libstdc++ 12's <expected>; CI runs it
 # through the mutation driver instead (ctest -L fuzz).
@@ -22,9 +22,10 @@ declare -A sources=(
   [decoder]="tests/fuzz/decoder_fuzz.cc operators/decoder.cc core/timestamp.cc"
   [dead_letter]="tests/fuzz/dead_letter_fuzz.cc operators/dead_letter.cc operators/json_text.cc"
   [timestamp]="tests/fuzz/timestamp_fuzz.cc core/timestamp.cc"
+  [kafka_response]="tests/fuzz/kafka_response_fuzz.cc io/kafka/protocol.cc"
 )
 targets=("$target")
-[ "$target" = all ] && targets=(framing decoder dead_letter timestamp)
+[ "$target" = all ] && targets=(framing decoder dead_letter timestamp kafka_response)
 for t in "${targets[@]}"; do
   # shellcheck disable=SC2086
   clang++ "${flags[@]}" ${sources[$t]} "${libs[@]}" -o "$out/fuzz_$t"

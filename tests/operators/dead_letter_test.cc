@@ -97,8 +97,9 @@ TEST(DeadLetter, EveryReason) {
       {DeadLetterReason::line_too_long, "line_too_long"},
       {DeadLetterReason::late, "late"},
       {DeadLetterReason::partial_line, "partial_line"},
+      {DeadLetterReason::corrupt_batch, "corrupt_batch"},
   };
-  static_assert(kDeadLetterReasons == 5);
+  static_assert(kDeadLetterReasons == 6);
   for (const auto& [reason, name] : reasons) {
     EXPECT_STREQ(to_string(reason), name);
     DeadLetter d{reason, "some detail", "pos", "127.0.0.1:51234", R"({"product_id":1})"};

@@ -17,12 +17,13 @@
 #include "operators/json_text.h"
 #include "operators/result_row.h"
 #include "tools/sluice/gatherer.h"
+#include "tools/sluice/kafka_source.h"
 
 namespace sluice {
 
-struct Shard::TcpConn : Stream {
+struct Shard::TcpConn : FramedStream {
   TcpConn(uint32_t src, const SourceConfig& sc, int64_t delay, int64_t floor)
-      : Stream(Kind::tcp, src, sc.line_bytes_max, delay, floor) {}
+      : FramedStream(Kind::tcp, src, sc.line_bytes_max, delay, floor) {}
   uint32_t slot = 0;
   int fd = -1;
   std::string peer;
@@ -34,9 +35,9 @@ struct Shard::TcpConn : Stream {
   bool want_rearm = false;
 };
 
-struct Shard::FileStream : Stream {
+struct Shard::FileStream : FramedStream {
   FileStream(uint32_t src, const SourceConfig& sc, int64_t delay)
-      : Stream(Kind::file, src, sc.line_bytes_max, delay, kTimeMin) {}
+      : FramedStream(Kind::file, src, sc.line_bytes_max, delay, kTimeMin) {}
   struct Buf {
     std::unique_ptr<char[]> data;
     uint32_t len = 0;
@@ -56,9 +57,10 @@ struct Shard::FileStream : Stream {
   bool failed = false;
 };
 
-struct Shard::GenStream : Stream {
+struct Shard::GenStream : FramedStream {
   GenStream(uint32_t src, const SourceConfig& sc, int64_t delay, TimeFormat tf, int64_t start)
-      : Stream(Kind::generator, src, sc.line_bytes_max, delay, kTimeMin), gen(sc.generator, tf, start) {}
+      : FramedStream(Kind::generator, src, sc.line_bytes_max, delay, kTimeMin),
+        gen(sc.generator, tf, start) {}
   SalesGenerator gen;
   std::unique_ptr<char[]> buf;
   size_t len = 0;
@@ -130,7 +132,11 @@ std::string Shard::init() {
   const int64_t delay = cfg_.window.watermark_delay_ns;
   for (uint32_t i = 0; i < cfg_.sources.size(); ++i) {
     const SourceConfig& sc = cfg_.sources[i];
-    if (sc.type == SourceType::tcp || sh_.source_shard[i] != id_) continue;
+    // Every shard reads the Kafka partitions it owns.
+    if (sc.type == SourceType::kafka) kafka_.push_back(std::make_unique<KafkaSource>(*this, i));
+    if (sc.type == SourceType::tcp || sc.type == SourceType::kafka || sh_.source_shard[i] != id_) {
+      continue;
+    }
     if (sc.type == SourceType::file) {
       auto f = std::make_unique<FileStream>(i, sc, delay);
       f->index = uint32_t(files_.size());
@@ -235,6 +241,7 @@ void Shard::run() {
     g->start_mono = now_;
     mark_ready(*g);
   }
+  for (auto& k : kafka_) k->start();
   update_inputs_done();
 
   bool busy = true;
@@ -282,6 +289,7 @@ void Shard::run() {
     busy |= drain_inbound();
     busy |= adopt_connections();
     busy |= process_ready();
+    for (auto& k : kafka_) busy |= k->process();
     bufs_.publish();
     for (TcpConn* c : rearm_) {
       if (c->want_rearm && !c->eof && !stopping_ && bufs_.available() > 0) arm_recv(*c);
@@ -302,6 +310,7 @@ void Shard::run() {
     dl_->start(ring_);
     if (sh_.exit_now.load(std::memory_order_relaxed) && dl_->idle()) break;
   }
+  for (auto& k : kafka_) k->log_offsets();
   counters_.ring_submissions = ring_.submissions();
   counters_.ring_completions = ring_.completions();
   if (gatherer_) counters_.rows_out = gatherer_->rows_out();
@@ -322,6 +331,14 @@ int64_t Shard::next_deadline() {
     for (auto& g : gens_) idle_at(*g);
   }
   if (accept_retry_at_ != 0) t = std::min(t, accept_retry_at_);
+  for (auto& k : kafka_) {
+    t = std::min(t, k->next_deadline());
+    if (cfg_.window.idle_timeout_ns > 0) {
+      k->for_each_stream([&](Stream& s) {
+        if (!s.done && !s.idle) t = std::min(t, s.last_active_ns + cfg_.window.idle_timeout_ns);
+      });
+    }
+  }
   return t;
 }
 
@@ -358,6 +375,11 @@ void Shard::handle_completion(const io_uring_cqe& cqe) {
     case OpTag::sink_write:
       gatherer_->on_write(uint32_t(id), cqe.res);
       break;
+    case OpTag::kafka:
+      for (auto& k : kafka_) {
+        if (k->source_index() == uint32_t(id >> 32)) k->on_completion(id, cqe.res);
+      }
+      break;
     case OpTag::dead_letter_write:
       dl_->on_complete(ring_, cqe.res);
       if (dl_->error() != 0) {
@@ -389,6 +411,7 @@ void Shard::begin_stop() {
   }
   for (auto& g : gens_) mark_ready(*g);
   for (auto& f : files_) mark_ready(*f);
+  for (auto& k : kafka_) k->stop();
 }
 
 void Shard::update_inputs_done() {
@@ -399,6 +422,7 @@ void Shard::update_inputs_done() {
   }
   for (auto& f : files_) done &= f->done;
   for (auto& g : gens_) done &= g->done;
+  for (auto& k : kafka_) done &= k->done();
   if (id_ == 0) {
     for (bool open : listener_open_) done &= !open;
   }
@@ -738,13 +762,17 @@ void Shard::mark_ready(Stream& s) {
   ready_.push_back(&s);
 }
 
-void Shard::input_arrived(Stream& s) {
+void Shard::touch(Stream& s) {
   s.last_active_ns = now_;
   if (s.idle) {
     // Back from idle: windows may have fired without it meanwhile.
     s.idle = false;
     s.wm.raise_floor(sh_.fired_max.load(std::memory_order_acquire));
   }
+}
+
+void Shard::input_arrived(Stream& s) {
+  touch(s);
   mark_ready(s);
 }
 
@@ -765,6 +793,7 @@ bool Shard::process_ready() {
       }
       case Stream::Kind::file: p = process_file(static_cast<FileStream&>(*s)); break;
       case Stream::Kind::generator: p = process_generator(static_cast<GenStream&>(*s)); break;
+      case Stream::Kind::kafka: break;  // driven by KafkaSource::process()
     }
     progress |= p;
     if (s->stalled || (s->kind == Stream::Kind::generator && !s->done && !s->in_ready &&
@@ -787,11 +816,11 @@ bool Shard::process_ready() {
 // ---------------------------------------------------------------------------
 // The per-line path
 
-size_t Shard::feed(Stream& s, const char* data, size_t len) {
+size_t Shard::feed(FramedStream& s, const char* data, size_t len) {
   return s.framer.feed(data, len, [&](const Line& line) { return on_line(s, line); });
 }
 
-bool Shard::on_line(Stream& s, const Line& line) {
+bool Shard::on_line(FramedStream& s, const Line& line) {
   if (line.too_long) {
     char detail[128];
     std::snprintf(detail, sizeof detail, "line of %llu bytes exceeds line_bytes_max (%u)",
@@ -802,18 +831,22 @@ bool Shard::on_line(Stream& s, const Line& line) {
     ++counters_.lines_in;
     return true;
   }
+  return on_event(s, line.text, nullptr);
+}
+
+bool Shard::on_event(Stream& s, std::string_view text, const RecordMeta* meta) {
   Event e;
-  DecodeStatus st = decoder_->decode(line.text, e);
+  DecodeStatus st = decoder_->decode(text, e, meta);
   if (st != DecodeStatus::ok) {
     DeadLetterReason r =
         st == DecodeStatus::parse_error ? DeadLetterReason::parse_error : DeadLetterReason::schema_error;
-    if (!dead_letter(&s, r, decoder_->detail(), line.text)) return false;
+    if (!dead_letter(&s, r, decoder_->detail(), text)) return false;
     ++counters_.lines_in;
     return true;
   }
   if (!windows_->window_fits(e.time_ns)) {
     if (!dead_letter(&s, DeadLetterReason::schema_error,
-                     "event time too close to the int64 nanosecond range for its window", line.text)) {
+                     "event time too close to the int64 nanosecond range for its window", text)) {
       return false;
     }
     ++counters_.lines_in;
@@ -821,11 +854,11 @@ bool Shard::on_line(Stream& s, const Line& line) {
   }
   int64_t start = windows_->window_start(e.time_ns);
   if (s.wm.is_late(start + size_ns_)) {
-    if (!late_dead_letter(&s, e, start, s.wm.watermark(), line.text, false)) return false;
+    if (!late_dead_letter(&s, e, start, s.wm.watermark(), text, false)) return false;
     ++counters_.lines_in;
     return true;
   }
-  if (!route(s, e, start, line.text)) return false;
+  if (!route(s, e, start, text)) return false;
   s.wm.observe(e.time_ns);
   ++counters_.lines_in;
   return true;
@@ -872,6 +905,12 @@ bool Shard::dead_letter(Stream* s, DeadLetterReason reason, std::string_view det
         break;
       }
       case Stream::Kind::generator: break;
+      case Stream::Kind::kafka: {
+        size_t n = KafkaSource::format_origin(*s, origin, sizeof origin);
+        origin_view = std::string_view(origin, n);
+        if (!is_valid_utf8(origin_view)) origin_view = {};
+        break;
+      }
     }
   }
   DeadLetter d{reason, detail, source_name, origin_view, raw, truncated, raw_bytes};
@@ -1024,6 +1063,7 @@ Marker Shard::local_marker() {
   }
   for (auto& f : files_) consider(*f);
   for (auto& g : gens_) consider(*g);
+  for (auto& k : kafka_) k->for_each_stream(consider);
   m.retired = retired_;
   if (inputs_done_ && ready_.empty()) {
     bool flushed = true;

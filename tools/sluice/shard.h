@@ -33,6 +33,7 @@
 namespace sluice {
 
 class Gatherer;
+class KafkaSource;
 
 // Asks every shard to drain and stop, and wakes them (any thread).
 void request_stop(EngineShared& shared);
@@ -49,21 +50,29 @@ constexpr int64_t kTickNs = 200 * kNsPerMs;
 // Generator lines produced per loop iteration when the rate is unlimited.
 constexpr size_t kGeneratorChunkBytes = 64 * 1024;
 
+// One source of events with its own watermark: a TCP connection, a file
+// source, a generator, a Kafka partition.
 struct Stream {
-  enum class Kind : uint8_t { tcp, file, generator };
-  Stream(Kind k, uint32_t src, uint32_t line_bytes_max, int64_t delay_ns, int64_t floor_ns)
-      : kind(k), source(src), framer(line_bytes_max), wm(delay_ns, floor_ns) {}
+  enum class Kind : uint8_t { tcp, file, generator, kafka };
+  Stream(Kind k, uint32_t src, int64_t delay_ns, int64_t floor_ns)
+      : kind(k), source(src), wm(delay_ns, floor_ns) {}
   virtual ~Stream() = default;
 
   Kind kind;
   uint32_t source;  // index into config.sources
-  LineFramer framer;
   SourceWatermark wm;
   int64_t last_active_ns = 0;  // monotonic time input last arrived
   bool idle = false;
   bool done = false;  // finished: no longer holds the watermark back
   bool in_ready = false;
   bool stalled = false;  // refused by back-pressure on the last attempt
+};
+
+// A stream of NDJSON bytes, cut into lines.
+struct FramedStream : Stream {
+  FramedStream(Kind k, uint32_t src, uint32_t line_bytes_max, int64_t delay_ns, int64_t floor_ns)
+      : Stream(k, src, delay_ns, floor_ns), framer(line_bytes_max) {}
+  LineFramer framer;
 };
 
 class Shard {
@@ -82,6 +91,7 @@ class Shard {
   const ShardCounters& counters() const { return counters_; }
 
  private:
+  friend class KafkaSource;
   struct TcpConn;
   struct FileStream;
   struct GenStream;
@@ -111,10 +121,15 @@ class Shard {
   bool process_generator(GenStream& g);
   void mark_ready(Stream& s);
   void input_arrived(Stream& s);
+  // Input arrived for s: it is active (and no longer idle).
+  void touch(Stream& s);
 
   // The per-line path.
-  size_t feed(Stream& s, const char* data, size_t len);
-  bool on_line(Stream& s, const Line& line);
+  size_t feed(FramedStream& s, const char* data, size_t len);
+  bool on_line(FramedStream& s, const Line& line);
+  // One event's text (a line, a record value) through decode, lateness and
+  // routing. False: refused for now (back-pressure); offer it again later.
+  bool on_event(Stream& s, std::string_view text, const RecordMeta* meta);
   bool route(Stream& s, const Event& e, int64_t window_start, std::string_view raw);
   bool dead_letter(Stream* s, DeadLetterReason reason, std::string_view detail,
                    std::string_view raw, bool truncated = false, uint64_t raw_bytes = 0);
@@ -152,6 +167,7 @@ class Shard {
   std::vector<uint32_t> free_conn_slots_;
   std::vector<std::unique_ptr<FileStream>> files_;
   std::vector<std::unique_ptr<GenStream>> gens_;
+  std::vector<std::unique_ptr<KafkaSource>> kafka_;
   std::vector<Stream*> ready_;
   std::vector<Stream*> ready_next_;
   std::vector<TcpConn*> rearm_;

@@ -1,0 +1,126 @@
+// One Kafka source's work on one shard: the topic's partitions this shard
+// owns (partition % shards == shard id), a connection to each broker that
+// leads one of them, and the fetch loop, all on the shard's own io_uring.
+//
+// Per connection: ApiVersions (version negotiation) -> requests one at a time:
+// Metadata (on the bootstrap connection), ListOffsets (start and, for
+// stop = "end", end offsets), Fetch. A Fetch response is received into one of
+// two buffers; its batches are scanned (CRC-32C checked, next offsets found)
+// and the next Fetch is sent at once, so it is on the wire while this
+// response's records are decoded and aggregated. Both buffers busy = no more
+// fetching: that is back-pressure.
+//
+// Exactly once per record: each partition has `next_offset`, the first offset
+// not yet delivered; records below it are skipped, so re-fetches (after a
+// leader move, a reconnect, a CRC failure) never count a record twice. When a
+// partition moves to another connection, its epoch changes and responses
+// already buffered for it are ignored, and fetching resumes from next_offset,
+// so no record is lost either.
+//
+// Owned by the shard; touched only by its thread.
+#pragma once
+
+#include <sys/socket.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "io/kafka/compression.h"
+#include "io/kafka/protocol.h"
+#include "tools/sluice/shard.h"
+
+namespace sluice {
+
+class KafkaSource {
+ public:
+  KafkaSource(Shard& shard, uint32_t source_index);
+  ~KafkaSource();
+  KafkaSource(const KafkaSource&) = delete;
+  KafkaSource& operator=(const KafkaSource&) = delete;
+
+  // Connects to the bootstrap brokers.
+  void start();
+  // A completion for one of this source's operations (user_data id, result).
+  void on_completion(uint64_t id, int res);
+  // Decodes buffered responses, sends requests that are due. True if it made progress.
+  bool process();
+  // Stop requested: no more fetching; connections are shut down.
+  void stop();
+  // Every owned partition is finished (stop = "end" reached, or stopped), and
+  // the partition set is known.
+  bool done() const;
+  // The earliest monotonic time a retry or timeout is due, or kTimeMax.
+  int64_t next_deadline() const;
+  // Streams for the shard's watermark (one per owned partition).
+  template <typename F>
+  void for_each_stream(F&& f) {
+    for (Stream* s : streams_) f(*s);
+  }
+  uint32_t source_index() const { return source_; }
+  // Logs each owned partition's next offset (at exit).
+  void log_offsets() const;
+  // "topic/partition@offset" of the record a partition stream is delivering.
+  static size_t format_origin(const Stream& partition, char* out, size_t cap);
+
+  // Operations in user_data ids: id = source << 32 | connection << 4 | op.
+  enum class Op : uint8_t { connect = 1, send = 2, recv = 3 };
+
+  struct Partition;  // public for the shard's dead-letter origin
+
+ private:
+  struct Conn;
+  struct Buffer;
+
+  Conn& conn_for(int32_t node_id);
+  void connect(Conn& c);
+  void drop(Conn& c, const char* why);
+  void finish_close(Conn& c);
+  void send_request(Conn& c);
+  void arm_recv(Conn& c);
+  void on_response(Conn& c, Buffer& b);
+  void next_request(Conn& c);
+  bool send_metadata(Conn& c);
+  bool send_list_offsets(Conn& c, bool end);
+  bool send_fetch(Conn& c);
+  void handle_api_versions(Conn& c, kafka::Reader& r);
+  void handle_metadata(Conn& c, kafka::Reader& r);
+  void handle_list_offsets(Conn& c, kafka::Reader& r, bool end);
+  void handle_fetch(Conn& c, Buffer& b, kafka::Reader& r);
+  bool process_buffer(Conn& c, Buffer& b);
+  bool deliver(Partition& p, const Buffer& b, size_t slot);
+  void reset_partition(Partition& p, const char* why);
+  void need_metadata(const char* why);
+  void fail_source(const std::string& why);
+  Partition* partition_by_id(int32_t id);
+  bool corrupt_batch(Partition& p, int64_t first, int64_t last, const char* detail);
+
+  Shard& shard_;
+  const SourceConfig& cfg_;
+  const KafkaSourceConfig& kc_;
+  uint32_t source_;
+  bool started_ = false;
+  bool stopping_ = false;
+  bool failed_ = false;
+  bool metadata_known_ = false;  // the partition set is known (done() may be true)
+  bool metadata_needed_ = true;
+  int64_t metadata_not_before_ = 0;
+  size_t bootstrap_next_ = 0;  // which bootstrap broker to try next
+  int32_t correlation_ = 0;
+  uint32_t topic_partitions_ = 0;  // partitions of the topic (all shards)
+
+  std::vector<std::unique_ptr<Conn>> conns_;  // index 0: bootstrap (metadata)
+  std::vector<std::unique_ptr<Partition>> partitions_;
+  std::vector<Stream*> streams_;  // the same partitions, as the shard sees them
+  kafka::MetadataResponse metadata_;
+  kafka::ListOffsetsResponse offsets_;
+  kafka::Decompressor decompressor_;
+  std::unique_ptr<uint8_t[]> scratch_;  // decompressed records of one batch (+ parser padding)
+  size_t scratch_cap_ = 0;
+  // Request-building scratch, reused.
+  std::vector<kafka::FetchPartitionRequest> fetch_parts_;
+  std::vector<kafka::ListOffsetsPartitionRequest> offset_parts_;
+};
+
+}  // namespace sluice
