@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Coverage-guided fuzzing with clang's libFuzzer (+ASan/UBSan) for the
 # decoders of outside bytes. Usage: scripts/fuzz.sh [TARGET] [SECONDS]
-#   TARGET: framing | decoder | dead_letter | timestamp | kafka_response | all (default all)
+#   TARGET: framing | decoder | dead_letter | timestamp | kafka_response | kafka_record_batch |
+#           all (default all)
 # The config loader's target (tests/fuzz/config_fuzz.cc) is not built here:
 # Debian's clang 14 cannot compile libstdc++ 12's <expected>; CI runs it
 # through the mutation driver instead (ctest -L fuzz).
@@ -16,16 +17,17 @@ fi
 out=build/fuzz
 mkdir -p "$out"
 flags=(-std=c++2b -O1 -g -march=native -fsanitize=fuzzer,address,undefined -I.)
-libs=(-lsimdjson -lxxhash)
+libs=(-lsimdjson -lxxhash -lz -lsnappy -llz4 -lzstd)
 declare -A sources=(
   [framing]="tests/fuzz/framing_fuzz.cc"
   [decoder]="tests/fuzz/decoder_fuzz.cc operators/decoder.cc core/timestamp.cc"
   [dead_letter]="tests/fuzz/dead_letter_fuzz.cc operators/dead_letter.cc operators/json_text.cc"
   [timestamp]="tests/fuzz/timestamp_fuzz.cc core/timestamp.cc"
   [kafka_response]="tests/fuzz/kafka_response_fuzz.cc io/kafka/protocol.cc"
+  [kafka_record_batch]="tests/fuzz/kafka_record_batch_fuzz.cc io/kafka/crc32c.cc io/kafka/compression.cc io/kafka/record_batch.cc"
 )
 targets=("$target")
-[ "$target" = all ] && targets=(framing decoder dead_letter timestamp kafka_response)
+[ "$target" = all ] && targets=(framing decoder dead_letter timestamp kafka_response kafka_record_batch)
 for t in "${targets[@]}"; do
   # shellcheck disable=SC2086
   clang++ "${flags[@]}" ${sources[$t]} "${libs[@]}" -o "$out/fuzz_$t"
