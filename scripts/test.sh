@@ -4,6 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/install-deps.sh
+./scripts/kafka-peers.sh
 
 jobs=$(nproc)
 echo "== Release build and tests"

@@ -77,6 +77,9 @@ struct EngineShared {
   // Largest watermark up to which any shard has fired windows: the floor of a
   // source that joins (or returns from idle) later.
   std::atomic<int64_t> fired_max{kTimeMin};
+  // Benchmark mode: sources are read and framed, and each event is counted,
+  // but not decoded, aggregated or written (measures the transport alone).
+  bool consume_only = false;
   std::atomic<bool> stop_requested{false};
   std::atomic<bool> exit_now{false};     // the gatherer has written everything: shards may leave
   std::atomic<int> exit_code{0};
@@ -104,6 +107,8 @@ class Engine {
   // After prepare(): the number of shards and the CPU each is pinned to.
   uint32_t shards() const { return shared_.shards; }
   const std::vector<int>& cpus() const { return shared_.cpus; }
+
+  void set_consume_only(bool on) { shared_.consume_only = on; }
 
   // Blocks SIGINT/SIGTERM in the calling thread (and the threads it starts)
   // and routes them to shard 0 through a signalfd. Call before run().

@@ -73,11 +73,12 @@ int cmd_check(const std::string& path) {
   return 0;
 }
 
-int cmd_run(const std::string& path) {
+int cmd_run(const std::string& path, bool consume_only) {
   ConfigResult cfg = load_config(path);
   if (!cfg) return print_errors(cfg.error());
   PipelineConfig config = *cfg;
   Engine engine(std::move(*cfg));
+  engine.set_consume_only(consume_only);
   if (!engine.handle_signals()) {
     log_error("cannot set up signal handling");
     return 1;
@@ -88,8 +89,8 @@ int cmd_run(const std::string& path) {
   }
   std::string cpus;
   for (int c : engine.cpus()) cpus += (cpus.empty() ? "" : ",") + std::to_string(c);
-  log_info("pipeline \"{}\": starting; {} shard{} (cpus {}); sources: {}; sinks: {}; dead letters: {}",
-           config.name, engine.shards(), engine.shards() == 1 ? "" : "s", cpus,
+  log_info("pipeline \"{}\": starting{}; {} shard{} (cpus {}); sources: {}; sinks: {}; dead letters: {}",
+           config.name, consume_only ? " in consume-only mode (no decoding, no results)" : "", engine.shards(), engine.shards() == 1 ? "" : "s", cpus,
            describe_sources(config, &engine), describe_sinks(config),
            config.dead_letter.path.empty() ? std::string("stderr") : config.dead_letter.path);
   int rc = engine.run();
@@ -119,8 +120,12 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"debug", "info", "warn", "error"}));
 
   std::string run_path, check_path;
+  bool consume_only = false;
   CLI::App* run = app.add_subcommand("run", "Run a pipeline until its input ends or SIGINT/SIGTERM");
   run->add_option("PIPELINE", run_path, "pipeline file (TOML)")->required();
+  run->add_flag("--consume-only", consume_only,
+                "Benchmark the transport: read and count events, but do not decode, aggregate or "
+                "write them");
   CLI::App* check = app.add_subcommand("check", "Validate a pipeline file without running it");
   check->add_option("PIPELINE", check_path, "pipeline file (TOML)")->required();
   CLI11_PARSE(app, argc, argv);
@@ -130,5 +135,5 @@ int main(int argc, char** argv) {
                 : log_level == "error" ? LogLevel::error
                                        : LogLevel::info);
   if (*check) return cmd_check(check_path);
-  return cmd_run(run_path);
+  return cmd_run(run_path, consume_only);
 }

@@ -835,6 +835,11 @@ bool Shard::on_line(FramedStream& s, const Line& line) {
 }
 
 bool Shard::on_event(Stream& s, std::string_view text, const RecordMeta* meta) {
+  if (sh_.consume_only) {
+    ++counters_.lines_in;
+    ++counters_.events_in;
+    return true;
+  }
   Event e;
   DecodeStatus st = decoder_->decode(text, e, meta);
   if (st != DecodeStatus::ok) {
