@@ -556,7 +556,7 @@ class ConfigParser {
                                                           "start", "step", "jitter",   "seed"};
     static constexpr std::string_view kKafkaKeys[] = {
         "brokers",   "topic",     "start",     "stop",          "offset_reset",        "client_id",
-        "isolation", "max_wait",  "min_bytes", "max_bytes",     "partition_max_bytes"};
+        "max_wait",  "min_bytes", "max_bytes", "partition_max_bytes"};
     struct TypeKeys {
       SourceType type;
       std::span<const std::string_view> keys;
@@ -685,7 +685,6 @@ class ConfigParser {
               {"latest", KafkaSourceConfig::OffsetReset::latest},
               {"fail", KafkaSourceConfig::OffsetReset::fail}});
     r.string("client_id", k.client_id);
-    r.choice("isolation", k.read_committed, {{"read_uncommitted", false}, {"read_committed", true}});
     r.duration("max_wait", k.max_wait_ns, Zero::allowed);
     r.integer("min_bytes", k.min_bytes, 0, 1 << 30);
     r.integer("max_bytes", k.max_bytes, 1 << 16, 1 << 30);

@@ -83,7 +83,6 @@ struct KafkaSourceConfig {
   Stop stop = Stop::none;     // end: read up to the end offsets seen at start, then finish
   OffsetReset offset_reset = OffsetReset::earliest;  // on OFFSET_OUT_OF_RANGE
   std::string client_id = "sluice";
-  bool read_committed = false;  // isolation level
   int64_t max_wait_ns = 500'000'000;  // Fetch max_wait_ms: how long the broker may hold a fetch
   uint32_t min_bytes = 1;
   // Bytes per fetch response, and per partition in it. The response buffer is

@@ -706,7 +706,6 @@ start = "2024-03-28T10:00:00.250Z"
 stop = "end"
 offset_reset = "fail"
 client_id = "pos-metrics"
-isolation = "read_committed"
 max_wait = "250ms"
 min_bytes = 1024
 max_bytes = 8388608
@@ -743,7 +742,6 @@ type = "stdout"
   EXPECT_TRUE(cfg.all_sources_finite());
   EXPECT_EQ(k.offset_reset, KafkaSourceConfig::OffsetReset::fail);
   EXPECT_EQ(k.client_id, "pos-metrics");
-  EXPECT_TRUE(k.read_committed);
   EXPECT_EQ(k.max_wait_ns, 250'000'000);
   EXPECT_EQ(k.min_bytes, 1024u);
   EXPECT_EQ(k.max_bytes, 8388608u);
@@ -765,7 +763,6 @@ topic = "t"
   EXPECT_FALSE(cfg.sources[0].finite());
   EXPECT_EQ(k.offset_reset, KafkaSourceConfig::OffsetReset::earliest);
   EXPECT_EQ(k.client_id, "sluice");
-  EXPECT_FALSE(k.read_committed);
   EXPECT_EQ(k.max_wait_ns, 500'000'000);
   EXPECT_EQ(k.min_bytes, 1u);
   EXPECT_EQ(k.max_bytes, 16u << 20);

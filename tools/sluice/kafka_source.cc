@@ -444,8 +444,9 @@ bool KafkaSource::send_list_offsets(Conn& c, bool end) {
   kafka::ListOffsetsTopicRequest topic{kc_.topic, offset_parts_};
   kafka::Writer w(c.out);
   c.correlation = ++correlation_;
-  auto isolation = kc_.read_committed ? kafka::IsolationLevel::read_committed
-                                      : kafka::IsolationLevel::read_uncommitted;
+  // read_uncommitted: every record. read_committed would also need the
+  // client to drop aborted transactions' records (not implemented yet).
+  auto isolation = kafka::IsolationLevel::read_uncommitted;
   if (kafka::encode_list_offsets_request(w, c.versions.list_offsets, c.correlation, kc_.client_id,
                                          isolation, std::span(&topic, 1)) != kafka::EncodeStatus::ok) {
     return false;
@@ -471,8 +472,7 @@ bool KafkaSource::send_fetch(Conn& c) {
   rq.max_wait_ms = int32_t(kc_.max_wait_ns / kNsPerMs);
   rq.min_bytes = int32_t(kc_.min_bytes);
   rq.max_bytes = int32_t(kc_.max_bytes);
-  rq.isolation_level = kc_.read_committed ? kafka::IsolationLevel::read_committed
-                                          : kafka::IsolationLevel::read_uncommitted;
+  rq.isolation_level = kafka::IsolationLevel::read_uncommitted;
   rq.topics = std::span(&topic, 1);
   kafka::Writer w(c.out);
   c.correlation = ++correlation_;
