@@ -551,7 +551,7 @@ class ConfigParser {
     // Keys of the other types are named as misplaced rather than unknown: `path` on a tcp source
     // is a mix-up, not a typo.
     static constexpr std::string_view kTcpKeys[] = {"listen", "connections_max"};
-    static constexpr std::string_view kFileKeys[] = {"path", "paths", "read_bytes"};
+    static constexpr std::string_view kFileKeys[] = {"path", "paths", "read_bytes", "split"};
     static constexpr std::string_view kGeneratorKeys[] = {"count", "rate", "products", "customers",
                                                           "start", "step", "jitter",   "seed"};
     static constexpr std::string_view kKafkaKeys[] = {
@@ -643,6 +643,7 @@ class ConfigParser {
       source_paths_.push_back({p, fmt::format("source \"{}\"", source.name)});
     }
     r.integer("read_bytes", source.file.read_bytes, limits::read_bytes_min, limits::read_bytes_max);
+    r.boolean("split", source.file.split);
   }
 
   void parse_kafka_source(TableReader& r, SourceConfig& source) {

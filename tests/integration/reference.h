@@ -181,6 +181,7 @@ void expect_run_output(const PipelineSpec& spec, const ExpectedRun& expected,
 // expected.source) and one NDJSON file sink, on `shards` shards, to its end,
 // then checks everything with expect_run_output.
 void run_file_and_expect(const TempDir& dir, const PipelineSpec& spec, const std::string& input,
-                         uint32_t shards, const ExpectedRun& expected);
+                         uint32_t shards, const ExpectedRun& expected,
+                         std::string_view extra_source_keys = "");
 
 }  // namespace sluice::integration

@@ -571,7 +571,8 @@ void expect_run_output(const PipelineSpec& spec, const ExpectedRun& expected,
 }
 
 void run_file_and_expect(const TempDir& dir, const PipelineSpec& spec, const std::string& input,
-                         uint32_t shards, const ExpectedRun& expected) {
+                         uint32_t shards, const ExpectedRun& expected,
+                         std::string_view extra_source_keys) {
   write_file(dir.file("pipeline.toml"), fmt::format(R"([pipeline]
 name = "file-test"
 shards = {}
@@ -580,6 +581,7 @@ shards = {}
 name = {}
 type = "file"
 path = {}
+{}
 
 {}
 [[sinks]]
@@ -591,7 +593,7 @@ path = {}
 path = {}
 )",
                                                     shards, toml_string(expected.source),
-                                                    toml_string(input), spec.toml(),
+                                                    toml_string(input), extra_source_keys, spec.toml(),
                                                     toml_string(dir.file("rows.ndjson")),
                                                     toml_string(dir.file("dead.ndjson"))));
   SluiceRun run(dir, dir.file("pipeline.toml"));

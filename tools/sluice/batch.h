@@ -27,6 +27,12 @@ constexpr size_t kEventBatchesPerChannel = 32;
 constexpr size_t kResultChunkBytes = 64 * 1024;
 constexpr size_t kResultChunksPerShard = 16;
 
+// What a shard assumes of another before that shard's first marker arrives:
+// it may have sources that have not delivered anything yet, so it holds the
+// pipeline watermark back (an opinion at the lowest time).
+struct Marker;
+constexpr Marker initial_marker();
+
 struct Marker {
   bool opinion = false;   // false: the sender has no active source (it does not hold anyone back)
   bool final = false;     // the sender will send no more events, ever
@@ -36,6 +42,8 @@ struct Marker {
   // watermark advances to the largest of these: nothing holds it back.
   int64_t retired = kTimeMin;
 };
+
+constexpr Marker initial_marker() { return Marker{true, false, kTimeMin, kTimeMin}; }
 
 struct EventBatch {
   uint32_t used = 0;

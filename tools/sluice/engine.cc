@@ -64,7 +64,7 @@ std::expected<void, std::string> Engine::prepare() {
   std::vector<int> cpus = allowed_cpus();
   sh.shards = cfg.shards == 0 ? uint32_t(cpus.size()) : cfg.shards;
   if (sh.shards > cpus.size()) {
-    log_warn("{} shards on {} CPUs: shards will share CPUs", sh.shards, cpus.size());
+    log_info("{} shards on {} CPUs: shards share CPUs", sh.shards, cpus.size());
   }
   for (uint32_t i = 0; i < sh.shards; ++i) sh.cpus.push_back(cpus[i % cpus.size()]);
   sh.layout = std::make_unique<AggLayout>(cfg.aggregates, cfg.schema);

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/eventfd.h>
+#include <sys/stat.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -42,6 +43,7 @@ struct Shard::FileStream : FramedStream {
     std::unique_ptr<char[]> data;
     uint32_t len = 0;
     uint32_t off = 0;
+    uint64_t file_off = 0;  // where in the file data[0] came from
     enum class State : uint8_t { free, reading, ready } state = State::free;
   };
   uint32_t index = 0;  // in files_
@@ -55,7 +57,54 @@ struct Shard::FileStream : FramedStream {
   int process_next = 0;  // buffer to process next (reads complete in order)
   bool path_eof = false;
   bool failed = false;
+  // split = true: this stream reads the lines that START in [range_begin,
+  // range_end) of each file (range `range` of `ranges`). Bytes before the
+  // first line start are skipped; the line holding byte range_end - 1 is
+  // read to its end.
+  uint32_t range = 0;
+  uint32_t ranges = 1;
+  uint64_t range_begin = 0;
+  uint64_t range_end = UINT64_MAX;
+  bool skipping = false;  // still before the first line of the range
+  bool range_done = false;  // the last line of the range has been read
+  bool open_path(size_t index, std::string& error);
 };
+
+// Opens paths[index] and positions the stream at its range.
+bool Shard::FileStream::open_path(size_t i, std::string& error) {
+  if (fd >= 0) ::close(fd);
+  path_index = i;
+  fd = ::open((*paths)[i].c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    error = "cannot open " + (*paths)[i] + ": " + std::strerror(errno);
+    return false;
+  }
+  path_eof = false;
+  range_done = false;
+  offset = 0;
+  skipping = false;
+  range_begin = 0;
+  range_end = UINT64_MAX;
+  if (ranges > 1) {
+    struct stat st {};
+    if (fstat(fd, &st) != 0) {
+      error = "cannot stat " + (*paths)[i] + ": " + std::strerror(errno);
+      return false;
+    }
+    uint64_t size = uint64_t(st.st_size);
+    range_begin = size * range / ranges;
+    range_end = size * (range + 1) / ranges;
+    if (range_begin >= range_end) {
+      path_eof = true;  // nothing starts in an empty range
+    } else if (range_begin > 0) {
+      // The line holding byte range_begin - 1 belongs to the previous range;
+      // ours start after its newline (at range_begin itself if that byte is one).
+      offset = range_begin - 1;
+      skipping = true;
+    }
+  }
+  return true;
+}
 
 struct Shard::GenStream : FramedStream {
   GenStream(uint32_t src, const SourceConfig& sc, int64_t delay, TimeFormat tf, int64_t start)
@@ -126,15 +175,21 @@ std::string Shard::init() {
   dl_ = std::make_unique<AsyncWriter>(sh_.dead_letter_fd, dl_bytes,
                                       make_user_data(OpTag::dead_letter_write, 0));
   out_.assign(n_, nullptr);
-  sent_marker_.assign(n_, Marker{});
-  in_marker_.assign(n_, Marker{});
+  // Receivers start from initial_marker() (hold everything back); sent_marker_
+  // mirrors what each receiver believes, so a marker that says otherwise
+  // (for instance "no active source") is sent on the first flush.
+  sent_marker_.assign(n_, initial_marker());
+  in_marker_.assign(n_, initial_marker());
+  inbound_.assign(n_, Inbound{});
 
   const int64_t delay = cfg_.window.watermark_delay_ns;
   for (uint32_t i = 0; i < cfg_.sources.size(); ++i) {
     const SourceConfig& sc = cfg_.sources[i];
     // Every shard reads the Kafka partitions it owns.
     if (sc.type == SourceType::kafka) kafka_.push_back(std::make_unique<KafkaSource>(*this, i));
-    if (sc.type == SourceType::tcp || sc.type == SourceType::kafka || sh_.source_shard[i] != id_) {
+    bool everywhere = sc.type == SourceType::file && sc.file.split;  // a range per shard
+    if (sc.type == SourceType::tcp || sc.type == SourceType::kafka ||
+        (sh_.source_shard[i] != id_ && !everywhere)) {
       continue;
     }
     if (sc.type == SourceType::file) {
@@ -142,12 +197,15 @@ std::string Shard::init() {
       f->index = uint32_t(files_.size());
       f->paths = &sc.file.paths;
       f->read_bytes = sc.file.read_bytes;
+      if (sc.file.split) {
+        f->range = id_;
+        f->ranges = n_;
+      }
       for (auto& b : f->bufs) {
         b.data.reset(new char[size_t(f->read_bytes) + kLinePadding]);
         std::memset(b.data.get() + f->read_bytes, 0, kLinePadding);
       }
-      f->fd = ::open(sc.file.paths[0].c_str(), O_RDONLY | O_CLOEXEC);
-      if (f->fd < 0) return "source " + sc.name + ": cannot open " + sc.file.paths[0] + ": " + std::strerror(errno);
+      if (std::string error; !f->open_path(0, error)) return "source " + sc.name + ": " + error;
       files_.push_back(std::move(f));
     } else {
       int64_t start = sc.generator.start_now ? sh_.start_wall_ns : sc.generator.start_ns;
@@ -235,6 +293,7 @@ void Shard::run() {
   for (auto& f : files_) {
     f->last_active_ns = now_;
     issue_read(*f);
+    mark_ready(*f);  // an empty range issues no read: it must still be seen to finish
   }
   for (auto& g : gens_) {
     g->last_active_ns = now_;
@@ -622,7 +681,7 @@ void Shard::close_tcp(TcpConn& c) {
 // Files
 
 void Shard::issue_read(FileStream& f) {
-  if (f.path_eof || f.failed || stopping_) return;
+  if (f.path_eof || f.range_done || f.failed || stopping_) return;
   FileStream::Buf& b = f.bufs[f.read_next];
   if (b.state != FileStream::Buf::State::free) return;
   // One read in flight per file keeps completions in order.
@@ -631,11 +690,16 @@ void Shard::issue_read(FileStream& f) {
   io_uring_prep_read(sqe, f.fd, b.data.get(), f.read_bytes, f.offset);
   io_uring_sqe_set_data64(sqe, make_user_data(OpTag::file_read, uint64_t(f.index) << 1 | uint64_t(f.read_next)));
   b.state = FileStream::Buf::State::reading;
+  b.file_off = f.offset;
 }
 
 void Shard::on_file_read(FileStream& f, int buf, int res) {
   FileStream::Buf& b = f.bufs[buf];
   b.state = FileStream::Buf::State::free;
+  if (f.range_done) {
+    mark_ready(f);  // a read issued before the range's end was found: not ours
+    return;
+  }
   if (res == -EINTR || res == -EAGAIN) {
     issue_read(f);
     return;
@@ -655,9 +719,34 @@ void Shard::on_file_read(FileStream& f, int buf, int res) {
   }
   b.len = uint32_t(res);
   b.off = 0;
-  b.state = FileStream::Buf::State::ready;
   f.offset += uint64_t(res);
-  counters_.bytes_in += uint64_t(res);
+  if (f.skipping) {
+    const char* nl = static_cast<const char*>(std::memchr(b.data.get(), '\n', b.len));
+    if (nl == nullptr) {
+      issue_read(f);  // the previous range's line goes on
+      return;
+    }
+    b.off = uint32_t(nl - b.data.get()) + 1;
+    f.skipping = false;
+    if (b.file_off + b.off >= f.range_end) {
+      // The range lies inside one long line: no line starts in it.
+      b.len = b.off;
+      f.range_done = true;
+    }
+  }
+  if (f.ranges > 1 && b.file_off + b.len >= f.range_end) {
+    // This buffer reaches our end: the range stops after the newline that
+    // ends the line holding byte range_end - 1.
+    uint64_t from = f.range_end - 1 > b.file_off ? f.range_end - 1 - b.file_off : 0;
+    from = std::max<uint64_t>(from, b.off);
+    const char* nl = static_cast<const char*>(std::memchr(b.data.get() + from, '\n', b.len - from));
+    if (nl != nullptr) {
+      b.len = uint32_t(nl - b.data.get()) + 1;
+      f.range_done = true;
+    }
+  }
+  b.state = FileStream::Buf::State::ready;
+  counters_.bytes_in += uint64_t(b.len - b.off);
   f.read_next ^= 1;
   input_arrived(f);
   issue_read(f);
@@ -683,29 +772,26 @@ bool Shard::process_file(FileStream& f) {
   f.stalled = false;
   bool reading = f.bufs[0].state == State::reading || f.bufs[1].state == State::reading;
   if (reading) return progress;
-  if (f.path_eof || f.failed || stopping_) {
+  if (f.path_eof || f.range_done || f.failed || stopping_) {
     uint64_t partial = 0;
     // A file's last line needs no newline; on stop or failure a partial line is dropped.
-    bool deliver = f.path_eof && !f.failed;
+    bool deliver = (f.path_eof || f.range_done) && !f.failed;
     if (!f.framer.finish(deliver, [&](const Line& l) { return on_line(f, l); }, partial)) {
       f.stalled = true;
       return progress;
     }
     counters_.partial_line_bytes += partial;
-    if (f.path_eof && !f.failed && !stopping_ && f.path_index + 1 < f.paths->size()) {
-      ::close(f.fd);
-      ++f.path_index;
-      const std::string& path = (*f.paths)[f.path_index];
-      f.fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-      if (f.fd < 0) {
-        log_error("source {}: cannot open {}: {}", cfg_.sources[f.source].name, path, std::strerror(errno));
+    if ((f.path_eof || f.range_done) && !f.failed && !stopping_ &&
+        f.path_index + 1 < f.paths->size()) {
+      std::string error;
+      if (!f.open_path(f.path_index + 1, error)) {
+        log_error("source {}: {}", cfg_.sources[f.source].name, error);
         sh_.exit_code.store(1);
         f.failed = true;
       }
-      f.offset = 0;
-      f.path_eof = false;
       f.framer.restart();
       issue_read(f);
+      mark_ready(f);
       return true;
     }
     f.done = true;
@@ -903,8 +989,15 @@ bool Shard::dead_letter(Stream* s, DeadLetterReason reason, std::string_view det
       case Stream::Kind::tcp: origin_view = static_cast<TcpConn*>(s)->peer; break;
       case Stream::Kind::file: {
         auto* f = static_cast<FileStream*>(s);
-        int n = std::snprintf(origin, sizeof origin, "%s:%llu", (*f->paths)[f->path_index].c_str(),
-                              static_cast<unsigned long long>(f->framer.line_number()));
+        // path:line; a range that does not start the file counts lines from
+        // its first byte: path@byte:line.
+        int n = f->range_begin == 0
+                    ? std::snprintf(origin, sizeof origin, "%s:%llu", (*f->paths)[f->path_index].c_str(),
+                                    static_cast<unsigned long long>(f->framer.line_number()))
+                    : std::snprintf(origin, sizeof origin, "%s@%llu:%llu",
+                                    (*f->paths)[f->path_index].c_str(),
+                                    static_cast<unsigned long long>(f->range_begin),
+                                    static_cast<unsigned long long>(f->framer.line_number()));
         origin_view = std::string_view(origin, size_t(std::min<int>(n, int(sizeof origin) - 1)));
         if (!is_valid_utf8(origin_view)) origin_view = {};
         break;
@@ -951,12 +1044,12 @@ bool Shard::late_dead_letter(Stream* s, const Event& e, int64_t start, int64_t w
 // An event from another shard whose window fired before it arrived (a source
 // that joined or woke up while the window was being fired). The raw line
 // stayed on the reading shard, so the record is rebuilt from the decoded fields.
-void Shard::apply_remote(const Event& e) {
+bool Shard::apply_remote(const Event& e) {
   int64_t start = windows_->window_start(e.time_ns);
   if (start + size_ns_ > target_) {
     windows_->apply(start, e);
     ++counters_.events_in;
-    return;
+    return true;
   }
   char raw[4096];
   char* p = raw;
@@ -1000,11 +1093,9 @@ void Shard::apply_remote(const Event& e) {
     }
   }
   *p++ = '}';
-  // The dead-letter buffer always has room for a small record once the
-  // in-flight write completes; if not, it is counted and dropped with a log.
-  if (!late_dead_letter(nullptr, e, start, target_, std::string_view(raw, size_t(p - raw)), true)) {
-    log_warn("dead-letter buffer full: a late event of an already written window was dropped");
-  }
+  // Refused when the dead-letter buffers are both busy: the caller stops
+  // draining this batch and comes back to this record once a write completes.
+  return late_dead_letter(nullptr, e, start, target_, std::string_view(raw, size_t(p - raw)), true);
 }
 
 // ---------------------------------------------------------------------------
@@ -1017,14 +1108,30 @@ bool Shard::drain_inbound() {
     if (src == id_) continue;
     SpscChannel<EventBatch>* ch = sh_.data[src * n_ + id_].get();
     bool released = false;
-    while (EventBatch* b = ch->try_pop()) {
-      size_t off = 0;
-      for (uint32_t r = 0; r < b->records; ++r) {
-        off = b->read(off, e, nvals_);
-        apply_remote(e);
+    for (;;) {
+      // A batch interrupted by a full dead-letter output is resumed first.
+      Inbound& in = inbound_[src];
+      if (in.batch == nullptr) {
+        in.batch = ch->try_pop();
+        if (in.batch == nullptr) break;
+        in.offset = 0;
+        in.record = 0;
       }
+      EventBatch* b = in.batch;
+      bool stalled = false;
+      for (; in.record < b->records; ++in.record) {
+        size_t next = b->read(in.offset, e, nvals_);
+        if (!apply_remote(e)) {
+          stalled = true;
+          break;
+        }
+        in.offset = next;
+        any = true;
+      }
+      if (stalled) break;
       in_marker_[src] = b->marker;
       ch->release(b);
+      in.batch = nullptr;
       released = true;
     }
     if (released) {

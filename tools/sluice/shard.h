@@ -135,7 +135,8 @@ class Shard {
                    std::string_view raw, bool truncated = false, uint64_t raw_bytes = 0);
   bool late_dead_letter(Stream* s, const Event& e, int64_t window_start, int64_t watermark,
                         std::string_view raw, bool already_written);
-  void apply_remote(const Event& e);
+  // False: refused (dead-letter output full); offer the same event again later.
+  bool apply_remote(const Event& e);
 
   // Cross-shard.
   Marker local_marker();
@@ -184,7 +185,16 @@ class Shard {
   std::vector<EventBatch*> out_;      // open outbound batch per destination
   std::vector<Marker> sent_marker_;   // last marker sent to each destination
   std::vector<Marker> in_marker_;     // last marker received from each source shard
-  Marker marker_;                     // this shard's current marker
+  struct Inbound {                    // a batch from one source shard being applied
+    EventBatch* batch = nullptr;
+    size_t offset = 0;                // of the next record
+    uint32_t record = 0;
+  };
+  std::vector<Inbound> inbound_;
+  // This shard's current marker. Batches pushed while input is processed
+  // carry the one computed at the last flush, so before the first flush it
+  // must already be the conservative initial_marker(), never "no opinion".
+  Marker marker_ = initial_marker();
   int64_t retired_ = kTimeMin;        // see Marker::retired
   bool stopping_ = false;
   bool inputs_done_ = false;
