@@ -517,6 +517,9 @@ class ConfigParser {
     for (size_t i = 0; i < sinks.size(); ++i) {
       parse_sink(*sinks[i], i, config.sinks.emplace_back());
     }
+    if (const toml::table* t = r.subtable("metrics")) {
+      parse_metrics(*t, config.metrics);
+    }
     if (const toml::table* t = r.subtable("dead_letter")) {
       parse_dead_letter(*t, config.dead_letter);
     }
@@ -921,6 +924,27 @@ class ConfigParser {
       } else {
         r.error("type", fmt::format("only one sink may write to stdout; sink \"{}\" already does",
                                     stdout_sink_));
+      }
+    }
+    r.finish();
+  }
+
+  void parse_metrics(const toml::table& table, MetricsConfig& metrics) {
+    TableReader r(diag_, table, "[metrics]");
+    metrics.enabled = true;
+    std::string listen;
+    if (r.string("listen", listen)) {
+      auto address = parse_listen(listen);
+      if (!address) {
+        r.error("listen", fmt::format("bad address \"{}\": {}", listen, address.error()));
+      } else {
+        metrics.host = address->host;
+        metrics.port = address->port;
+        auto [it, fresh] = listen_owners_.try_emplace(
+            fmt::format("{}:{}", address->host, address->port), "[metrics]");
+        if (!fresh && address->port != 0) {
+          r.error("listen", fmt::format("\"{}\" is already used by source \"{}\"", listen, it->second));
+        }
       }
     }
     r.finish();

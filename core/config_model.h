@@ -171,6 +171,13 @@ struct DeadLetterConfig {
   bool append = false;
 };
 
+// [metrics]: an HTTP endpoint with /metrics (Prometheus text) and /status (JSON).
+struct MetricsConfig {
+  bool enabled = false;  // the [metrics] table is present
+  std::string host = "127.0.0.1";  // loopback unless configured otherwise
+  uint16_t port = 9464;
+};
+
 struct PipelineConfig {
   std::string file;  // the config file it came from (for messages)
   std::string name = "sluice";
@@ -181,6 +188,7 @@ struct PipelineConfig {
   std::vector<AggregateConfig> aggregates;
   std::vector<SinkConfig> sinks;
   DeadLetterConfig dead_letter;
+  MetricsConfig metrics;
 
   bool all_sources_finite() const;
 };

@@ -27,6 +27,9 @@ enum class OpTag : uint8_t {
   dead_letter_write,
   close,
   kafka,  ///< a Kafka source's connect/send/recv; id = source << 32 | connection << 4 | op
+  metrics_accept,  ///< multishot accept on the [metrics] listener (shard 0)
+  metrics_recv,    ///< id = metrics connection slot
+  metrics_send,    ///< id = metrics connection slot
 };
 
 constexpr uint64_t make_user_data(OpTag tag, uint64_t id) { return uint64_t(tag) << 56 | id; }

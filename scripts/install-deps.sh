@@ -11,7 +11,7 @@ packages=(
   zlib1g-dev libsnappy-dev liblz4-dev libzstd-dev
   librdkafka-dev kcat
   prometheus
-  netcat-openbsd python3
+  netcat-openbsd python3 curl
 )
 
 missing=()

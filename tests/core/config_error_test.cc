@@ -873,5 +873,52 @@ time = { field = "ts" }
   EXPECT_TRUE(has_one_error(text, locate(text, "start"), "key \"start\" is not valid for a tcp source"));
 }
 
+TEST(ConfigError, MetricsListenClashesWithASource) {
+  std::string text = R"([[sources]]
+name = "pos"
+type = "tcp"
+listen = "127.0.0.1:9400"
+
+[schema]
+key = ["k"]
+time = { field = "ts" }
+
+[window]
+size = "1m"
+
+[[sinks]]
+name = "out"
+type = "stdout"
+
+[metrics]
+listen = "127.0.0.1:9400"
+)";
+  EXPECT_TRUE(has_one_error(text, locate(text, "\"127.0.0.1:9400\"", 2),
+                            "\"127.0.0.1:9400\" is already used by source \"pos\""));
+}
+
+TEST(ConfigError, MetricsUnknownKey) {
+  std::string text = R"([[sources]]
+name = "pos"
+type = "tcp"
+listen = "127.0.0.1:0"
+
+[schema]
+key = ["k"]
+time = { field = "ts" }
+
+[window]
+size = "1m"
+
+[[sinks]]
+name = "out"
+type = "stdout"
+
+[metrics]
+port = 9464
+)";
+  EXPECT_TRUE(has_one_error(text, locate(text, "port"), "unknown key \"port\" in [metrics]"));
+}
+
 }  // namespace
 }  // namespace sluice

@@ -769,5 +769,29 @@ topic = "t"
   EXPECT_EQ(k.partition_max_bytes, 1u << 20);
 }
 
+TEST(Config, MetricsSection) {
+  PipelineConfig off = parse_ok(with_sources(R"([[sources]]
+name = "pos"
+type = "tcp"
+listen = "127.0.0.1:0"
+)"));
+  EXPECT_FALSE(off.metrics.enabled);
+  PipelineConfig defaults = parse_ok(with_sources(R"([[sources]]
+name = "pos"
+type = "tcp"
+listen = "127.0.0.1:0"
+)") + "\n[metrics]\n");
+  EXPECT_TRUE(defaults.metrics.enabled);
+  EXPECT_EQ(defaults.metrics.host, "127.0.0.1");  // loopback unless configured otherwise
+  EXPECT_EQ(defaults.metrics.port, 9464);
+  PipelineConfig set = parse_ok(with_sources(R"([[sources]]
+name = "pos"
+type = "tcp"
+listen = "127.0.0.1:0"
+)") + "\n[metrics]\nlisten = \"0.0.0.0:19464\"\n");
+  EXPECT_EQ(set.metrics.host, "0.0.0.0");
+  EXPECT_EQ(set.metrics.port, 19464);
+}
+
 }  // namespace
 }  // namespace sluice

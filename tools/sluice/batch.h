@@ -48,6 +48,7 @@ constexpr Marker initial_marker() { return Marker{true, false, kTimeMin, kTimeMi
 struct EventBatch {
   uint32_t used = 0;
   uint32_t records = 0;
+  int64_t recv_ns = kTimeMax;  // monotonic: when the oldest of its events was received
   Marker marker;
   alignas(8) char data[kEventBatchBytes];
 
@@ -83,6 +84,7 @@ struct EventBatch {
   void reset() {
     used = 0;
     records = 0;
+    recv_ns = kTimeMax;
     marker = Marker{};
   }
 };
@@ -91,6 +93,7 @@ struct ResultChunk {
   uint32_t used = 0;
   uint32_t rows = 0;
   int64_t fired_through = kTimeMin;
+  int64_t fire_ns = kTimeMax;  // monotonic time its first row's window was fired
   bool final = false;
   alignas(8) char data[kResultChunkBytes];
 
@@ -98,6 +101,7 @@ struct ResultChunk {
     used = 0;
     rows = 0;
     fired_through = kTimeMin;
+    fire_ns = kTimeMax;
     final = false;
   }
 };

@@ -21,6 +21,136 @@ namespace sluice {
 
 Engine::Engine(PipelineConfig config) { shared_.config = std::move(config); }
 
+ShardCounters snapshot(const ShardMetrics& m) {
+  ShardCounters c;
+  c.events_in = m.events_in.value();
+  c.lines_in = m.lines_in.value();
+  c.bytes_in = m.bytes_in.value();
+  for (size_t r = 0; r < kDeadLetterReasons; ++r) c.dead_letters[r] = m.dead_letters[r].value();
+  c.partial_line_bytes = m.partial_line_bytes.value();
+  c.connections = m.connections.value();
+  c.connections_refused = m.connections_refused.value();
+  c.windows_fired = m.windows_fired.value();
+  c.rows_out = m.rows_out.value();
+  c.batches_sent = m.batches_sent.value();
+  c.backpressure_stalls = m.backpressure_stalls.value();
+  c.ring_submissions = m.ring_submissions.value();
+  c.ring_completions = m.ring_completions.value();
+  return c;
+}
+
+namespace {
+
+// Every metric of every shard, with its labels. Start-up only.
+std::string register_metrics(EngineShared& sh) {
+  const PipelineConfig& cfg = sh.config;
+  MetricsRegistry& r = sh.registry;
+  std::string error;
+  auto check = [&](MetricsError e, std::string_view name) {
+    if (e != MetricsError::ok && error.empty()) {
+      error = std::string("metric ") + std::string(name) + ": " + to_string(e);
+    }
+  };
+  for (uint32_t i = 0; i < sh.shards; ++i) {
+    ShardMetrics& m = *sh.metrics[i];
+    std::vector<MetricLabel> shard{{"shard", std::to_string(i)}};
+    auto counter = [&](std::string_view name, std::string_view help, const Counter& c,
+                       MetricUnit unit = MetricUnit::none) {
+      check(r.add({name, help, unit, shard}, c), name);
+    };
+    auto gauge = [&](std::string_view name, std::string_view help, const Gauge& g,
+                     MetricUnit unit = MetricUnit::none) {
+      check(r.add({name, help, unit, shard}, g), name);
+    };
+    counter("events_applied", "Events applied to a window table, by the shard owning their key",
+            m.events_in);
+    counter("lines_read", "Non-empty lines or records read, by the shard reading them", m.lines_in);
+    counter("input", "Bytes read from sources", m.bytes_in, MetricUnit::bytes);
+    for (size_t d = 0; d < kDeadLetterReasons; ++d) {
+      std::vector<MetricLabel> labels = shard;
+      labels.push_back({"reason", to_string(DeadLetterReason(d))});
+      check(r.add({"dead_letters", "Input lines that did not become part of a result, by reason",
+                   MetricUnit::none, labels},
+                  m.dead_letters[d]),
+            "dead_letters");
+    }
+    counter("partial_line", "Bytes of lines cut off by a disconnecting peer", m.partial_line_bytes,
+            MetricUnit::bytes);
+    counter("connections_accepted", "TCP connections handed to this shard", m.connections);
+    counter("connections_refused", "TCP connections closed at once (connections_max)",
+            m.connections_refused);
+    counter("windows_fired", "Windows fired (their rows sent to the gatherer)", m.windows_fired);
+    counter("batches_sent", "Event batches sent to other shards", m.batches_sent);
+    counter("backpressure_stalls", "Loop iterations in which input waited for buffer space",
+            m.backpressure_stalls);
+    counter("uring_submissions", "io_uring submission queue entries submitted", m.ring_submissions);
+    counter("uring_completions", "io_uring completions reaped", m.ring_completions);
+    gauge("open_windows", "Event-time windows open on this shard", m.open_windows);
+    gauge("window_entries", "(window, key) entries held on this shard", m.window_entries);
+    check(r.add({"ingest_latency", "Bytes received to event applied to its window table",
+                 MetricUnit::nanoseconds, shard},
+                m.ingest_latency),
+          "ingest_latency");
+    if (i == 0) {
+      check(r.add({"emit_latency", "Window fired to its rows written by the sink",
+                   MetricUnit::nanoseconds, {}},
+                  m.emit_latency),
+            "emit_latency");
+      check(r.add({"freshness", "Window end plus watermark_delay (wall clock) to its rows written",
+                   MetricUnit::nanoseconds, {}},
+                  m.freshness),
+            "freshness");
+      counter("rows_written", "Result rows written (each counted once, whatever the sinks)",
+              m.rows_out);
+      for (size_t k = 0; k < cfg.sinks.size(); ++k) {
+        std::vector<MetricLabel> labels{{"sink", cfg.sinks[k].name}};
+        check(r.add({"sink_rows", "Result rows written to this sink", MetricUnit::none, labels},
+                    m.sinks[k]->rows_out),
+              "sink_rows");
+        check(r.add({"sink_output", "Bytes written to this sink", MetricUnit::bytes, labels},
+                    m.sinks[k]->bytes_out),
+              "sink_output");
+        check(r.add({"sink_buffer", "Encoded result bytes waiting to be written",
+                     MetricUnit::bytes, labels},
+                    m.sinks[k]->buffer_bytes),
+              "sink_buffer");
+      }
+    }
+    for (size_t s = 0; s < cfg.sources.size(); ++s) {
+      std::vector<MetricLabel> labels = shard;
+      labels.push_back({"source", cfg.sources[s].name});
+      SourceMetrics& sm = *m.sources[s];
+      check(r.add({"source_lines", "Lines or records read from this source", MetricUnit::none,
+                   labels},
+                  sm.lines_in),
+            "source_lines");
+      check(r.add({"source_input", "Bytes read from this source", MetricUnit::bytes, labels},
+                  sm.bytes_in),
+            "source_input");
+      check(r.add({"source_watermark", "Lowest watermark of this source's active streams here",
+                   MetricUnit::nanoseconds, labels},
+                  sm.watermark),
+            "source_watermark");
+      check(r.add({"source_watermark_lag", "Wall clock minus that watermark",
+                   MetricUnit::nanoseconds, labels},
+                  sm.watermark_lag),
+            "source_watermark_lag");
+    }
+    for (uint32_t d = 0; d < sh.shards; ++d) {
+      if (d == i) continue;
+      std::vector<MetricLabel> labels = shard;
+      labels.push_back({"to_shard", std::to_string(d)});
+      check(r.add({"channel_depth", "Event batches queued to another shard", MetricUnit::none,
+                   labels},
+                  *m.channel_depth[d]),
+            "channel_depth");
+    }
+  }
+  return error;
+}
+
+}  // namespace
+
 Engine::~Engine() {
   shards_.clear();
   for (int fd : shared_.listen_fds) {
@@ -31,6 +161,7 @@ Engine::~Engine() {
   }
   if (shared_.dead_letter_fd > 2) ::close(shared_.dead_letter_fd);
   if (shared_.signal_fd >= 0) ::close(shared_.signal_fd);
+  if (shared_.metrics_fd >= 0) ::close(shared_.metrics_fd);
 }
 
 namespace {
@@ -85,6 +216,21 @@ std::expected<void, std::string> Engine::prepare() {
   }
   for (uint32_t s = 0; s < n; ++s) {
     sh.accepted.push_back(std::make_unique<moodycamel::ReaderWriterQueue<uint64_t>>(4096));
+  }
+
+  for (uint32_t i = 0; i < n; ++i) {
+    auto m = std::make_unique<ShardMetrics>();
+    for (size_t s = 0; s < cfg.sources.size(); ++s) m->sources.push_back(std::make_unique<SourceMetrics>());
+    for (size_t s = 0; s < cfg.sinks.size(); ++s) m->sinks.push_back(std::make_unique<SinkMetrics>());
+    for (uint32_t d = 0; d < n; ++d) m->channel_depth.push_back(std::make_unique<Gauge>());
+    sh.metrics.push_back(std::move(m));
+  }
+  if (std::string error = register_metrics(sh); !error.empty()) return std::unexpected(error);
+  if (cfg.metrics.enabled) {
+    auto l = open_listener(cfg.metrics.host, cfg.metrics.port, 64);
+    if (!l) return std::unexpected("[metrics]: " + l.error());
+    sh.metrics_fd = l->fd;
+    sh.metrics_address = l->address;
   }
 
   uint32_t next_shard = 0;
@@ -164,8 +310,28 @@ int Engine::run() {
     }
   }
   totals_.seconds = double(monotonic_ns() - sh.start_mono_ns) / 1e9;
+  HistogramSnapshot ingest, emit, fresh;
+  for (auto& m : sh.metrics) {
+    m->ingest_latency.merge_into(ingest);
+    m->emit_latency.merge_into(emit);
+    m->freshness.merge_into(fresh);
+  }
+  auto summarize = [](const HistogramSnapshot& h) {
+    LatencySummary l;
+    l.count = h.count();
+    if (l.count > 0) {
+      l.p50_ms = double(h.value_at_percentile(50)) / 1e6;
+      l.p99_ms = double(h.value_at_percentile(99)) / 1e6;
+      l.p999_ms = double(h.value_at_percentile(99.9)) / 1e6;
+      l.max_ms = double(h.max()) / 1e6;
+    }
+    return l;
+  };
+  totals_.ingest = summarize(ingest);
+  totals_.emit = summarize(emit);
+  totals_.freshness = summarize(fresh);
   for (auto& s : shards_) {
-    const ShardCounters& c = s->counters();
+    const ShardCounters c = snapshot(s->metrics());
     totals_.per_shard.push_back(c);
     ShardCounters& t = totals_.sum;
     t.events_in += c.events_in;

@@ -18,6 +18,7 @@
 
 #include "core/channel.h"
 #include "core/config_model.h"
+#include "core/metrics.h"
 #include "operators/aggregate.h"
 #include "operators/dead_letter.h"
 #include "tools/sluice/batch.h"
@@ -26,7 +27,51 @@ namespace sluice {
 
 class Shard;
 
-// Counters a shard keeps for itself; summed after the run.
+// What one shard measures about itself. Written only by that shard (each
+// metric is a single-writer relaxed atomic), read by the metrics endpoint and
+// the exit summary from any thread. Owned by the engine, so the registry can
+// point at it for the whole run.
+struct SourceMetrics {
+  Counter lines_in;           // non-empty lines / records read
+  Counter bytes_in;
+  Gauge watermark;            // ns since the epoch: min over this source's active streams here
+  Gauge watermark_lag;        // wall clock minus that watermark, ns
+};
+
+struct SinkMetrics {
+  Counter rows_out;
+  Counter bytes_out;
+  Gauge buffer_bytes;         // encoded, not yet written
+};
+
+struct ShardMetrics {
+  Counter events_in;          // events applied to a window table (by the owner)
+  Counter lines_in;           // non-empty lines read (by the reader)
+  Counter bytes_in;           // bytes read from sources
+  std::array<Counter, kDeadLetterReasons> dead_letters;
+  Counter partial_line_bytes;
+  Counter connections;        // TCP connections accepted (handed to this shard)
+  Counter connections_refused;
+  Counter windows_fired;
+  Counter rows_out;           // rows written to sinks (gatherer, shard 0)
+  Counter batches_sent;
+  Counter backpressure_stalls;
+  Counter ring_submissions;
+  Counter ring_completions;
+  Gauge open_windows;
+  Gauge window_entries;       // (window, key) entries held
+  // Bytes received -> event applied to its window table.
+  LatencyHistogram ingest_latency;
+  // Shard 0 (gatherer): window fired -> its rows written; and freshness:
+  // window end + watermark_delay (wall clock) -> its rows written.
+  LatencyHistogram emit_latency;
+  LatencyHistogram freshness;
+  std::vector<std::unique_ptr<SourceMetrics>> sources;  // by source index
+  std::vector<std::unique_ptr<SinkMetrics>> sinks;      // by sink index (shard 0)
+  std::vector<std::unique_ptr<Gauge>> channel_depth;    // batches queued to each shard
+};
+
+// A plain snapshot of counters, summed over shards after the run.
 struct ShardCounters {
   uint64_t events_in = 0;       // events applied to a window table (by the owner)
   uint64_t lines_in = 0;        // non-empty lines read (by the reader)
@@ -43,11 +88,19 @@ struct ShardCounters {
   uint64_t ring_completions = 0;
 };
 
+struct LatencySummary {
+  uint64_t count = 0;
+  double p50_ms = 0, p99_ms = 0, p999_ms = 0, max_ms = 0;
+};
+
 struct EngineTotals {
   ShardCounters sum;
   std::vector<ShardCounters> per_shard;
   double seconds = 0;
+  LatencySummary ingest, emit, freshness;
 };
+
+ShardCounters snapshot(const ShardMetrics& m);
 
 // State shared by all shards. Written at start-up, then read-only, except the atomics.
 struct EngineShared {
@@ -73,6 +126,10 @@ struct EngineShared {
   int signal_fd = -1;
 
   std::vector<Shard*> shard_ptrs;
+  std::vector<std::unique_ptr<ShardMetrics>> metrics;  // by shard
+  MetricsRegistry registry;
+  int metrics_fd = -1;               // [metrics] listener (shard 0)
+  std::string metrics_address;
 
   // Largest watermark up to which any shard has fired windows: the floor of a
   // source that joins (or returns from idle) later.
@@ -107,6 +164,8 @@ class Engine {
   // After prepare(): the number of shards and the CPU each is pinned to.
   uint32_t shards() const { return shared_.shards; }
   const std::vector<int>& cpus() const { return shared_.cpus; }
+  // "host:port" of the metrics endpoint, empty without [metrics].
+  const std::string& metrics_address() const { return shared_.metrics_address; }
 
   void set_consume_only(bool on) { shared_.consume_only = on; }
 

@@ -22,7 +22,8 @@ Gatherer::Gatherer(EngineShared& sh, Ring& ring)
       ring_(ring),
       aggregates_(sh.config.aggregates.size()),
       progress_(sh.shards, kTimeMin),
-      final_(sh.shards, false) {
+      final_(sh.shards, false),
+      metrics_(*sh.metrics[0]) {
   sinks_.reserve(sh.config.sinks.size());
   for (size_t i = 0; i < sh.config.sinks.size(); ++i) {
     const SinkConfig& sc = sh.config.sinks[i];
@@ -39,25 +40,34 @@ Gatherer::Gatherer(EngineShared& sh, Ring& ring)
       if (!has_content) writer->fill().append(enc.header());
     }
     sinks_.push_back(Sink{&sc, std::move(enc), std::move(writer), 0, 0});
-    if (!sinks_.back().writer->fill().empty()) sinks_.back().dirty_since = 0;
+    Sink& sink = sinks_.back();
+    sink.encoded = sink.writer->fill().size();
+    if (!sink.writer->fill().empty()) sink.dirty_since = 0;
+    sink.pending.resize(kPendingMax);
+    sink.metrics = metrics_.sinks[i].get();
   }
 }
 
-Gatherer::Window& Gatherer::window(int64_t start) {
+Gatherer::Window& Gatherer::window(int64_t start, int64_t fire_ns) {
   auto it = std::lower_bound(pending_.begin(), pending_.end(), start,
                              [](const Window& w, int64_t s) { return w.start < s; });
-  if (it != pending_.end() && it->start == start) return *it;
+  if (it != pending_.end() && it->start == start) {
+    it->fire_ns = std::min(it->fire_ns, fire_ns);
+    return *it;
+  }
   Window w;
   if (!spare_.empty()) {
     w = std::move(spare_.back());
     spare_.pop_back();
   }
   w.start = start;
+  w.fire_ns = fire_ns;
   return *pending_.insert(it, std::move(w));
 }
 
-void Gatherer::add_row(int64_t window_start, std::string_view key, const AggValue* values) {
-  Window& w = window(window_start);
+void Gatherer::add_row(int64_t window_start, std::string_view key, const AggValue* values,
+                       int64_t fire_ns) {
+  Window& w = window(window_start, fire_ns);
   size_t off = w.rows.size();
   w.rows.resize(off + result_row_bytes(key.size(), aggregates_));
   write_result_row(window_start, key, values, aggregates_, w.rows.data() + off);
@@ -69,7 +79,7 @@ void Gatherer::add_chunk(uint32_t from, const ResultChunk& chunk) {
   Window* w = nullptr;
   for (uint32_t r = 0; r < chunk.rows; ++r) {
     ResultRowView row = ResultRowView::parse(chunk.data + off, aggregates_);
-    if (w == nullptr || w->start != row.window_start) w = &window(row.window_start);
+    if (w == nullptr || w->start != row.window_start) w = &window(row.window_start, chunk.fire_ns);
     size_t at = w->rows.size();
     w->rows.insert(w->rows.end(), chunk.data + off, chunk.data + off + row.bytes);
     w->offsets.push_back(uint32_t(at));
@@ -115,9 +125,17 @@ bool Gatherer::encode(Sink& s) {
     while (s.row < w.offsets.size()) {
       if (fill.room() < row_max) return any;
       ResultRowView row = ResultRowView::parse(w.rows.data() + w.offsets[s.row], aggregates_);
-      fill.commit(s.encoder.encode(row, sh_.config.window.size_ns, fill.tail()));
+      size_t n = s.encoder.encode(row, sh_.config.window.size_ns, fill.tail());
+      fill.commit(n);
+      s.encoded += n;
       ++s.row;
       any = true;
+    }
+    s.metrics->rows_out.add(w.offsets.size());
+    if (!w.offsets.empty() && s.pending_size < kPendingMax) {
+      s.pending[(s.pending_head + s.pending_size) % kPendingMax] =
+          Pending{s.encoded, w.fire_ns, w.start + sh_.config.window.size_ns};
+      ++s.pending_size;
     }
     ++s.window_seq;
     s.row = 0;
@@ -158,6 +176,7 @@ bool Gatherer::step(int64_t now) {
   while (complete_base_ < min_seq) {
     Window& w = complete_.front();
     rows_out_ += w.offsets.size();
+    metrics_.rows_out.add(w.offsets.size());
     if (spare_.size() < kSpareWindows) {
       w.rows.clear();
       w.offsets.clear();
@@ -181,7 +200,24 @@ int64_t Gatherer::next_deadline() const {
 
 void Gatherer::on_write(uint32_t sink, int res) {
   Sink& s = sinks_[sink];
+  uint64_t before = s.writer->bytes_written();
   s.writer->on_complete(ring_, res);
+  uint64_t written = s.writer->bytes_written();
+  s.metrics->bytes_out.add(written - before);
+  // Windows whose last row is now out: their emit latency and freshness.
+  if (s.pending_size > 0) {
+    const int64_t mono = monotonic_ns();
+    const int64_t wall = wall_ns();
+    const int64_t delay = sh_.config.window.watermark_delay_ns;
+    while (s.pending_size > 0) {
+      const Pending& p = s.pending[s.pending_head];
+      if (p.end > written) break;
+      if (p.fire_ns != kTimeMax) metrics_.emit_latency.record_interval_ns(p.fire_ns, mono);
+      metrics_.freshness.record_interval_ns(p.window_end_ns + delay, wall);
+      s.pending_head = (s.pending_head + 1) % kPendingMax;
+      --s.pending_size;
+    }
+  }
   if (s.writer->error() != 0 && !s.failed) {
     s.failed = true;
     log_error("sink {}: write failed: {}; its remaining rows are lost, exiting with status 1",
@@ -198,6 +234,12 @@ bool Gatherer::done() const {
     if (!s.failed && !s.writer->idle()) return false;
   }
   return true;
+}
+
+void Gatherer::refresh_gauges() {
+  for (Sink& s : sinks_) {
+    s.metrics->buffer_bytes.set(int64_t(s.encoded - s.writer->bytes_written()));
+  }
 }
 
 }  // namespace sluice

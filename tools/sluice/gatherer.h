@@ -31,8 +31,8 @@ class Gatherer {
  public:
   Gatherer(EngineShared& shared, Ring& ring);
 
-  // Rows from shard 0 itself.
-  void add_row(int64_t window_start, std::string_view key, const AggValue* values);
+  // Rows from shard 0 itself; fire_ns: when its window fired (monotonic).
+  void add_row(int64_t window_start, std::string_view key, const AggValue* values, int64_t fire_ns);
   // A chunk from another shard: its rows and its progress.
   void add_chunk(uint32_t from, const ResultChunk& chunk);
   // Shard `shard` has sent every row of every window ending at or before fired_through.
@@ -47,13 +47,26 @@ class Gatherer {
   // Every shard is final and everything has been written.
   bool done() const;
   uint64_t rows_out() const { return rows_out_; }
+  // Sink buffer gauges (shard 0 calls this with its other gauges).
+  void refresh_gauges();
 
  private:
   struct Window {
-    int64_t start;
+    int64_t start = 0;
+    int64_t fire_ns = kTimeMax;  // earliest fire time any shard reported
     std::vector<char> rows;
     std::vector<uint32_t> offsets;
   };
+  // A window whose last row a sink has encoded; its latencies are recorded
+  // when the bytes up to `end` have been written.
+  struct Pending {
+    uint64_t end;
+    int64_t fire_ns;
+    int64_t window_end_ns;
+  };
+  // Windows awaiting their write, per sink; beyond this many (a sink far
+  // behind), further ones are not timed rather than held in memory.
+  static constexpr size_t kPendingMax = 4096;
   struct Sink {
     const SinkConfig* cfg;
     RowEncoder encoder;
@@ -62,8 +75,13 @@ class Gatherer {
     size_t row;           // next row within it
     int64_t dirty_since = kTimeMax;  // when the fill buffer last went from empty to not
     bool failed = false;
+    uint64_t encoded = 0;            // bytes appended to the writer so far
+    std::vector<Pending> pending;    // a FIFO ring of kPendingMax
+    size_t pending_head = 0;
+    size_t pending_size = 0;
+    SinkMetrics* metrics = nullptr;
   };
-  Window& window(int64_t start);
+  Window& window(int64_t start, int64_t fire_ns);
   bool complete_windows();
   bool encode(Sink& s);
 
@@ -79,6 +97,7 @@ class Gatherer {
   uint64_t complete_base_ = 0;         // absolute index of complete_.front()
   std::vector<Sink> sinks_;
   uint64_t rows_out_ = 0;
+  ShardMetrics& metrics_;  // shard 0's
 };
 
 }  // namespace sluice

@@ -82,6 +82,7 @@ struct KafkaSource::Buffer {
   kafka::FetchResponse fetch;
   std::vector<Plan> plans;
   size_t plan_next = 0;
+  int64_t recv_ns = 0;  // when the response was complete
 };
 
 struct KafkaSource::Conn {
@@ -176,6 +177,11 @@ KafkaSource::Conn& KafkaSource::conn_for(int32_t node_id) {
   c->node_id = node_id;
   conns_.push_back(std::move(c));
   return *conns_.back();
+}
+
+void KafkaSource::m_bytes(uint64_t n) {
+  shard_.m_.bytes_in.add(n);
+  shard_.m_.sources[source_]->bytes_in.add(n);
 }
 
 void KafkaSource::start() {
@@ -675,7 +681,8 @@ void KafkaSource::handle_fetch(Conn& c, Buffer& b, kafka::Reader& r) {
     drop(c, kafka::to_string(b.fetch.error));
     return;
   }
-  shard_.counters_.bytes_in += b.len;
+  m_bytes(b.len);
+  b.recv_ns = shard_.now_;
   b.plans.clear();
   b.plan_next = 0;
   for (const kafka::FetchPartition& fp : b.fetch.partitions) {
@@ -793,7 +800,10 @@ bool KafkaSource::process_buffer(Conn& c, Buffer& b) {
     const Buffer::Plan& plan = b.plans[b.plan_next];
     Partition& p = *plan.partition;
     if (plan.epoch != p.epoch || p.state != Partition::State::fetching) continue;
-    if (!deliver(p, b, b.plan_next)) return false;
+    shard_.begin_chunk(b.recv_ns);
+    bool delivered = deliver(p, b, b.plan_next);
+    shard_.end_chunk();
+    if (!delivered) return false;
   }
   return true;
 }
@@ -837,7 +847,7 @@ bool KafkaSource::deliver(Partition& p, const Buffer& b, size_t slot) {
         if (rec.value_null) {
           accepted = shard_.dead_letter(&p, DeadLetterReason::schema_error,
                                         "the record has no value (a tombstone)", "");
-          if (accepted) ++shard_.counters_.lines_in;
+          if (accepted) shard_.count_line(p);
         } else if (rec.value.size() > cfg_.line_bytes_max) {
           char detail[128];
           std::snprintf(detail, sizeof detail, "record value of %zu bytes exceeds line_bytes_max (%u)",
@@ -845,7 +855,7 @@ bool KafkaSource::deliver(Partition& p, const Buffer& b, size_t slot) {
           std::string_view prefix = rec.value.substr(0, std::min<size_t>(kTooLongPrefixBytes, cfg_.line_bytes_max));
           accepted = shard_.dead_letter(&p, DeadLetterReason::line_too_long, detail, prefix, true,
                                         rec.value.size());
-          if (accepted) ++shard_.counters_.lines_in;
+          if (accepted) shard_.count_line(p);
         } else {
           RecordMeta meta{rec.timestamp_ms, rec.key, rec.key_null};
           accepted = shard_.on_event(p, rec.value, &meta);

@@ -95,6 +95,7 @@ class KafkaSource {
   void fail_source(const std::string& why);
   Partition* partition_by_id(int32_t id);
   bool corrupt_batch(Partition& p, int64_t first, int64_t last, const char* detail);
+  void m_bytes(uint64_t n);
 
   Shard& shard_;
   const SourceConfig& cfg_;

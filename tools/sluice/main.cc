@@ -93,6 +93,10 @@ int cmd_run(const std::string& path, bool consume_only) {
            config.name, consume_only ? " in consume-only mode (no decoding, no results)" : "", engine.shards(), engine.shards() == 1 ? "" : "s", cpus,
            describe_sources(config, &engine), describe_sinks(config),
            config.dead_letter.path.empty() ? std::string("stderr") : config.dead_letter.path);
+  if (!engine.metrics_address().empty()) {
+    log_info("metrics: http://{}/metrics (Prometheus), http://{}/status (JSON)",
+             engine.metrics_address(), engine.metrics_address());
+  }
   int rc = engine.run();
   const EngineTotals& t = engine.totals();
   const ShardCounters& c = t.sum;
@@ -105,6 +109,13 @@ int cmd_run(const std::string& path, bool consume_only) {
            config.name, t.per_shard.size(), t.per_shard.size() == 1 ? "" : "s", t.seconds, c.events_in,
            c.lines_in, double(c.bytes_in) / 1e6, c.rows_out, c.windows_fired, dl,
            t.seconds > 0 ? double(c.events_in) / t.seconds : 0.0);
+  auto latency = [](const char* name, const LatencySummary& l) {
+    if (l.count == 0) return fmt::format("{} n/a", name);
+    return fmt::format("{} p50 {:.3f} p99 {:.3f} p99.9 {:.3f} max {:.3f}", name, l.p50_ms, l.p99_ms,
+                       l.p999_ms, l.max_ms);
+  };
+  log_info("pipeline \"{}\": latency (ms): {}; {}; {}", config.name, latency("ingest", t.ingest),
+           latency("emit", t.emit), latency("freshness", t.freshness));
   return rc;
 }
 

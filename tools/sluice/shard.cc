@@ -14,6 +14,7 @@
 #include "core/cpu.h"
 #include "core/log.h"
 #include "core/timestamp.h"
+#include "io/http.h"
 #include "io/net.h"
 #include "operators/json_text.h"
 #include "operators/result_row.h"
@@ -44,6 +45,7 @@ struct Shard::FileStream : FramedStream {
     uint32_t len = 0;
     uint32_t off = 0;
     uint64_t file_off = 0;  // where in the file data[0] came from
+    int64_t recv_ns = 0;    // when the read completed
     enum class State : uint8_t { free, reading, ready } state = State::free;
   };
   uint32_t index = 0;  // in files_
@@ -114,6 +116,7 @@ struct Shard::GenStream : FramedStream {
   std::unique_ptr<char[]> buf;
   size_t len = 0;
   size_t off = 0;
+  int64_t made_ns = 0;  // when buf was generated (its "receive" time)
   int64_t start_mono = 0;
   uint64_t rate = 0;
 };
@@ -139,7 +142,8 @@ Shard::Shard(EngineShared& shared, uint32_t id)
       id_(id),
       n_(shared.shards),
       nvals_(shared.config.schema.fields.size()),
-      size_ns_(shared.config.window.size_ns) {}
+      size_ns_(shared.config.window.size_ns),
+      m_(*shared.metrics[id]) {}
 
 Shard::~Shard() {
   // First the ring: pending reads (eventfd, signalfd, sockets) point into this object.
@@ -150,6 +154,7 @@ Shard::~Shard() {
   for (auto& f : files_) {
     if (f->fd >= 0) ::close(f->fd);
   }
+  for (auto& m : metrics_conns_) close_metrics_conn(*m);
   if (event_fd_ >= 0) ::close(event_fd_);
 }
 
@@ -163,6 +168,7 @@ std::string Shard::init() {
   }
   buf_next_.assign(kRecvBuffers, -1);
   buf_len_.assign(kRecvBuffers, 0);
+  buf_recv_ns_.assign(kRecvBuffers, 0);
   event_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (event_fd_ < 0) return std::string("eventfd: ") + std::strerror(errno);
 
@@ -222,6 +228,173 @@ std::string Shard::init() {
     accept_rearm_.assign(cfg_.sources.size(), false);
   }
   return {};
+}
+
+// ---------------------------------------------------------------------------
+// Metrics
+
+// Ingest latency is measured per chunk of input (a receive buffer, a file
+// read, a generated chunk, a Kafka response), not per event: one clock read
+// when the chunk has been processed, weighted by the events it applied here.
+// Events for other shards carry the chunk's time in their batch.
+void Shard::begin_chunk(int64_t recv_ns) {
+  chunk_recv_ns_ = recv_ns;
+  chunk_applied_ = 0;
+}
+
+void Shard::end_chunk() {
+  if (chunk_applied_ > 0) {
+    uint64_t latency = uint64_t(std::max<int64_t>(monotonic_ns() - chunk_recv_ns_, 0));
+    m_.ingest_latency.record(latency, chunk_applied_);
+  }
+  chunk_applied_ = 0;
+}
+
+void Shard::count_line(Stream& s) {
+  m_.lines_in.add();
+  m_.sources[s.source]->lines_in.add();
+}
+
+void Shard::count_bytes(Stream& s, uint64_t n) {
+  m_.bytes_in.add(n);
+  m_.sources[s.source]->bytes_in.add(n);
+}
+
+void Shard::publish_ring_counters() {
+  m_.ring_submissions.add(ring_.submissions() - ring_submissions_seen_);
+  m_.ring_completions.add(ring_.completions() - ring_completions_seen_);
+  ring_submissions_seen_ = ring_.submissions();
+  ring_completions_seen_ = ring_.completions();
+}
+
+// Gauges, refreshed at most every kGaugeRefreshNs: they describe state, and a
+// scrape a few milliseconds old is as good as a fresh one.
+void Shard::refresh_gauges() {
+  if (now_ - gauges_at_ < kGaugeRefreshNs) return;
+  gauges_at_ = now_;
+  publish_ring_counters();
+  m_.open_windows.set(int64_t(windows_->open_windows()));
+  m_.window_entries.set(int64_t(windows_->entries()));
+  for (uint32_t dst = 0; dst < n_; ++dst) {
+    if (dst != id_) m_.channel_depth[dst]->set(int64_t(sh_.data[id_ * n_ + dst]->depth()));
+  }
+  // Per source: the lowest watermark of its active streams on this shard.
+  source_wm_.assign(cfg_.sources.size(), kTimeMax);
+  auto note = [&](Stream& s) {
+    if (!s.done && !s.idle) source_wm_[s.source] = std::min(source_wm_[s.source], s.wm.watermark());
+  };
+  for (auto& c : conns_) {
+    if (c) note(*c);
+  }
+  for (auto& f : files_) note(*f);
+  for (auto& g : gens_) note(*g);
+  for (auto& k : kafka_) k->for_each_stream(note);
+  const int64_t wall = wall_ns();
+  for (size_t i = 0; i < source_wm_.size(); ++i) {
+    int64_t w = source_wm_[i];
+    if (w == kTimeMax || w == kTimeMin) continue;  // no active stream, or none has events yet
+    m_.sources[i]->watermark.set(w);
+    m_.sources[i]->watermark_lag.set(wall - w);
+  }
+  if (gatherer_) gatherer_->refresh_gauges();
+}
+
+// ---------------------------------------------------------------------------
+// The metrics endpoint (shard 0)
+
+void Shard::on_metrics_accept(const io_uring_cqe& cqe) {
+  if (cqe.res >= 0) {
+    MetricsConn* free_conn = nullptr;
+    uint32_t slot = 0;
+    for (uint32_t i = 0; i < metrics_conns_.size(); ++i) {
+      if (metrics_conns_[i]->fd < 0) {
+        free_conn = metrics_conns_[i].get();
+        slot = i;
+        break;
+      }
+    }
+    if (free_conn == nullptr) {
+      ::close(cqe.res);  // busy: the scraper retries
+    } else {
+      free_conn->fd = cqe.res;
+      free_conn->len = 0;
+      free_conn->sent = 0;
+      free_conn->response.clear();
+      io_uring_sqe* sqe = ring_.sqe();
+      io_uring_prep_recv(sqe, free_conn->fd, free_conn->request, sizeof free_conn->request, 0);
+      io_uring_sqe_set_data64(sqe, make_user_data(OpTag::metrics_recv, slot));
+    }
+  }
+  if (!(cqe.flags & IORING_CQE_F_MORE)) {
+    if (cqe.res == -EINVAL || cqe.res == -ECANCELED) {
+      metrics_listening_ = false;
+    } else {
+      io_uring_sqe* sqe = ring_.sqe();
+      io_uring_prep_multishot_accept(sqe, sh_.metrics_fd, nullptr, nullptr, SOCK_CLOEXEC);
+      io_uring_sqe_set_data64(sqe, make_user_data(OpTag::metrics_accept, 0));
+    }
+  }
+}
+
+void Shard::on_metrics_recv(MetricsConn& c, uint32_t slot, int res) {
+  if (res <= 0) {
+    close_metrics_conn(c);
+    return;
+  }
+  c.len += size_t(res);
+  HttpRequest req;
+  ParseStatus st = parse_request(std::string_view(c.request, c.len), req);
+  if (st == ParseStatus::need_more && c.len < sizeof c.request) {
+    io_uring_sqe* sqe = ring_.sqe();
+    io_uring_prep_recv(sqe, c.fd, c.request + c.len, sizeof c.request - c.len, 0);
+    io_uring_sqe_set_data64(sqe, make_user_data(OpTag::metrics_recv, slot));
+    return;
+  }
+  std::string body;
+  if (st == ParseStatus::bad_request) {
+    build_response(400, "text/plain", "bad request\n", c.response);
+  } else if (st != ParseStatus::complete) {
+    build_response(431, "text/plain", "request head too large\n", c.response);
+  } else if (req.method == HttpMethod::other) {
+    build_response(405, "text/plain", "only GET and HEAD\n", c.response);
+  } else {
+    ResponseBody mode = req.method == HttpMethod::head ? ResponseBody::omit : ResponseBody::include;
+    if (req.path == "/metrics") {
+      sh_.registry.render_prometheus(body);
+      build_response(200, kPrometheusContentType, body, c.response, mode);
+    } else if (req.path == "/status") {
+      sh_.registry.render_json(body);
+      build_response(200, kJsonContentType, body, c.response, mode);
+    } else if (req.path == "/" || req.path.empty()) {
+      build_response(200, "text/plain", "sluice: /metrics (Prometheus), /status (JSON)\n", c.response,
+                     mode);
+    } else {
+      build_response(404, "text/plain", "not found: try /metrics or /status\n", c.response, mode);
+    }
+  }
+  on_metrics_send(c, slot, 0);
+}
+
+void Shard::on_metrics_send(MetricsConn& c, uint32_t slot, int res) {
+  if (res < 0) {
+    close_metrics_conn(c);
+    return;
+  }
+  c.sent += size_t(res);
+  if (c.sent >= c.response.size()) {
+    close_metrics_conn(c);
+    return;
+  }
+  io_uring_sqe* sqe = ring_.sqe();
+  io_uring_prep_send(sqe, c.fd, c.response.data() + c.sent, c.response.size() - c.sent, MSG_NOSIGNAL);
+  io_uring_sqe_set_data64(sqe, make_user_data(OpTag::metrics_send, slot));
+}
+
+void Shard::close_metrics_conn(MetricsConn& c) {
+  if (c.fd >= 0) ::close(c.fd);
+  c.fd = -1;
+  c.len = 0;
+  c.response.clear();
 }
 
 // ---------------------------------------------------------------------------
@@ -287,6 +460,13 @@ void Shard::run() {
         listener_open_[i] = true;
         arm_accept(i);
       }
+    }
+    if (sh_.metrics_fd >= 0) {
+      for (size_t i = 0; i < kMetricsConnsMax; ++i) metrics_conns_.push_back(std::make_unique<MetricsConn>());
+      io_uring_sqe* sqe = ring_.sqe();
+      io_uring_prep_multishot_accept(sqe, sh_.metrics_fd, nullptr, nullptr, SOCK_CLOEXEC);
+      io_uring_sqe_set_data64(sqe, make_user_data(OpTag::metrics_accept, 0));
+      metrics_listening_ = true;
     }
   }
   now_ = monotonic_ns();
@@ -367,12 +547,11 @@ void Shard::run() {
       }
     }
     dl_->start(ring_);
+    refresh_gauges();
     if (sh_.exit_now.load(std::memory_order_relaxed) && dl_->idle()) break;
   }
   for (auto& k : kafka_) k->log_offsets();
-  counters_.ring_submissions = ring_.submissions();
-  counters_.ring_completions = ring_.completions();
-  if (gatherer_) counters_.rows_out = gatherer_->rows_out();
+  publish_ring_counters();
 }
 
 int64_t Shard::next_deadline() {
@@ -438,6 +617,15 @@ void Shard::handle_completion(const io_uring_cqe& cqe) {
       for (auto& k : kafka_) {
         if (k->source_index() == uint32_t(id >> 32)) k->on_completion(id, cqe.res);
       }
+      break;
+    case OpTag::metrics_accept:
+      on_metrics_accept(cqe);
+      break;
+    case OpTag::metrics_recv:
+      on_metrics_recv(*metrics_conns_[id], uint32_t(id), cqe.res);
+      break;
+    case OpTag::metrics_send:
+      on_metrics_send(*metrics_conns_[id], uint32_t(id), cqe.res);
       break;
     case OpTag::dead_letter_write:
       dl_->on_complete(ring_, cqe.res);
@@ -510,7 +698,7 @@ void Shard::on_accept(uint32_t source, const io_uring_cqe& cqe) {
         notify(target);
       } else {
         ::close(fd);
-        ++counters_.connections_refused;
+        m_.connections_refused.add();
         log_warn("source {}: connection hand-off queue to shard {} full; connection closed",
                  cfg_.sources[source].name, target);
       }
@@ -558,7 +746,7 @@ void Shard::open_tcp(uint32_t source, int fd) {
   // connections_max is per source; each shard holds its round-robin share.
   if (live * n_ >= sc.tcp.connections_max) {
     ::close(fd);
-    ++counters_.connections_refused;
+    m_.connections_refused.add();
     log_warn("source {}: connections_max ({}) reached; connection refused", sc.name, sc.tcp.connections_max);
     return;
   }
@@ -579,7 +767,7 @@ void Shard::open_tcp(uint32_t source, int fd) {
   c->peer = getpeername(fd, reinterpret_cast<sockaddr*>(&ss), &len) == 0 ? format_address(ss) : "?";
   c->last_active_ns = now_;
   conns_[slot] = std::move(c);
-  ++counters_.connections;
+  m_.connections.add();
   log_debug("source {}: connection from {} on shard {}", sc.name, conns_[slot]->peer, id_);
   arm_recv(*conns_[slot]);
 }
@@ -599,6 +787,7 @@ void Shard::on_recv(TcpConn& c, const io_uring_cqe& cqe) {
     uint16_t bid = uint16_t(cqe.flags >> IORING_CQE_BUFFER_SHIFT);
     bufs_.on_taken();
     buf_len_[bid] = uint32_t(cqe.res);
+    buf_recv_ns_[bid] = now_;
     buf_next_[bid] = -1;
     if (c.tail >= 0) {
       buf_next_[size_t(c.tail)] = bid;
@@ -607,7 +796,7 @@ void Shard::on_recv(TcpConn& c, const io_uring_cqe& cqe) {
       c.head_off = 0;
     }
     c.tail = bid;
-    counters_.bytes_in += uint64_t(cqe.res);
+    count_bytes(c, uint64_t(cqe.res));
     input_arrived(c);
   }
   if (!(cqe.flags & IORING_CQE_F_MORE)) {
@@ -633,7 +822,9 @@ bool Shard::process_tcp(TcpConn& c) {
     uint16_t bid = uint16_t(c.head);
     const char* data = bufs_.buffer(bid) + c.head_off;
     size_t len = buf_len_[bid] - c.head_off;
+    begin_chunk(buf_recv_ns_[bid]);
     size_t used = feed(c, data, len);
+    end_chunk();
     if (used > 0) progress = true;
     if (used < len) {
       c.head_off += uint32_t(used);
@@ -658,7 +849,7 @@ bool Shard::process_tcp(TcpConn& c) {
       }
     }
     c.framer.finish(false, [](const Line&) { return true; }, partial);
-    counters_.partial_line_bytes += partial;
+    m_.partial_line_bytes.add(partial);
     close_tcp(c);
     return true;
   }
@@ -746,7 +937,8 @@ void Shard::on_file_read(FileStream& f, int buf, int res) {
     }
   }
   b.state = FileStream::Buf::State::ready;
-  counters_.bytes_in += uint64_t(b.len - b.off);
+  b.recv_ns = now_;
+  count_bytes(f, uint64_t(b.len - b.off));
   f.read_next ^= 1;
   input_arrived(f);
   issue_read(f);
@@ -758,7 +950,9 @@ bool Shard::process_file(FileStream& f) {
   for (;;) {
     FileStream::Buf& b = f.bufs[f.process_next];
     if (b.state != State::ready) break;
+    begin_chunk(b.recv_ns);
     size_t used = feed(f, b.data.get() + b.off, b.len - b.off);
+    end_chunk();
     if (used > 0) progress = true;
     if (used < b.len - b.off) {
       b.off += uint32_t(used);
@@ -780,7 +974,7 @@ bool Shard::process_file(FileStream& f) {
       f.stalled = true;
       return progress;
     }
-    counters_.partial_line_bytes += partial;
+    m_.partial_line_bytes.add(partial);
     if ((f.path_eof || f.range_done) && !f.failed && !stopping_ &&
         f.path_index + 1 < f.paths->size()) {
       std::string error;
@@ -806,7 +1000,9 @@ bool Shard::process_file(FileStream& f) {
 bool Shard::process_generator(GenStream& g) {
   bool progress = false;
   if (g.off < g.len) {
+    begin_chunk(g.made_ns);
     size_t used = feed(g, g.buf.get() + g.off, g.len - g.off);
+    end_chunk();
     g.off += used;
     progress = used > 0;
     if (g.off < g.len) {
@@ -834,7 +1030,8 @@ bool Shard::process_generator(GenStream& g) {
   uint64_t events;
   g.len = g.gen.generate(g.buf.get(), kGeneratorChunkBytes, allowed, events);
   g.off = 0;
-  counters_.bytes_in += g.len;
+  g.made_ns = now_;
+  count_bytes(g, g.len);
   input_arrived(g);
   return true;
 }
@@ -893,7 +1090,7 @@ bool Shard::process_ready() {
   }
   if (!progress) {
     for (Stream* s : ready_) {
-      if (s->stalled) ++counters_.backpressure_stalls;
+      if (s->stalled) m_.backpressure_stalls.add();
     }
   }
   return progress;
@@ -914,7 +1111,7 @@ bool Shard::on_line(FramedStream& s, const Line& line) {
     if (!dead_letter(&s, DeadLetterReason::line_too_long, detail, line.text, true, line.total_bytes)) {
       return false;
     }
-    ++counters_.lines_in;
+    count_line(s);
     return true;
   }
   return on_event(s, line.text, nullptr);
@@ -922,8 +1119,8 @@ bool Shard::on_line(FramedStream& s, const Line& line) {
 
 bool Shard::on_event(Stream& s, std::string_view text, const RecordMeta* meta) {
   if (sh_.consume_only) {
-    ++counters_.lines_in;
-    ++counters_.events_in;
+    count_line(s);
+    m_.events_in.add();
     return true;
   }
   Event e;
@@ -932,7 +1129,7 @@ bool Shard::on_event(Stream& s, std::string_view text, const RecordMeta* meta) {
     DeadLetterReason r =
         st == DecodeStatus::parse_error ? DeadLetterReason::parse_error : DeadLetterReason::schema_error;
     if (!dead_letter(&s, r, decoder_->detail(), text)) return false;
-    ++counters_.lines_in;
+    count_line(s);
     return true;
   }
   if (!windows_->window_fits(e.time_ns)) {
@@ -940,18 +1137,18 @@ bool Shard::on_event(Stream& s, std::string_view text, const RecordMeta* meta) {
                      "event time too close to the int64 nanosecond range for its window", text)) {
       return false;
     }
-    ++counters_.lines_in;
+    count_line(s);
     return true;
   }
   int64_t start = windows_->window_start(e.time_ns);
   if (s.wm.is_late(start + size_ns_)) {
     if (!late_dead_letter(&s, e, start, s.wm.watermark(), text, false)) return false;
-    ++counters_.lines_in;
+    count_line(s);
     return true;
   }
   if (!route(s, e, start, text)) return false;
   s.wm.observe(e.time_ns);
-  ++counters_.lines_in;
+  count_line(s);
   return true;
 }
 
@@ -964,7 +1161,8 @@ bool Shard::route(Stream& s, const Event& e, int64_t start, std::string_view raw
       return late_dead_letter(&s, e, start, target_, raw, true);
     }
     windows_->apply(start, e);
-    ++counters_.events_in;
+    m_.events_in.add();
+    ++chunk_applied_;
     return true;
   }
   EventBatch*& b = out_[owner];
@@ -975,6 +1173,7 @@ bool Shard::route(Stream& s, const Event& e, int64_t start, std::string_view raw
     b->reset();
   }
   b->append(e, nvals_);
+  b->recv_ns = std::min(b->recv_ns, chunk_recv_ns_);
   return true;
 }
 
@@ -1018,7 +1217,7 @@ bool Shard::dead_letter(Stream* s, DeadLetterReason reason, std::string_view det
     if (dl_->fill().room() < need) return false;  // both buffers busy: back-pressure
   }
   dl_->fill().commit(encode_dead_letter(d, dl_->fill().tail()));
-  ++counters_.dead_letters[size_t(reason)];
+  m_.dead_letters[size_t(reason)].add();
   return true;
 }
 
@@ -1048,7 +1247,7 @@ bool Shard::apply_remote(const Event& e) {
   int64_t start = windows_->window_start(e.time_ns);
   if (start + size_ns_ > target_) {
     windows_->apply(start, e);
-    ++counters_.events_in;
+    m_.events_in.add();
     return true;
   }
   char raw[4096];
@@ -1119,6 +1318,7 @@ bool Shard::drain_inbound() {
       }
       EventBatch* b = in.batch;
       bool stalled = false;
+      const uint32_t first = in.record;
       for (; in.record < b->records; ++in.record) {
         size_t next = b->read(in.offset, e, nvals_);
         if (!apply_remote(e)) {
@@ -1127,6 +1327,11 @@ bool Shard::drain_inbound() {
         }
         in.offset = next;
         any = true;
+      }
+      if (in.record > first && b->recv_ns != kTimeMax) {
+        // One clock read per batch; its events share the oldest receive time.
+        uint64_t latency = uint64_t(std::max<int64_t>(monotonic_ns() - b->recv_ns, 0));
+        m_.ingest_latency.record(latency, in.record - first);
       }
       if (stalled) break;
       in_marker_[src] = b->marker;
@@ -1194,7 +1399,7 @@ bool Shard::push_batch(uint32_t dst) {
   sh_.data[id_ * n_ + dst]->push(b);
   out_[dst] = nullptr;
   sent_marker_[dst] = marker_;
-  ++counters_.batches_sent;
+  m_.batches_sent.add();
   notify(dst);
   return true;
 }
@@ -1265,7 +1470,7 @@ bool Shard::fire_windows() {
       for (size_t a = 0; a < naggs; ++a) vals[a] = sh_.layout->result(acc, a);
       std::string_view key = t.key(fire_entry_);
       if (gatherer_) {
-        gatherer_->add_row(start, key, vals);
+        gatherer_->add_row(start, key, vals, now_);
         continue;
       }
       size_t bytes = result_row_bytes(key.size(), naggs);
@@ -1280,12 +1485,13 @@ bool Shard::fire_windows() {
         if (chunk_ == nullptr) return any;  // gatherer behind: resume this window later
         chunk_->reset();
       }
+      if (chunk_->rows == 0) chunk_->fire_ns = now_;
       chunk_->used += uint32_t(write_result_row(start, key, vals, naggs, chunk_->data + chunk_->used));
       ++chunk_->rows;
     }
     windows_->pop_oldest();
     fire_entry_ = 0;
-    ++counters_.windows_fired;
+    m_.windows_fired.add();
     any = true;
   }
   bool final = target_ == kTimeMax && windows_->empty();

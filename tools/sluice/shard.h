@@ -47,6 +47,8 @@ constexpr uint32_t kRecvBufferBytes = 64 * 1024;
 constexpr unsigned kRingEntries = 1024;
 // Longest the loop sleeps without a timer due, so idleness is noticed.
 constexpr int64_t kTickNs = 200 * kNsPerMs;
+// How often a shard refreshes its gauges (and ring counters) for scrapes.
+constexpr int64_t kGaugeRefreshNs = 100 * kNsPerMs;
 // Generator lines produced per loop iteration when the rate is unlimited.
 constexpr size_t kGeneratorChunkBytes = 64 * 1024;
 
@@ -88,7 +90,7 @@ class Shard {
 
   // Any thread: wake this shard if it sleeps (eventfd).
   void external_wake();
-  const ShardCounters& counters() const { return counters_; }
+  const ShardMetrics& metrics() const { return m_; }
 
  private:
   friend class KafkaSource;
@@ -138,6 +140,14 @@ class Shard {
   // False: refused (dead-letter output full); offer the same event again later.
   bool apply_remote(const Event& e);
 
+  // Metrics.
+  void begin_chunk(int64_t recv_ns);
+  void end_chunk();
+  void count_line(Stream& s);
+  void count_bytes(Stream& s, uint64_t n);
+  void publish_ring_counters();
+  void refresh_gauges();
+
   // Cross-shard.
   Marker local_marker();
   bool push_batch(uint32_t dst);
@@ -169,12 +179,31 @@ class Shard {
   std::vector<std::unique_ptr<FileStream>> files_;
   std::vector<std::unique_ptr<GenStream>> gens_;
   std::vector<std::unique_ptr<KafkaSource>> kafka_;
+
+  // The [metrics] endpoint (shard 0): a few short HTTP/1.1 connections, each
+  // answered once and closed. Rendering allocates; it is off the per-event
+  // path and runs only when scraped.
+  struct MetricsConn {
+    int fd = -1;
+    size_t len = 0;
+    std::string response;
+    size_t sent = 0;
+    char request[8192];  // kHttpRequestHeadBytesMax
+  };
+  static constexpr size_t kMetricsConnsMax = 8;
+  std::vector<std::unique_ptr<MetricsConn>> metrics_conns_;
+  bool metrics_listening_ = false;
+  void on_metrics_accept(const io_uring_cqe& cqe);
+  void on_metrics_recv(MetricsConn& c, uint32_t slot, int res);
+  void on_metrics_send(MetricsConn& c, uint32_t slot, int res);
+  void close_metrics_conn(MetricsConn& c);
   std::vector<Stream*> ready_;
   std::vector<Stream*> ready_next_;
   std::vector<TcpConn*> rearm_;
   // Received buffers queued per connection, as a linked list through bids.
   std::vector<int32_t> buf_next_;
   std::vector<uint32_t> buf_len_;
+  std::vector<int64_t> buf_recv_ns_;  // when each queued buffer was received
   std::vector<bool> listener_open_;  // by source index (shard 0)
   uint32_t accept_rr_ = 0;
   // After an accept error (EMFILE, ENFILE...), listeners are re-armed at this
@@ -208,7 +237,13 @@ class Shard {
 
   int64_t now_ = 0;                   // monotonic ns, once per loop iteration
   int64_t next_timer_ = kTimeMax;
-  ShardCounters counters_;
+  ShardMetrics& m_;
+  uint64_t ring_submissions_seen_ = 0;
+  uint64_t ring_completions_seen_ = 0;
+  int64_t gauges_at_ = 0;
+  int64_t chunk_recv_ns_ = 0;   // receive time of the input being processed
+  uint64_t chunk_applied_ = 0;  // events of it applied on this shard so far
+  std::vector<int64_t> source_wm_;  // scratch for refresh_gauges()
 };
 
 }  // namespace sluice
