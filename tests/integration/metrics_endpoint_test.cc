@@ -13,7 +13,7 @@
 namespace sluice::integration {
 namespace {
 
-std::string pipeline() {
+std::string pipeline(const TempDir& dir) {
   return R"([pipeline]
 shards = 2
 
@@ -38,11 +38,11 @@ fn = "count"
 [[sinks]]
 name = "rows"
 type = "file"
-path = "rows.ndjson"
+path = )" + toml_string(dir.file("rows.ndjson")) + R"(
 flush_interval = "0s"
 
 [dead_letter]
-path = "dead.ndjson"
+path = )" + toml_string(dir.file("dead.ndjson")) + R"(
 
 [metrics]
 listen = "127.0.0.1:0"
@@ -69,7 +69,7 @@ double sum_samples(const std::string& exposition, const std::string& name) {
 
 TEST(MetricsEndpointTest, ScrapesPassPromtoolAndCountWhatWasSent) {
   TempDir dir;
-  write_file(dir.file("pipeline.toml"), pipeline());
+  write_file(dir.file("pipeline.toml"), pipeline(dir));
   SluiceRun run(dir, dir.file("pipeline.toml"));
   ASSERT_TRUE(run.start());
   std::optional<uint16_t> port = run.wait_for_port("pos");
