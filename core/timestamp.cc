@@ -1,5 +1,7 @@
 #include "core/timestamp.h"
 
+#include <cstring>
+
 #include "core/clock.h"
 
 namespace sluice {
@@ -59,13 +61,16 @@ unsigned days_in_month(int64_t y, unsigned m) {
 
 }  // namespace
 
-TimestampError parse_rfc3339(std::string_view s, int64_t& out_ns) {
+namespace {
+
+TimestampError parse_impl(std::string_view s, int64_t& out_ns, Rfc3339DayCache* cache) {
   // YYYY-MM-DDTHH:MM:SS is 19 bytes; the shortest valid form adds "Z".
   if (s.size() < 20) return TimestampError::syntax;
   const char* p = s.data();
-  unsigned year, month, day, hour, minute, second;
-  if (!digits(p, 4, year) || p[4] != '-' || !digits(p + 5, 2, month) || p[7] != '-' ||
-      !digits(p + 8, 2, day)) {
+  unsigned year = 0, month = 0, day = 0, hour, minute, second;
+  const bool cached = cache != nullptr && cache->valid && std::memcmp(p, cache->date, 10) == 0;
+  if (!cached && (!digits(p, 4, year) || p[4] != '-' || !digits(p + 5, 2, month) || p[7] != '-' ||
+                  !digits(p + 8, 2, day))) {
     return TimestampError::syntax;
   }
   if (p[10] != 'T' && p[10] != 't' && p[10] != ' ') return TimestampError::syntax;
@@ -104,13 +109,23 @@ TimestampError parse_rfc3339(std::string_view s, int64_t& out_ns) {
     return TimestampError::syntax;
   }
   if (i != s.size()) return TimestampError::syntax;
-  if (month < 1 || month > 12 || day < 1 || day > days_in_month(year, month) || hour > 23 ||
-      minute > 59 || second > 60) {
+  if ((!cached && (month < 1 || month > 12 || day < 1 || day > days_in_month(year, month))) ||
+      hour > 23 || minute > 59 || second > 60) {
     return TimestampError::field_range;
   }
+  int64_t days;
+  if (cached) {
+    days = cache->days;
+  } else {
+    days = days_from_civil(year, month, day);
+    if (cache != nullptr) {
+      std::memcpy(cache->date, p, 10);
+      cache->days = days;
+      cache->valid = true;
+    }
+  }
   // Whole seconds first: they fit easily in int64 for years 0..9999.
-  int64_t secs = days_from_civil(year, month, day) * 86400 + int64_t(hour) * 3600 +
-                 int64_t(minute) * 60 + second - offset_s;
+  int64_t secs = days * 86400 + int64_t(hour) * 3600 + int64_t(minute) * 60 + second - offset_s;
   // For the lowest representable second, secs * 1e9 alone is below INT64_MIN
   // although secs * 1e9 + frac is not: borrow a second first.
   if (secs < 0 && frac_ns > 0) {
@@ -123,6 +138,14 @@ TimestampError parse_rfc3339(std::string_view s, int64_t& out_ns) {
   }
   out_ns = ns;
   return TimestampError::ok;
+}
+
+}  // namespace
+
+TimestampError parse_rfc3339(std::string_view s, int64_t& out_ns) { return parse_impl(s, out_ns, nullptr); }
+
+TimestampError parse_rfc3339(std::string_view s, int64_t& out_ns, Rfc3339DayCache& cache) {
+  return parse_impl(s, out_ns, &cache);
 }
 
 size_t format_rfc3339(int64_t ns, char* out) {

@@ -23,6 +23,16 @@ const char* to_string(TimestampError e);
 // the first instant of the next minute, as POSIX time does.
 TimestampError parse_rfc3339(std::string_view text, int64_t& out_ns);
 
+// The last date seen, for streams of timestamps that mostly share their day:
+// when the next one starts with the same "YYYY-MM-DD", its (already validated)
+// day number is reused. Owned by one thread.
+struct Rfc3339DayCache {
+  char date[10] = {};
+  int64_t days = 0;
+  bool valid = false;
+};
+TimestampError parse_rfc3339(std::string_view text, int64_t& out_ns, Rfc3339DayCache& cache);
+
 // Longest output of format_rfc3339: "-292277-..." never happens for int64 ns,
 // "2262-04-11T23:47:16.854775807Z" is 30 characters.
 constexpr size_t kRfc3339BytesMax = 32;

@@ -1,7 +1,10 @@
 #include "operators/decoder.h"
 
+// XXH3 inlined: keys are a few bytes, so the call is most of the cost.
+#define XXH_INLINE_ALL
 #include <xxhash.h>
 
+#include <algorithm>
 #include <cstdarg>
 #include <cstdio>
 #include <cstring>
@@ -41,12 +44,24 @@ Decoder::Decoder(const SchemaConfig& schema, uint32_t line_bytes_max)
   // Size both parsers for the longest line now, so decode() never allocates.
   SLUICE_ASSERT(parser_.allocate(line_bytes_max + kLinePadding) == simdjson::SUCCESS);
   SLUICE_ASSERT(validator_.allocate(line_bytes_max + kLinePadding) == simdjson::SUCCESS);
+  unescape_buf_.reset(new uint8_t[line_bytes_max + kLinePadding]);
+  std::fill(std::begin(order_hint_), std::end(order_hint_), int8_t(-1));
 }
 
-int Decoder::find_slot(std::string_view name) const {
-  for (size_t i = 0; i < slots_.size(); ++i) {
-    if (slots_[i].name == name) return int(i);
+// Events of one stream nearly always list their fields in the same order, so
+// the slot found at this position last time is tried first.
+int Decoder::find_slot(std::string_view name, size_t position) {
+  if (position < kOrderHintMax) {
+    int hint = order_hint_[position];
+    if (hint >= 0 && slots_[size_t(hint)].name == name) return hint;
   }
+  for (size_t i = 0; i < slots_.size(); ++i) {
+    if (slots_[i].name.size() == name.size() && slots_[i].name == name) {
+      if (position < kOrderHintMax) order_hint_[position] = int8_t(i);
+      return int(i);
+    }
+  }
+  if (position < kOrderHintMax) order_hint_[position] = -1;
   return -1;
 }
 
@@ -229,16 +244,24 @@ DecodeStatus Decoder::try_decode(std::string_view line, Event& out, const Record
     return fail(DecodeStatus::schema_error, "not a JSON object");
   }
   uint64_t seen = 0;
+  size_t position = 0;
   for (auto field_result : obj) {
     if ((err = field_result.error())) {
       return fail(DecodeStatus::parse_error, "invalid JSON: %s", simdjson::error_message(err));
     }
     od::field field = field_result.value_unsafe();
+    // Field names are matched on their raw bytes (no copy) unless they hold
+    // an escape; stage 1 has already checked that the string is closed.
     std::string_view name;
-    if ((err = field.unescaped_key().get(name))) {
+    const char* raw = field.key().raw();
+    const char* end = raw;
+    while (*end != '"' && *end != '\\') ++end;
+    if (*end == '"') {
+      name = std::string_view(raw, size_t(end - raw));
+    } else if ((err = field.unescaped_key().get(name))) {
       return fail(DecodeStatus::parse_error, "invalid JSON: %s", simdjson::error_message(err));
     }
-    int slot_index = find_slot(name);
+    int slot_index = find_slot(name, position++);
     if (slot_index < 0) {
       // Other fields are ignored, but must still be valid JSON: On-Demand
       // skips what it is not asked about without checking it.
@@ -267,12 +290,25 @@ DecodeStatus Decoder::try_decode(std::string_view line, Event& out, const Record
         break;
       case SlotKind::time: {
         if (time_format_ == TimeFormat::rfc3339) {
+          // A timestamp has no escapes: read its raw bytes; only a string
+          // with a backslash goes through unescaping.
           std::string_view s;
-          if (v.get_string().get(s) != simdjson::SUCCESS) {
+          simdjson::ondemand::raw_json_string rs;
+          if (v.get_raw_json_string().get(rs) != simdjson::SUCCESS) {
             return fail(DecodeStatus::schema_error, "time field \"%s\" must be an RFC 3339 string",
                         slot.name.c_str());
           }
-          TimestampError te = parse_rfc3339(s, out.time_ns);
+          const char* t = rs.raw();
+          const char* t_end = t;
+          while (*t_end != '"' && *t_end != '\\') ++t_end;
+          if (*t_end == '"') {
+            s = std::string_view(t, size_t(t_end - t));
+          } else if (uint8_t* dst = unescape_buf_.get();
+                     parser_.unescape(rs, dst).get(s) != simdjson::SUCCESS) {
+            return fail(DecodeStatus::schema_error, "time field \"%s\" must be an RFC 3339 string",
+                        slot.name.c_str());
+          }
+          TimestampError te = parse_rfc3339(s, out.time_ns, day_cache_);
           if (te != TimestampError::ok) {
             return fail(DecodeStatus::schema_error, "time field \"%s\": %s: \"%.*s\"",
                         slot.name.c_str(), to_string(te), int(std::min<size_t>(s.size(), 64)),

@@ -9,11 +9,13 @@
 #include <simdjson.h>
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "core/config_model.h"
+#include "core/timestamp.h"
 #include "operators/event.h"
 
 namespace sluice {
@@ -53,10 +55,13 @@ class Decoder {
   DecodeStatus apply_meta(Event& out, const RecordMeta* meta);
   DecodeStatus fail(DecodeStatus status, const char* fmt, ...) __attribute__((format(printf, 3, 4)));
   DecodeStatus classify(std::string_view line, DecodeStatus suggested);
-  int find_slot(std::string_view name) const;
+  int find_slot(std::string_view name, size_t position);
   bool put_key(uint32_t key_index, simdjson::ondemand::value& v);
 
   std::vector<Slot> slots_;  // fields read from the JSON object
+  // order_hint_[i]: the slot the i-th field of the previous event matched (-1: none).
+  static constexpr size_t kOrderHintMax = 32;
+  int8_t order_hint_[kOrderHintMax];
   int kafka_key_index_ = -1;  // key position filled from RecordMeta::key, or -1
   bool kafka_time_ = false;   // event time from RecordMeta::timestamp_ms
   std::vector<FieldConfig> fields_;
@@ -71,6 +76,10 @@ class Decoder {
   char key_parts_[kKeyPartsMax][kKeyBytesMax];
   uint32_t key_part_len_[kKeyPartsMax];
   char key_buf_[kKeyBytesMax];
+
+  Rfc3339DayCache day_cache_;
+  // Where an escaped timestamp (rare) is unescaped; sized for the longest line.
+  std::unique_ptr<uint8_t[]> unescape_buf_;
 
   char detail_[256];
   size_t detail_len_ = 0;

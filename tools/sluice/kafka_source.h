@@ -51,6 +51,9 @@ class KafkaSource {
   // Every owned partition is finished (stop = "end" reached, or stopped), and
   // the partition set is known.
   bool done() const;
+  // Until this shard knows which partitions it reads, it cannot vouch for
+  // them: the pipeline watermark must wait (they may hold old records).
+  bool holds_back() const { return started_ && !metadata_known_ && !stopping_ && !failed_; }
   // The earliest monotonic time a retry or timeout is due, or kTimeMax.
   int64_t next_deadline() const;
   // Streams for the shard's watermark (one per owned partition).

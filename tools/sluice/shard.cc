@@ -1380,7 +1380,13 @@ Marker Shard::local_marker() {
   }
   for (auto& f : files_) consider(*f);
   for (auto& g : gens_) consider(*g);
-  for (auto& k : kafka_) k->for_each_stream(consider);
+  for (auto& k : kafka_) {
+    k->for_each_stream(consider);
+    if (k->holds_back()) {
+      m.opinion = true;
+      m.watermark = kTimeMin;
+    }
+  }
   m.retired = retired_;
   if (inputs_done_ && ready_.empty()) {
     bool flushed = true;
