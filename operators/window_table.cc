@@ -30,13 +30,12 @@ size_t round_up_pow2(size_t n) {
 }
 }  // namespace
 
-KeyTable::KeyTable(uint32_t acc_slots, uint32_t capacity_hint) : acc_slots_(acc_slots) {
+KeyTable::KeyTable(uint32_t acc_slots, uint32_t capacity_hint)
+    : acc_slots_(acc_slots), stride_(sizeof(Entry) + sizeof(Value) * acc_slots) {
   // Load factor at most 1/2: linear probing stays short even with a weak hash mix.
   index_.assign(round_up_pow2(size_t(capacity_hint) * 2), 0);
   mask_ = index_.size() - 1;
-  entries_.reserve(capacity_hint);
-  accs_.reserve(size_t(capacity_hint) * acc_slots);
-  keys_.reserve(size_t(capacity_hint) * 16);
+  block_.reserve(size_t(capacity_hint) * stride_);
 }
 
 size_t KeyTable::probe(uint64_t hash, std::string_view key, bool& found) const {
@@ -47,11 +46,14 @@ size_t KeyTable::probe(uint64_t hash, std::string_view key, bool& found) const {
       found = false;
       return i;
     }
-    const Entry& entry = entries_[e - 1];
-    if (entry.hash == hash && entry.key_len == key.size() &&
-        keys_equal(keys_.data() + entry.key_off, key.data(), key.size())) {
-      found = true;
-      return i;
+    const Entry& entry = *header(e - 1);
+    if (entry.hash == hash && entry.key_len == key.size()) {
+      const char* stored =
+          key.size() <= kInlineKeyBytes ? entry.inline_key : keys_.data() + entry.key_off;
+      if (keys_equal(stored, key.data(), key.size())) {
+        found = true;
+        return i;
+      }
     }
     i = (i + 1) & mask_;
   }
@@ -60,33 +62,42 @@ size_t KeyTable::probe(uint64_t hash, std::string_view key, bool& found) const {
 Value* KeyTable::upsert(uint64_t hash, std::string_view key, const AggLayout& layout) {
   bool found;
   size_t i = probe(hash, key, found);
-  if (found) return accs_.data() + size_t(index_[i] - 1) * acc_slots_;
-  if ((entries_.size() + 1) * 2 > index_.size()) {
+  if (found) return accs(index_[i] - 1);
+  if ((size_ + 1) * 2 > index_.size()) {
     grow();
     i = probe(hash, key, found);
   }
-  SLUICE_ASSERT(entries_.size() < UINT32_MAX - 1);
-  SLUICE_ASSERT(keys_.size() + key.size() <= UINT32_MAX);
-  entries_.push_back({hash, uint32_t(keys_.size()), uint32_t(key.size())});
-  keys_.insert(keys_.end(), key.begin(), key.end());
-  accs_.resize(accs_.size() + acc_slots_);
-  Value* acc = accs_.data() + (entries_.size() - 1) * acc_slots_;
+  SLUICE_ASSERT(size_ < UINT32_MAX - 1);
+  block_.resize(block_.size() + stride_);
+  Entry& e = *header(size_);
+  e.hash = hash;
+  e.key_len = uint32_t(key.size());
+  if (key.size() <= kInlineKeyBytes) {
+    std::memcpy(e.inline_key, key.data(), key.size());
+    e.key_off = 0;
+  } else {
+    SLUICE_ASSERT(keys_.size() + key.size() <= UINT32_MAX);
+    e.key_off = uint32_t(keys_.size());
+    keys_.insert(keys_.end(), key.begin(), key.end());
+  }
+  Value* acc = accs(size_);
   layout.init(acc);
-  index_[i] = uint32_t(entries_.size());
+  ++size_;
+  index_[i] = uint32_t(size_);
   return acc;
 }
 
 const Value* KeyTable::find(uint64_t hash, std::string_view key) const {
   bool found;
   size_t i = probe(hash, key, found);
-  return found ? accs_.data() + size_t(index_[i] - 1) * acc_slots_ : nullptr;
+  return found ? accs(index_[i] - 1) : nullptr;
 }
 
 void KeyTable::grow() {
   index_.assign(index_.size() * 2, 0);
   mask_ = index_.size() - 1;
-  for (size_t e = 0; e < entries_.size(); ++e) {
-    size_t i = size_t(entries_[e].hash) & mask_;
+  for (size_t e = 0; e < size_; ++e) {
+    size_t i = size_t(header(e)->hash) & mask_;
     while (index_[i] != 0) i = (i + 1) & mask_;
     index_[i] = uint32_t(e + 1);
   }
@@ -96,14 +107,13 @@ void KeyTable::clear() {
   // Only the used part of the index needs zeroing when the table was sparse,
   // but a full fill is simple and runs once per window, not per event.
   std::fill(index_.begin(), index_.end(), 0);
-  entries_.clear();
-  accs_.clear();
+  block_.clear();
   keys_.clear();
+  size_ = 0;
 }
 
 size_t KeyTable::memory_bytes() const {
-  return index_.capacity() * sizeof(uint32_t) + entries_.capacity() * sizeof(Entry) +
-         accs_.capacity() * sizeof(Value) + keys_.capacity();
+  return index_.capacity() * sizeof(uint32_t) + block_.capacity() + keys_.capacity();
 }
 
 WindowSet::WindowSet(const AggLayout& layout, int64_t size_ns) : layout_(layout), size_ns_(size_ns) {

@@ -13,6 +13,7 @@
 // next window, so a steady stream over a stable key set allocates nothing.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string_view>
@@ -33,31 +34,50 @@ class KeyTable {
   // The accumulators of `key`, or nullptr.
   const Value* find(uint64_t hash, std::string_view key) const;
 
-  size_t size() const { return entries_.size(); }
+  size_t size() const { return size_; }
   std::string_view key(size_t entry) const {
-    return {keys_.data() + entries_[entry].key_off, entries_[entry].key_len};
+    const Entry& e = *header(entry);
+    return {e.key_len <= kInlineKeyBytes ? e.inline_key : keys_.data() + e.key_off, e.key_len};
   }
-  const Value* acc(size_t entry) const { return accs_.data() + entry * acc_slots_; }
+  const Value* acc(size_t entry) const { return accs(entry); }
   // Forgets every entry, keeps the memory.
   void clear();
   // Bytes held (capacity), for metrics and the bytes-per-entry benchmark.
   size_t memory_bytes() const;
 
  private:
+  // Keys up to this many bytes (every integer key, short strings) live in
+  // the entry itself, next to its hash and accumulators, so a lookup that
+  // hits touches the index and one entry: no separate key or accumulator
+  // arrays to miss in cache.
+  static constexpr size_t kInlineKeyBytes = 16;
   struct Entry {
     uint64_t hash;
-    uint32_t key_off;
     uint32_t key_len;
+    uint32_t key_off;                  // into keys_, for longer keys
+    char inline_key[kInlineKeyBytes];  // for keys up to kInlineKeyBytes
+    // followed by acc_slots_ Values
   };
+  static_assert(sizeof(Entry) % sizeof(Value) == 0);
+
+  // block_ is raw storage from the allocator (aligned for any scalar), in
+  // which Entry and Value are implicit-lifetime types (C++20 [intro.object]).
+  Entry* header(size_t entry) { return reinterpret_cast<Entry*>(block_.data() + entry * stride_); }
+  const Entry* header(size_t entry) const {
+    return reinterpret_cast<const Entry*>(block_.data() + entry * stride_);
+  }
+  Value* accs(size_t entry) { return reinterpret_cast<Value*>(header(entry) + 1); }
+  const Value* accs(size_t entry) const { return reinterpret_cast<const Value*>(header(entry) + 1); }
   void grow();
   size_t probe(uint64_t hash, std::string_view key, bool& found) const;
 
   uint32_t acc_slots_;
+  size_t stride_;  // bytes per entry: the header, then the accumulators
   std::vector<uint32_t> index_;  // entry + 1; 0 = empty. Size is a power of two.
   size_t mask_;
-  std::vector<Entry> entries_;
-  std::vector<Value> accs_;
-  std::vector<char> keys_;
+  std::vector<std::byte> block_;  // entries, stride_ bytes each
+  size_t size_ = 0;
+  std::vector<char> keys_;    // keys longer than kInlineKeyBytes
 };
 
 class WindowSet {
