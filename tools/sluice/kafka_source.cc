@@ -246,7 +246,7 @@ void KafkaSource::drop(Conn& c, const char* why) {
       c.state == Conn::State::backoff) {
     return;
   }
-  if (!stopping_) {
+  if (!stopping_ && !failed_) {
     log_warn("source {}: broker {} ({}:{}): {}; reconnecting in {} ms", cfg_.name,
              c.node_id < 0 ? std::string("bootstrap") : std::to_string(c.node_id), c.host, c.port,
              why, c.backoff_ns / kNsPerMs);
