@@ -7,6 +7,8 @@
 # Usage: perf/file_source.sh [RUNS]   (needs a Release build: cmake --preset release && cmake --build --preset release)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=perf/lib.sh
+. perf/lib.sh
 runs=${1:-5}
 bin=${SLUICE_BIN_DIR:-build/release/tools}
 work=perf/work
@@ -29,24 +31,7 @@ shards = $shards
 name = "file"
 type = "file"
 path = "$data"
-[schema]
-key = ["product_id"]
-time = { field = "timestamp", format = "rfc3339" }
-fields = { quantity = "int64", revenue = "float64", customer_id = "string" }
-[window]
-size = "5m"
-watermark_delay = "10m"
-[[aggregates]]
-name = "total_quantity"
-fn = "sum"
-field = "quantity"
-[[aggregates]]
-name = "total_revenue"
-fn = "sum"
-field = "revenue"
-[[aggregates]]
-name = "events"
-fn = "count"
+$(sales_job_toml 5m 10m)
 [[sinks]]
 name = "out"
 type = "file"

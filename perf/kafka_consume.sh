@@ -14,6 +14,8 @@
 #   cmake --preset release && cmake --build --preset release
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=perf/lib.sh
+. perf/lib.sh
 runs=${1:-3}
 codec=${2:-none}
 bin=${SLUICE_BIN_DIR:-build/release/tools}
@@ -50,24 +52,7 @@ type = "kafka"
 brokers = ["${brokers%%,*}"]
 topic = "perf"
 stop = "end"
-[schema]
-key = ["product_id"]
-time = { field = "timestamp", format = "rfc3339" }
-fields = { quantity = "int64", revenue = "float64", customer_id = "string" }
-[window]
-size = "5m"
-watermark_delay = "10m"
-[[aggregates]]
-name = "total_quantity"
-fn = "sum"
-field = "quantity"
-[[aggregates]]
-name = "total_revenue"
-fn = "sum"
-field = "revenue"
-[[aggregates]]
-name = "events"
-fn = "count"
+$(sales_job_toml 5m 10m)
 [[sinks]]
 name = "out"
 type = "file"

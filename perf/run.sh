@@ -30,6 +30,8 @@
 # in perf/duckdb) and builds the Release targets it runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=perf/lib.sh
+. perf/lib.sh
 
 runs=${1:-${PERF_RUNS:-3}}
 [[ $runs =~ ^[1-9][0-9]*$ ]] || { echo "usage: perf/run.sh [RUNS]" >&2; exit 2; }
@@ -126,24 +128,7 @@ pipeline_toml() {
 name = "perf-run"
 shards = $5
 $1
-[schema]
-key = ["product_id"]
-time = { field = "timestamp", format = "rfc3339" }
-fields = { quantity = "int64", revenue = "float64", customer_id = "string" }
-[window]
-size = "$2"
-watermark_delay = "$3"
-[[aggregates]]
-name = "total_quantity"
-fn = "sum"
-field = "quantity"
-[[aggregates]]
-name = "total_revenue"
-fn = "sum"
-field = "revenue"
-[[aggregates]]
-name = "events"
-fn = "count"
+$(sales_job_toml "$2" "$3")
 [[sinks]]
 name = "out"
 type = "file"
