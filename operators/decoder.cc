@@ -2,6 +2,12 @@
 
 // XXH3 inlined: keys are a few bytes, so the call is most of the cost.
 #define XXH_INLINE_ALL
+// Keys over 240 bytes take XXH3's long path; its AVX-512 kernel, inlined,
+// trips GCC 12's -Wmaybe-uninitialized inside <avx512fintrin.h>. AVX2 gives
+// the same hash values (every XXH3 kernel does).
+#if defined(__AVX512F__)
+#define XXH_VECTOR XXH_AVX2
+#endif
 #include <xxhash.h>
 
 #include <algorithm>
@@ -15,10 +21,63 @@
 #include "operators/framing.h"
 #include "operators/json_text.h"
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 namespace sluice {
 
 using simdjson::error_code;
 namespace od = simdjson::ondemand;
+
+namespace {
+
+// The first '"' or '\\' at or after p: the end of a JSON string's raw bytes
+// when it holds no escape. Stage 1 has already checked that the string is
+// closed, and the line is padded (kLinePadding), so 16-byte loads from inside
+// it stay inside the buffer.
+inline const char* string_end(const char* p) {
+#if defined(__SSE2__)
+  const __m128i quote = _mm_set1_epi8('"');
+  const __m128i backslash = _mm_set1_epi8('\\');
+  for (;; p += 16) {
+    __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+    unsigned m = unsigned(_mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(b, quote), _mm_cmpeq_epi8(b, backslash))));
+    if (m != 0) return p + __builtin_ctz(m);
+  }
+#else
+  while (*p != '"' && *p != '\\') ++p;
+  return p;
+#endif
+}
+
+// Equality of short byte strings without a call to memcmp (field names are a
+// few bytes): overlapping loads from inside both strings.
+inline bool bytes_equal(const char* a, const char* b, size_t n) {
+  if (n >= 8) {
+    if (n > 16) return std::memcmp(a, b, n) == 0;
+    uint64_t a0, b0, a1, b1;
+    std::memcpy(&a0, a, 8);
+    std::memcpy(&b0, b, 8);
+    std::memcpy(&a1, a + n - 8, 8);
+    std::memcpy(&b1, b + n - 8, 8);
+    return ((a0 ^ b0) | (a1 ^ b1)) == 0;
+  }
+  if (n >= 4) {
+    uint32_t a0, b0, a1, b1;
+    std::memcpy(&a0, a, 4);
+    std::memcpy(&b0, b, 4);
+    std::memcpy(&a1, a + n - 4, 4);
+    std::memcpy(&b1, b + n - 4, 4);
+    return ((a0 ^ b0) | (a1 ^ b1)) == 0;
+  }
+  for (size_t i = 0; i < n; ++i) {
+    if (a[i] != b[i]) return false;
+  }
+  return true;
+}
+
+}  // namespace
 
 Decoder::Decoder(const SchemaConfig& schema, uint32_t line_bytes_max)
     : fields_(schema.fields), key_count_(schema.key.size()), time_format_(schema.time_format) {
@@ -53,10 +112,14 @@ Decoder::Decoder(const SchemaConfig& schema, uint32_t line_bytes_max)
 int Decoder::find_slot(std::string_view name, size_t position) {
   if (position < kOrderHintMax) {
     int hint = order_hint_[position];
-    if (hint >= 0 && slots_[size_t(hint)].name == name) return hint;
+    if (hint >= 0) {
+      const std::string& n = slots_[size_t(hint)].name;
+      if (n.size() == name.size() && bytes_equal(n.data(), name.data(), name.size())) return hint;
+    }
   }
   for (size_t i = 0; i < slots_.size(); ++i) {
-    if (slots_[i].name.size() == name.size() && slots_[i].name == name) {
+    const std::string& n = slots_[i].name;
+    if (n.size() == name.size() && bytes_equal(n.data(), name.data(), name.size())) {
       if (position < kOrderHintMax) order_hint_[position] = int8_t(i);
       return int(i);
     }
@@ -126,7 +189,14 @@ bool Decoder::put_key(uint32_t key_index, od::value& v) {
   if (v.type().get(type) != simdjson::SUCCESS) return false;
   if (type == od::json_type::string) {
     std::string_view s;
-    if (v.get_string().get(s) != simdjson::SUCCESS) return false;
+    od::raw_json_string rs;
+    if (v.get_raw_json_string().get(rs) != simdjson::SUCCESS) return false;
+    const char* end = string_end(rs.raw());
+    if (*end == '"') {
+      s = std::string_view(rs.raw(), size_t(end - rs.raw()));
+    } else if (uint8_t* dst = unescape_buf_.get(); parser_.unescape(rs, dst).get(s) != simdjson::SUCCESS) {
+      return false;
+    }
     if (s.size() + 5 > kKeyBytesMax) return false;
     part[0] = kKeyString;
     uint32_t n = uint32_t(s.size());
@@ -138,8 +208,10 @@ bool Decoder::put_key(uint32_t key_index, od::value& v) {
   if (type == od::json_type::number) {
     int64_t i;
     if (v.get_int64().get(i) != simdjson::SUCCESS) return false;
-    part[0] = kKeyInt;
-    std::memcpy(part + 1, &i, 8);
+    // Tag and value in one 16-byte store: the hash reads the key back right
+    // away, and a load spanning two smaller stores cannot be forwarded.
+    uint64_t w[2] = {uint64_t(uint8_t(kKeyInt)) | (uint64_t(i) << 8), uint64_t(i) >> 56};
+    std::memcpy(part, w, 16);
     key_part_len_[key_index] = 9;
     return true;
   }
@@ -249,13 +321,14 @@ DecodeStatus Decoder::try_decode(std::string_view line, Event& out, const Record
     if ((err = field_result.error())) {
       return fail(DecodeStatus::parse_error, "invalid JSON: %s", simdjson::error_message(err));
     }
-    od::field field = field_result.value_unsafe();
+    // References, not copies: copying these small structs piecewise and
+    // reading them back whole stalls store-to-load forwarding.
+    od::field& field = field_result.value_unsafe();
     // Field names are matched on their raw bytes (no copy) unless they hold
     // an escape; stage 1 has already checked that the string is closed.
     std::string_view name;
     const char* raw = field.key().raw();
-    const char* end = raw;
-    while (*end != '"' && *end != '\\') ++end;
+    const char* end = string_end(raw);
     if (*end == '"') {
       name = std::string_view(raw, size_t(end - raw));
     } else if ((err = field.unescaped_key().get(name))) {
@@ -265,7 +338,7 @@ DecodeStatus Decoder::try_decode(std::string_view line, Event& out, const Record
     if (slot_index < 0) {
       // Other fields are ignored, but must still be valid JSON: On-Demand
       // skips what it is not asked about without checking it.
-      od::value v = field.value();
+      od::value& v = field.value();
       if ((err = validate_skip(v))) {
         return fail(DecodeStatus::parse_error, "invalid JSON in field \"%.*s\": %s",
                     int(std::min<size_t>(name.size(), 64)), name.data(), simdjson::error_message(err));
@@ -278,7 +351,7 @@ DecodeStatus Decoder::try_decode(std::string_view line, Event& out, const Record
       return fail(DecodeStatus::schema_error, "duplicate field \"%s\"", slot.name.c_str());
     }
     seen |= bit;
-    od::value v = field.value();
+    od::value& v = field.value();
     switch (slot.kind) {
       case SlotKind::key:
         if (!put_key(slot.index, v)) {
@@ -299,8 +372,7 @@ DecodeStatus Decoder::try_decode(std::string_view line, Event& out, const Record
                         slot.name.c_str());
           }
           const char* t = rs.raw();
-          const char* t_end = t;
-          while (*t_end != '"' && *t_end != '\\') ++t_end;
+          const char* t_end = string_end(t);
           if (*t_end == '"') {
             s = std::string_view(t, size_t(t_end - t));
           } else if (uint8_t* dst = unescape_buf_.get();
@@ -327,8 +399,16 @@ DecodeStatus Decoder::try_decode(std::string_view line, Event& out, const Record
           case FieldType::int64: ok = v.get_int64().get(out.values[slot.index].i) == simdjson::SUCCESS; break;
           case FieldType::float64: ok = v.get_double().get(out.values[slot.index].f) == simdjson::SUCCESS; break;
           case FieldType::string: {
-            std::string_view s;
-            ok = v.get_string().get(s) == simdjson::SUCCESS;
+            // Only its type and validity matter (no aggregate reads strings):
+            // stage 1 has checked UTF-8 and control characters, so a string
+            // without a backslash is valid as it stands.
+            od::raw_json_string rs;
+            ok = v.get_raw_json_string().get(rs) == simdjson::SUCCESS;
+            if (ok && *string_end(rs.raw()) != '"') {
+              std::string_view s;
+              uint8_t* dst = unescape_buf_.get();
+              ok = parser_.unescape(rs, dst).get(s) == simdjson::SUCCESS;
+            }
             break;
           }
         }
@@ -351,6 +431,11 @@ DecodeStatus Decoder::try_decode(std::string_view line, Event& out, const Record
     return fail(DecodeStatus::schema_error, "missing field \"%s\"", slot.name.c_str());
   }
   if (DecodeStatus st = apply_meta(out, meta); st != DecodeStatus::ok) return st;
+  if (key_count_ == 1) {
+    out.key = {key_parts_[0], key_part_len_[0]};
+    out.key_hash = XXH3_64bits(key_parts_[0], key_part_len_[0]);
+    return DecodeStatus::ok;
+  }
   size_t key_len = 0;
   for (size_t k = 0; k < key_count_; ++k) {
     if (key_len + key_part_len_[k] > kKeyBytesMax) {

@@ -158,6 +158,19 @@ TEST(DecoderError, UnclosedStringIsParseError) {
   expect_error(d, with("customer_id", "\"raw\ncontrol\""), DecodeStatus::parse_error);
 }
 
+// String values and keys are read from their raw bytes when they hold no
+// backslash: what makes them invalid must still be caught, in every field.
+TEST(DecoderError, BadStringsAreParseErrorsInEveryField) {
+  Decoder d(sales_schema(), 4096);
+  for (const char* field : {"customer_id", "product_id", "timestamp"}) {
+    for (std::string bad : {std::string("\"a\x01b\""), std::string("\"tab\there\""), std::string("\"\x1f\""),
+                            std::string(R"("bad \q escape")"), std::string(R"("short \u12 escape")"),
+                            std::string(R"("lone \ud800 surrogate")"), std::string(R"("trailing \\\")")}) {
+      expect_error(d, with(field, bad), DecodeStatus::parse_error, "invalid JSON");
+    }
+  }
+}
+
 TEST(DecoderError, InvalidUtf8IsParseError) {
   Decoder d(sales_schema(), 4096);
   for (std::string_view bad : {std::string_view("\xff"), std::string_view("\xc3"), std::string_view("\x80"),

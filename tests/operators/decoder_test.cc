@@ -190,6 +190,30 @@ TEST(Decoder, EscapesInKeysAreUnescaped) {
   EXPECT_EQ(r.key, key_str("a\nb\"c\\d/e\t\xc3\xa9\xf0\x9f\x98\x80"));
 }
 
+// Keys of every length around the 16-byte blocks the raw-string scan reads,
+// with and without an escape at each end, decode to their exact bytes.
+TEST(Decoder, StringKeysOfEveryLength) {
+  Decoder d(sales_schema(), 4096);
+  for (size_t n = 0; n <= 40; ++n) {
+    std::string plain;
+    for (size_t i = 0; i < n; ++i) plain.push_back(char('a' + i % 26));
+    for (int variant = 0; variant < 3; ++variant) {
+      std::string json = plain, want = plain;
+      if (variant == 1) {  // an escaped quote first
+        json = "\\\"" + plain;
+        want = "\"" + plain;
+      } else if (variant == 2) {  // an escaped backslash last
+        json = plain + "\\\\";
+        want = plain + "\\";
+      }
+      Decoded r = decode(d, R"({"product_id":")" + json +
+                                R"(","customer_id":"c\n","quantity":1,"revenue":2,"timestamp":"2024-01-01T00:00:00Z"})");
+      ASSERT_EQ(r.status, DecodeStatus::ok) << n << " " << variant << ": " << r.detail;
+      EXPECT_EQ(r.key, key_str(want)) << n << " " << variant;
+    }
+  }
+}
+
 TEST(Decoder, EscapedFieldNamesMatch) {
   Decoder d(sales_schema(), 4096);
   Decoded r = decode(d, R"({"product\u005fid":1,"customer_id":"c","qu\u0061ntity":4,"revenue":2,)"
