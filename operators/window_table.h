@@ -91,6 +91,19 @@ class WindowSet {
   // Whether [start, start + size) of t's window is representable in int64 ns.
   bool window_fits(int64_t t) const;
 
+  // window_fits(t) and, if so, window_start(t), with one division at most:
+  // the last window seen is remembered, and most events fall in it.
+  bool window_of(int64_t t, int64_t& start) {
+    if (has_last_ && t >= last_start_ && uint64_t(t) - uint64_t(last_start_) < uint64_t(size_ns_)) {
+      start = last_start_;
+      return true;
+    }
+    if (!window_fits(t)) return false;
+    start = last_start_ = window_start(t);
+    has_last_ = true;
+    return true;
+  }
+
   // Folds one event into its window.
   void apply(int64_t window_start, const Event& e);
 
@@ -114,6 +127,8 @@ class WindowSet {
 
   const AggLayout& layout_;
   int64_t size_ns_;
+  bool has_last_ = false;  // last_start_ is the start of a window that fits
+  int64_t last_start_ = 0;
   std::vector<Open> open_;  // ascending start
   size_t last_hit_ = 0;
   std::vector<std::unique_ptr<KeyTable>> tables_;  // every table ever made

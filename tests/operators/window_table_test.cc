@@ -304,6 +304,31 @@ TEST(WindowSet, WindowFitsNearInt64Limits) {
   }
 }
 
+// window_of() remembers the last window: over runs of nearby times, jumps and
+// times near both ends of the range, it agrees with the reference each time.
+TEST(WindowSet, WindowOfAgreesWithTheReference) {
+  AggLayout layout(count_and_sum(), schema());
+  std::mt19937_64 rng(11);
+  for (int64_t size : {int64_t(1), int64_t(3), int64_t(1'000'000'000), kMax / 3, kMax}) {
+    WindowSet ws(layout, size);
+    int64_t t = 0;
+    for (int i = 0; i < 50000; ++i) {
+      switch (rng() % 8) {  // mostly nearby: runs within one window
+        case 0: t = int64_t(rng()); break;                                  // anywhere
+        case 1: t = kMax - int64_t(rng() % 64); break;                      // near the top
+        case 2: t = kMin + int64_t(rng() % 64); break;                      // near the bottom
+        default: if (t < kMax - 8 && t > kMin + 8) t += int64_t(rng() % 9) - 4;  // nearby
+      }
+      int64_t start = 12345;
+      bool fits = ws.window_of(t, start);
+      ASSERT_EQ(fits, ref_window_fits(t, size)) << t << " size " << size;
+      if (fits) {
+        ASSERT_EQ(start, ref_window_start(t, size)) << t << " size " << size;
+      }
+    }
+  }
+}
+
 Event event(uint64_t hash, std::string_view key, int64_t v) {
   Event e;
   e.key_hash = hash;

@@ -1132,7 +1132,8 @@ bool Shard::on_event(Stream& s, std::string_view text, const RecordMeta* meta) {
     count_line(s);
     return true;
   }
-  if (!windows_->window_fits(e.time_ns)) {
+  int64_t start;
+  if (!windows_->window_of(e.time_ns, start)) {
     if (!dead_letter(&s, DeadLetterReason::schema_error,
                      "event time too close to the int64 nanosecond range for its window", text)) {
       return false;
@@ -1140,7 +1141,6 @@ bool Shard::on_event(Stream& s, std::string_view text, const RecordMeta* meta) {
     count_line(s);
     return true;
   }
-  int64_t start = windows_->window_start(e.time_ns);
   if (s.wm.is_late(start + size_ns_)) {
     if (!late_dead_letter(&s, e, start, s.wm.watermark(), text, false)) return false;
     count_line(s);
