@@ -100,6 +100,7 @@ Decoder::Decoder(const SchemaConfig& schema, uint32_t line_bytes_max)
     slots_.push_back({fields_[i].name, SlotKind::value, fields_[i].type, i});
   }
   SLUICE_ASSERT(slots_.size() <= 64);  // the seen-mask below is 64 bits
+  for (const Slot& slot : slots_) slot_names_.push_back({slot.name.data(), slot.name.size()});
   // Size both parsers for the longest line now, so decode() never allocates.
   SLUICE_ASSERT(parser_.allocate(line_bytes_max + kLinePadding) == simdjson::SUCCESS);
   SLUICE_ASSERT(validator_.allocate(line_bytes_max + kLinePadding) == simdjson::SUCCESS);
@@ -108,18 +109,23 @@ Decoder::Decoder(const SchemaConfig& schema, uint32_t line_bytes_max)
 }
 
 // Events of one stream nearly always list their fields in the same order, so
-// the slot found at this position last time is tried first.
-int Decoder::find_slot(std::string_view name, size_t position) {
+// the slot found at this position last time is tried first (inline: this runs
+// for every field of every event).
+inline int Decoder::find_slot(std::string_view name, size_t position) {
   if (position < kOrderHintMax) {
     int hint = order_hint_[position];
     if (hint >= 0) {
-      const std::string& n = slots_[size_t(hint)].name;
-      if (n.size() == name.size() && bytes_equal(n.data(), name.data(), name.size())) return hint;
+      const SlotName& n = slot_names_[size_t(hint)];
+      if (n.size == name.size() && bytes_equal(n.data, name.data(), name.size())) return hint;
     }
   }
-  for (size_t i = 0; i < slots_.size(); ++i) {
-    const std::string& n = slots_[i].name;
-    if (n.size() == name.size() && bytes_equal(n.data(), name.data(), name.size())) {
+  return find_slot_by_scan(name, position);
+}
+
+int Decoder::find_slot_by_scan(std::string_view name, size_t position) {
+  for (size_t i = 0; i < slot_names_.size(); ++i) {
+    const SlotName& n = slot_names_[i];
+    if (n.size == name.size() && bytes_equal(n.data, name.data(), name.size())) {
       if (position < kOrderHintMax) order_hint_[position] = int8_t(i);
       return int(i);
     }

@@ -30,6 +30,9 @@ class Decoder {
  public:
   // REQUIRES: schema validated by the config loader.
   Decoder(const SchemaConfig& schema, uint32_t line_bytes_max);
+  // Not movable: slot_names_ points into slots_' strings.
+  Decoder(const Decoder&) = delete;
+  Decoder& operator=(const Decoder&) = delete;
 
   // Decodes one line. On ok, `out` holds the event; its key view points into
   // this decoder and stays valid until the next decode(). On error, detail()
@@ -56,9 +59,16 @@ class Decoder {
   DecodeStatus fail(DecodeStatus status, const char* fmt, ...) __attribute__((format(printf, 3, 4)));
   DecodeStatus classify(std::string_view line, DecodeStatus suggested);
   int find_slot(std::string_view name, size_t position);
+  int find_slot_by_scan(std::string_view name, size_t position);
   bool put_key(uint32_t key_index, simdjson::ondemand::value& v);
 
   std::vector<Slot> slots_;  // fields read from the JSON object
+  // slots_[i].name's bytes and length, in one array for the per-field check.
+  struct SlotName {
+    const char* data;
+    size_t size;
+  };
+  std::vector<SlotName> slot_names_;
   // order_hint_[i]: the slot the i-th field of the previous event matched (-1: none).
   static constexpr size_t kOrderHintMax = 32;
   int8_t order_hint_[kOrderHintMax];
