@@ -148,6 +148,27 @@ void BM_WindowSetApply(benchmark::State& state) {
   set_items(state, kEventsPerIteration);
 }
 
+// The same events through apply_pipelined() (prefetches a few events ahead).
+void BM_WindowSetApplyPipelined(benchmark::State& state) {
+  const Keys& k = keys(size_t(state.range(0)));
+  WindowSet ws(layout(), kWindowNs);
+  Event e{};
+  for (size_t i = 0; i < k.n; ++i) {
+    fill_event(e, k.key(i), i);
+    ws.apply(kWindowStart, e);
+  }
+  size_t pos = 0;
+  for (auto _ : state) {
+    for (size_t j = 0; j < kEventsPerIteration; ++j, ++pos) {
+      fill_event(e, k.key(k.sequence[pos & (kSequenceLength - 1)]), pos);
+      ws.apply_pipelined(kWindowStart, e);
+    }
+    ws.flush();
+  }
+  benchmark::DoNotOptimize(ws.entries());
+  set_items(state, kEventsPerIteration);
+}
+
 void BM_KeyTableUpsert(benchmark::State& state) {
   const Keys& k = keys(size_t(state.range(0)));
   const AggLayout& l = layout();
@@ -281,6 +302,7 @@ void BM_UnorderedMapBytesPerEntry(benchmark::State& state) {
 void key_counts(benchmark::internal::Benchmark* b) { b->Arg(1'000)->Arg(10'000)->Arg(1'000'000); }
 
 BENCHMARK(BM_WindowSetApply)->Apply(key_counts);
+BENCHMARK(BM_WindowSetApplyPipelined)->Apply(key_counts);
 BENCHMARK(BM_KeyTableUpsert)->Apply(key_counts);
 BENCHMARK(BM_UnorderedMapBaseline)->Apply(key_counts);
 BENCHMARK(BM_WindowSetFill)->Apply(key_counts);

@@ -32,27 +32,31 @@ size_t round_up_pow2(size_t n) {
 
 KeyTable::KeyTable(uint32_t acc_slots, uint32_t capacity_hint)
     : acc_slots_(acc_slots), stride_(sizeof(Entry) + sizeof(Value) * acc_slots) {
-  // Load factor at most 1/2: linear probing stays short even with a weak hash mix.
+  // Load factor at most 1/2: linear probing stays short.
   index_.assign(round_up_pow2(size_t(capacity_hint) * 2), 0);
   mask_ = index_.size() - 1;
-  block_.reserve(size_t(capacity_hint) * stride_);
+  tag_shift_ = unsigned(32 - __builtin_ctzll(index_.size()));
+  block_capacity_ = std::max<size_t>(capacity_hint, 1);
+  block_.reset(static_cast<std::byte*>(::operator new[](block_capacity_ * stride_, std::align_val_t(kBlockAlign))));
 }
 
-size_t KeyTable::probe(uint64_t hash, std::string_view key, bool& found) const {
-  size_t i = size_t(hash) & mask_;
+size_t KeyTable::probe(uint32_t tag, std::string_view key, bool& found) const {
+  size_t i = home(tag);
   for (;;) {
-    uint32_t e = index_[i];
-    if (e == 0) {
+    uint64_t slot = index_[i];
+    if (slot == 0) {
       found = false;
       return i;
     }
-    const Entry& entry = *header(e - 1);
-    if (entry.hash == hash && entry.key_len == key.size()) {
-      const char* stored =
-          key.size() <= kInlineKeyBytes ? entry.inline_key : keys_.data() + entry.key_off;
-      if (keys_equal(stored, key.data(), key.size())) {
-        found = true;
-        return i;
+    if (uint32_t(slot >> 32) == tag) {
+      const Entry& entry = *header(uint32_t(slot) - 1);
+      if (entry.key_len == key.size()) {
+        const char* stored =
+            key.size() <= kInlineKeyBytes ? entry.inline_key : keys_.data() + entry.key_off;
+        if (keys_equal(stored, key.data(), key.size())) {
+          found = true;
+          return i;
+        }
       }
     }
     i = (i + 1) & mask_;
@@ -60,17 +64,16 @@ size_t KeyTable::probe(uint64_t hash, std::string_view key, bool& found) const {
 }
 
 Value* KeyTable::upsert(uint64_t hash, std::string_view key, const AggLayout& layout) {
+  const uint32_t tag = uint32_t(hash >> 32);
   bool found;
-  size_t i = probe(hash, key, found);
-  if (found) return accs(index_[i] - 1);
+  size_t i = probe(tag, key, found);
+  if (found) return accs(uint32_t(index_[i]) - 1);
   if ((size_ + 1) * 2 > index_.size()) {
-    grow();
-    i = probe(hash, key, found);
+    grow_index();
+    i = probe(tag, key, found);
   }
-  SLUICE_ASSERT(size_ < UINT32_MAX - 1);
-  block_.resize(block_.size() + stride_);
+  if (size_ == block_capacity_) grow_block();
   Entry& e = *header(size_);
-  e.hash = hash;
   e.key_len = uint32_t(key.size());
   if (key.size() <= kInlineKeyBytes) {
     std::memcpy(e.inline_key, key.data(), key.size());
@@ -82,42 +85,59 @@ Value* KeyTable::upsert(uint64_t hash, std::string_view key, const AggLayout& la
   }
   Value* acc = accs(size_);
   layout.init(acc);
+  index_[i] = make_slot(tag, size_);
   ++size_;
-  index_[i] = uint32_t(size_);
   return acc;
 }
 
 const Value* KeyTable::find(uint64_t hash, std::string_view key) const {
   bool found;
-  size_t i = probe(hash, key, found);
-  return found ? accs(index_[i] - 1) : nullptr;
+  size_t i = probe(uint32_t(hash >> 32), key, found);
+  return found ? accs(uint32_t(index_[i]) - 1) : nullptr;
 }
 
-void KeyTable::grow() {
-  index_.assign(index_.size() * 2, 0);
+void KeyTable::grow_index() {
+  // Home slots come from the top bits of the 32-bit tag: at most 2^32 slots.
+  SLUICE_ASSERT(index_.size() < (size_t(1) << 32));
+  std::vector<uint64_t> old(index_.size() * 2, 0);
+  old.swap(index_);
   mask_ = index_.size() - 1;
-  for (size_t e = 0; e < size_; ++e) {
-    size_t i = size_t(header(e)->hash) & mask_;
+  tag_shift_ -= 1;
+  for (uint64_t slot : old) {
+    if (slot == 0) continue;
+    size_t i = home(uint32_t(slot >> 32));
     while (index_[i] != 0) i = (i + 1) & mask_;
-    index_[i] = uint32_t(e + 1);
+    index_[i] = slot;
   }
+}
+
+void KeyTable::grow_block() {
+  size_t capacity = block_capacity_ * 2;
+  std::unique_ptr<std::byte[], AlignedFree> bigger(
+      static_cast<std::byte*>(::operator new[](capacity * stride_, std::align_val_t(kBlockAlign))));
+  std::memcpy(bigger.get(), block_.get(), size_ * stride_);
+  block_ = std::move(bigger);
+  block_capacity_ = capacity;
 }
 
 void KeyTable::clear() {
   // Only the used part of the index needs zeroing when the table was sparse,
   // but a full fill is simple and runs once per window, not per event.
   std::fill(index_.begin(), index_.end(), 0);
-  block_.clear();
   keys_.clear();
   size_ = 0;
 }
 
 size_t KeyTable::memory_bytes() const {
-  return index_.capacity() * sizeof(uint32_t) + block_.capacity() + keys_.capacity();
+  return index_.capacity() * sizeof(uint64_t) + block_capacity_ * stride_ + keys_.capacity();
 }
 
 WindowSet::WindowSet(const AggLayout& layout, int64_t size_ns) : layout_(layout), size_ns_(size_ns) {
   SLUICE_ASSERT(size_ns > 0);
+  for (const AggSpec& s : layout.specs()) {
+    if (s.field_index >= 0) value_fields_ = std::max(value_fields_, size_t(s.field_index) + 1);
+  }
+  SLUICE_ASSERT(value_fields_ <= kValueFieldsMax);
 }
 
 bool WindowSet::window_fits(int64_t t) const {
@@ -148,12 +168,42 @@ KeyTable* WindowSet::table_for(int64_t start) {
 }
 
 void WindowSet::apply(int64_t start, const Event& e) {
+  flush();
   Value* acc = table_for(start)->upsert(e.key_hash, e.key, layout_);
   layout_.update(acc, e.values);
 }
 
+void WindowSet::apply_oldest_staged() {
+  Staged& s = stage_[stage_head_];
+  Value* acc = s.table->upsert(s.hash, std::string_view(s.key, s.key_len), layout_);
+  layout_.update(acc, s.values);
+  stage_head_ = (stage_head_ + 1) % kStages;
+  --staged_;
+}
+
+void WindowSet::apply_pipelined(int64_t start, const Event& e) {
+  SLUICE_ASSERT(e.key.size() <= kKeyBytesMax);
+  if (staged_ == kStages) apply_oldest_staged();
+  if (staged_ > 0) {
+    // The event staged last: its index slot was prefetched one event ago.
+    const Staged& prev = stage_[(stage_head_ + staged_ - 1) % kStages];
+    prev.table->prefetch_entry(prev.hash);
+  }
+  Staged& s = stage_[(stage_head_ + staged_) % kStages];
+  // Opening the window now is safe: a table is released only by
+  // pop_oldest(), which requires nothing staged.
+  s.table = table_for(start);
+  s.hash = e.key_hash;
+  s.key_len = uint32_t(e.key.size());
+  std::memcpy(s.key, e.key.data(), e.key.size());
+  std::memcpy(s.values, e.values, value_fields_ * sizeof(Value));
+  s.table->prefetch_index(s.hash);
+  ++staged_;
+}
+
 void WindowSet::pop_oldest() {
   SLUICE_ASSERT(!open_.empty());
+  SLUICE_ASSERT(staged_ == 0);
   KeyTable* t = open_.front().table;
   t->clear();
   free_.push_back(t);
@@ -162,6 +212,7 @@ void WindowSet::pop_oldest() {
 }
 
 size_t WindowSet::entries() const {
+  SLUICE_ASSERT(staged_ == 0);
   size_t n = 0;
   for (const Open& o : open_) n += o.table->size();
   return n;

@@ -16,6 +16,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <new>
 #include <string_view>
 #include <vector>
 
@@ -45,39 +46,71 @@ class KeyTable {
   // Bytes held (capacity), for metrics and the bytes-per-entry benchmark.
   size_t memory_bytes() const;
 
+  // Cache hints for a lookup of `hash` that comes soon (WindowSet's
+  // pipelined apply): the index slot it starts at; then, once that slot is in
+  // cache, the entry whose tag matches. Nothing read here affects results.
+  void prefetch_index(uint64_t hash) const { __builtin_prefetch(&index_[home(uint32_t(hash >> 32))]); }
+  void prefetch_entry(uint64_t hash) const {
+    const uint32_t tag = uint32_t(hash >> 32);
+    size_t i = home(tag);
+    for (int n = 0; n < 4; ++n, i = (i + 1) & mask_) {
+      uint64_t slot = index_[i];
+      if (slot == 0) return;
+      if (uint32_t(slot >> 32) == tag) {
+        __builtin_prefetch(header(uint32_t(slot) - 1));
+        return;
+      }
+    }
+  }
+
  private:
   // Keys up to this many bytes (every integer key, short strings) live in
-  // the entry itself, next to its hash and accumulators, so a lookup that
-  // hits touches the index and one entry: no separate key or accumulator
-  // arrays to miss in cache.
+  // the entry itself, next to its accumulators, so a lookup that hits
+  // touches one index slot and one entry. With the sales job's five
+  // accumulator slots an entry is 64 bytes: one cache line, as the entry
+  // block is line-aligned.
   static constexpr size_t kInlineKeyBytes = 16;
   struct Entry {
-    uint64_t hash;
     uint32_t key_len;
     uint32_t key_off;                  // into keys_, for longer keys
     char inline_key[kInlineKeyBytes];  // for keys up to kInlineKeyBytes
     // followed by acc_slots_ Values
   };
   static_assert(sizeof(Entry) % sizeof(Value) == 0);
+  static constexpr size_t kBlockAlign = 64;
 
-  // block_ is raw storage from the allocator (aligned for any scalar), in
-  // which Entry and Value are implicit-lifetime types (C++20 [intro.object]).
-  Entry* header(size_t entry) { return reinterpret_cast<Entry*>(block_.data() + entry * stride_); }
+  // The index: open addressing with linear probing. A slot holds the top 32
+  // bits of the key's hash (its tag) and entry + 1 (0 = empty). The home slot
+  // is the hash's top bits too, so growing rehashes from the tags alone, and
+  // a probe reads an entry only when the tags match.
+  static uint64_t make_slot(uint32_t tag, size_t entry) { return (uint64_t(tag) << 32) | uint64_t(entry + 1); }
+  size_t home(uint32_t tag) const { return size_t(tag) >> tag_shift_; }
+
+  // block_ is raw storage from the allocator, aligned to kBlockAlign, in which
+  // Entry and Value are implicit-lifetime types (C++20 [intro.object]).
+  Entry* header(size_t entry) { return reinterpret_cast<Entry*>(block_.get() + entry * stride_); }
   const Entry* header(size_t entry) const {
-    return reinterpret_cast<const Entry*>(block_.data() + entry * stride_);
+    return reinterpret_cast<const Entry*>(block_.get() + entry * stride_);
   }
   Value* accs(size_t entry) { return reinterpret_cast<Value*>(header(entry) + 1); }
   const Value* accs(size_t entry) const { return reinterpret_cast<const Value*>(header(entry) + 1); }
-  void grow();
-  size_t probe(uint64_t hash, std::string_view key, bool& found) const;
+  void grow_index();
+  void grow_block();
+  size_t probe(uint32_t tag, std::string_view key, bool& found) const;
+
+  struct AlignedFree {
+    void operator()(std::byte* p) const { ::operator delete[](p, std::align_val_t(kBlockAlign)); }
+  };
 
   uint32_t acc_slots_;
   size_t stride_;  // bytes per entry: the header, then the accumulators
-  std::vector<uint32_t> index_;  // entry + 1; 0 = empty. Size is a power of two.
+  std::vector<uint64_t> index_;  // size is a power of two, at least 16
   size_t mask_;
-  std::vector<std::byte> block_;  // entries, stride_ bytes each
+  unsigned tag_shift_;  // 32 - log2(index_.size())
+  std::unique_ptr<std::byte[], AlignedFree> block_;  // entries, stride_ bytes each
+  size_t block_capacity_ = 0;  // entries
   size_t size_ = 0;
-  std::vector<char> keys_;    // keys longer than kInlineKeyBytes
+  std::vector<char> keys_;  // keys longer than kInlineKeyBytes
 };
 
 class WindowSet {
@@ -104,8 +137,19 @@ class WindowSet {
     return true;
   }
 
-  // Folds one event into its window.
+  // Folds one event into its window (after the staged ones, if any).
   void apply(int64_t window_start, const Event& e);
+
+  // The same as apply(), software-pipelined to hide cache misses in tables
+  // larger than the cache: the event is staged and its index slot
+  // prefetched, the staged event before it has its entry prefetched, and the
+  // one before that is applied. Events are applied in the order given.
+  // flush() applies what is staged; call it before reading tables.
+  void apply_pipelined(int64_t window_start, const Event& e);
+  void flush() {
+    while (staged_ > 0) apply_oldest_staged();
+  }
+  size_t staged() const { return staged_; }
 
   bool empty() const { return open_.empty(); }
   int64_t oldest_start() const { return open_.front().start; }
@@ -124,6 +168,22 @@ class WindowSet {
     KeyTable* table;
   };
   KeyTable* table_for(int64_t start);
+  void apply_oldest_staged();
+
+  // An event between apply_pipelined() and its application. Key and values
+  // are copied: the event's own memory is reused by the next decode.
+  struct Staged {
+    KeyTable* table;
+    uint64_t hash;
+    uint32_t key_len;
+    Value values[kValueFieldsMax];
+    char key[kKeyBytesMax];
+  };
+  static constexpr size_t kStages = 4;
+  Staged stage_[kStages];
+  size_t stage_head_ = 0;
+  size_t staged_ = 0;
+  size_t value_fields_ = 0;  // values an event carries that the layout reads
 
   const AggLayout& layout_;
   int64_t size_ns_;

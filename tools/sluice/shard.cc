@@ -243,6 +243,7 @@ void Shard::begin_chunk(int64_t recv_ns) {
 }
 
 void Shard::end_chunk() {
+  windows_->flush();
   if (chunk_applied_ > 0) {
     uint64_t latency = uint64_t(std::max<int64_t>(monotonic_ns() - chunk_recv_ns_, 0));
     m_.ingest_latency.record(latency, chunk_applied_);
@@ -273,6 +274,7 @@ void Shard::refresh_gauges() {
   if (now_ - gauges_at_ < kGaugeRefreshNs) return;
   gauges_at_ = now_;
   publish_ring_counters();
+  windows_->flush();
   m_.open_windows.set(int64_t(windows_->open_windows()));
   m_.window_entries.set(int64_t(windows_->entries()));
   for (uint32_t dst = 0; dst < n_; ++dst) {
@@ -1160,7 +1162,7 @@ bool Shard::route(Stream& s, const Event& e, int64_t start, std::string_view raw
       // Its window has already been (or is being) written out.
       return late_dead_letter(&s, e, start, target_, raw, true);
     }
-    windows_->apply(start, e);
+    windows_->apply_pipelined(start, e);  // applied by end_chunk() at the latest
     m_.events_in.add();
     ++chunk_applied_;
     return true;
@@ -1468,6 +1470,7 @@ bool Shard::fire_windows() {
   AggValue vals[64];
   SLUICE_ASSERT(naggs <= 64);
   SpscChannel<ResultChunk>* ch = id_ == 0 ? nullptr : sh_.results[id_].get();
+  windows_->flush();
   while (!windows_->empty() && windows_->oldest_start() + size_ns_ <= target_) {
     int64_t start = windows_->oldest_start();
     const KeyTable& t = windows_->oldest();
