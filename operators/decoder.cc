@@ -226,9 +226,13 @@ bool Decoder::put_key(uint32_t key_index, od::value& v) {
 
 namespace {
 
-// Walks a value we do not need so that On-Demand checks it. Recursion is
-// bounded by the parser's maximum depth (simdjson reports DEPTH_ERROR beyond it).
-error_code validate_skip(od::value& v) {
+// Walks a value we do not need so that On-Demand checks it. The recursion
+// stops at kSkipDepthMax levels with DEPTH_ERROR: simdjson's own limit (1024)
+// is deeper than a thread's stack allows for these frames in every build.
+constexpr int kSkipDepthMax = 128;
+
+error_code validate_skip(od::value& v, int depth = 1) {
+  if (depth > kSkipDepthMax) return simdjson::DEPTH_ERROR;
   od::json_type type;
   error_code err = v.type().get(type);
   if (err) return err;
@@ -242,7 +246,7 @@ error_code validate_skip(od::value& v) {
         std::string_view k;
         if ((err = field.unescaped_key().get(k))) return err;
         od::value inner = field.value();
-        if ((err = validate_skip(inner))) return err;
+        if ((err = validate_skip(inner, depth + 1))) return err;
       }
       return simdjson::SUCCESS;
     }
@@ -252,7 +256,7 @@ error_code validate_skip(od::value& v) {
       for (auto e : a) {
         if ((err = e.error())) return err;
         od::value inner = e.value_unsafe();
-        if ((err = validate_skip(inner))) return err;
+        if ((err = validate_skip(inner, depth + 1))) return err;
       }
       return simdjson::SUCCESS;
     }
@@ -345,7 +349,11 @@ DecodeStatus Decoder::try_decode(std::string_view line, Event& out, const Record
       // Other fields are ignored, but must still be valid JSON: On-Demand
       // skips what it is not asked about without checking it.
       od::value& v = field.value();
-      if ((err = validate_skip(v))) {
+      if ((err = validate_skip(v)) == simdjson::DEPTH_ERROR) {
+        return fail(DecodeStatus::parse_error, "field \"%.*s\" nests deeper than %d levels (the decoder's limit)",
+                    int(std::min<size_t>(name.size(), 64)), name.data(), kSkipDepthMax);
+      }
+      if (err) {
         return fail(DecodeStatus::parse_error, "invalid JSON in field \"%.*s\": %s",
                     int(std::min<size_t>(name.size(), 64)), name.data(), simdjson::error_message(err));
       }

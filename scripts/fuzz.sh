@@ -20,7 +20,7 @@ flags=(-std=c++2b -O1 -g -march=native -fsanitize=fuzzer,address,undefined -I.)
 libs=(-lsimdjson -lxxhash -lz -lsnappy -llz4 -lzstd)
 declare -A sources=(
   [framing]="tests/fuzz/framing_fuzz.cc"
-  [decoder]="tests/fuzz/decoder_fuzz.cc operators/decoder.cc core/timestamp.cc"
+  [decoder]="tests/fuzz/decoder_fuzz.cc operators/decoder.cc operators/json_text.cc core/timestamp.cc"
   [dead_letter]="tests/fuzz/dead_letter_fuzz.cc operators/dead_letter.cc operators/json_text.cc"
   [timestamp]="tests/fuzz/timestamp_fuzz.cc core/timestamp.cc"
   [kafka_response]="tests/fuzz/kafka_response_fuzz.cc io/kafka/protocol.cc"

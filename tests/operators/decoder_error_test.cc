@@ -171,6 +171,25 @@ TEST(DecoderError, BadStringsAreParseErrorsInEveryField) {
   }
 }
 
+// Unknown fields are walked to check them; deep nesting there is bounded
+// (the fuzzer found a stack overflow at simdjson's 1024 levels under ASan).
+TEST(DecoderError, DeepNestingInAnUnknownFieldIsBounded) {
+  Decoder d(sales_schema(), 1 << 16);
+  auto nested = [](int levels, bool objects) {
+    std::string v;
+    for (int i = 0; i < levels; ++i) v += objects ? "{\"a\":" : "[";
+    v += "1";
+    for (int i = 0; i < levels; ++i) v += objects ? "}" : "]";
+    return kGood.substr(0, kGood.size() - 1) + ",\"deep\":" + v + "}";
+  };
+  for (bool objects : {false, true}) {
+    Result ok = decode(d, nested(100, objects));
+    EXPECT_EQ(ok.status, DecodeStatus::ok) << ok.detail;
+    expect_error(d, nested(200, objects), DecodeStatus::parse_error, "deeper than");
+    expect_error(d, nested(5000, objects), DecodeStatus::parse_error);
+  }
+}
+
 TEST(DecoderError, InvalidUtf8IsParseError) {
   Decoder d(sales_schema(), 4096);
   for (std::string_view bad : {std::string_view("\xff"), std::string_view("\xc3"), std::string_view("\x80"),

@@ -114,8 +114,14 @@ int cmd_run(const std::string& path, bool consume_only) {
     return fmt::format("{} p50 {:.3f} p99 {:.3f} p99.9 {:.3f} max {:.3f}", name, l.p50_ms, l.p99_ms,
                        l.p999_ms, l.max_ms);
   };
+  // Freshness is wall clock minus event time: for a replay of past events it
+  // is the age of the data, not a latency. Say so rather than print years as ms.
+  std::string freshness = latency("freshness", t.freshness);
+  if (t.freshness.count > 0 && t.freshness.p50_ms > 3'600'000.0) {
+    freshness += " (event time is more than an hour behind the wall clock: replayed data, not a latency)";
+  }
   log_info("pipeline \"{}\": latency (ms): {}; {}; {}", config.name, latency("ingest", t.ingest),
-           latency("emit", t.emit), latency("freshness", t.freshness));
+           latency("emit", t.emit), freshness);
   return rc;
 }
 
