@@ -65,7 +65,8 @@ struct EventBatch {
     std::memcpy(p, &e.key_hash, 8);
     std::memcpy(p + 8, &e.time_ns, 8);
     std::memcpy(p + 16, &key_len, 4);
-    std::memcpy(p + 24, e.values, 8 * values);
+    // A few values: an inline loop, not a call to memcpy of a variable size.
+    for (size_t i = 0; i < values; ++i) std::memcpy(p + 24 + 8 * i, &e.values[i], 8);
     std::memcpy(p + 24 + 8 * values, e.key.data(), key_len);
     used += uint32_t(record_bytes(key_len, values));
     ++records;
@@ -77,7 +78,7 @@ struct EventBatch {
     std::memcpy(&e.key_hash, p, 8);
     std::memcpy(&e.time_ns, p + 8, 8);
     std::memcpy(&key_len, p + 16, 4);
-    std::memcpy(e.values, p + 24, 8 * values);
+    for (size_t i = 0; i < values; ++i) std::memcpy(&e.values[i], p + 24 + 8 * i, 8);
     e.key = {p + 24 + 8 * values, key_len};
     return offset + record_bytes(key_len, values);
   }

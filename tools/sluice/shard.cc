@@ -1246,9 +1246,11 @@ bool Shard::late_dead_letter(Stream* s, const Event& e, int64_t start, int64_t w
 // that joined or woke up while the window was being fired). The raw line
 // stayed on the reading shard, so the record is rebuilt from the decoded fields.
 bool Shard::apply_remote(const Event& e) {
-  int64_t start = windows_->window_start(e.time_ns);
+  int64_t start;
+  const bool fits = windows_->window_of(e.time_ns, start);
+  SLUICE_ASSERT(fits);  // the reading shard checked it
   if (start + size_ns_ > target_) {
-    windows_->apply(start, e);
+    windows_->apply_pipelined(start, e);  // drain_inbound() flushes after each batch
     m_.events_in.add();
     return true;
   }
@@ -1330,6 +1332,7 @@ bool Shard::drain_inbound() {
         in.offset = next;
         any = true;
       }
+      windows_->flush();
       if (in.record > first && b->recv_ns != kTimeMax) {
         // One clock read per batch; its events share the oldest receive time.
         uint64_t latency = uint64_t(std::max<int64_t>(monotonic_ns() - b->recv_ns, 0));
