@@ -83,12 +83,15 @@ TimestampError parse_impl(std::string_view s, int64_t& out_ns, Rfc3339DayCache* 
   if (i < s.size() && s[i] == '.') {
     ++i;
     size_t start = i;
-    int64_t scale = 100'000'000;
-    while (i < s.size() && unsigned(s[i] - '0') <= 9) {
-      frac_ns += (s[i] - '0') * scale;
-      scale /= 10;  // reaches 0 after nine digits: further digits are truncated
+    // Up to nine digits make the nanoseconds; further digits are truncated.
+    while (i < s.size() && i - start < 9 && unsigned(s[i] - '0') <= 9) {
+      frac_ns = frac_ns * 10 + (s[i] - '0');
       ++i;
     }
+    static constexpr int64_t kScale[10] = {1'000'000'000, 100'000'000, 10'000'000, 1'000'000, 100'000,
+                                           10'000,        1'000,       100,        10,        1};
+    frac_ns *= kScale[i - start];
+    while (i < s.size() && unsigned(s[i] - '0') <= 9) ++i;
     if (i == start) return TimestampError::syntax;
   }
   if (i >= s.size()) return TimestampError::syntax;
