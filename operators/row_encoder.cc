@@ -74,15 +74,23 @@ size_t RowEncoder::encode(const ResultRowView& row, int64_t window_size_ns, char
     std::memcpy(p, s.data(), s.size());
     p += s.size();
   };
+  if (!have_window_ || row.window_start != window_start_ || window_size_ns != window_size_) {
+    start_len_ = format_rfc3339(row.window_start, start_text_);
+    end_len_ = format_rfc3339(row.window_start + window_size_ns, end_text_);
+    window_start_ = row.window_start;
+    window_size_ = window_size_ns;
+    have_window_ = true;
+  }
+  const std::string_view start_text(start_text_, start_len_), end_text(end_text_, end_len_);
   if (csv) {
-    p += format_rfc3339(row.window_start, p);
+    lit(start_text);
     *p++ = ',';
-    p += format_rfc3339(row.window_start + window_size_ns, p);
+    lit(end_text);
   } else {
     lit("{\"window_start\":\"");
-    p += format_rfc3339(row.window_start, p);
+    lit(start_text);
     lit("\",\"window_end\":\"");
-    p += format_rfc3339(row.window_start + window_size_ns, p);
+    lit(end_text);
     *p++ = '"';
   }
   // Key fields, in schema order.

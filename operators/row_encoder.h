@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "core/config_model.h"
+#include "core/timestamp.h"
 #include "operators/result_row.h"
 
 namespace sluice {
@@ -38,6 +39,15 @@ class RowEncoder {
   std::vector<std::string> agg_prefix_;  // NDJSON: ",\"name\":" per aggregate
   std::string header_;
   size_t row_bytes_max_;
+  // The window's two timestamps, formatted once per window rather than per
+  // row (rows come window by window). One encoder per thread.
+  mutable bool have_window_ = false;
+  mutable int64_t window_start_ = 0;
+  mutable int64_t window_size_ = 0;
+  mutable char start_text_[kRfc3339BytesMax];
+  mutable char end_text_[kRfc3339BytesMax];
+  mutable size_t start_len_ = 0;
+  mutable size_t end_len_ = 0;
 };
 
 }  // namespace sluice
