@@ -3,9 +3,9 @@
 //
 // Owned by one shard; no locking. Lookup is by (window_start, key): first the
 // window (a short sorted list of open windows, with the last hit cached), then
-// the key in that window's KeyTable, an open-addressing table with linear
-// probing over 32-bit entry indices. Entries are stored densely in insertion
-// order, so firing a window is a linear scan.
+// the key in that window's KeyTable, an open-addressing index with linear
+// probing whose slots hold a hash tag and an entry number. Entries are stored
+// densely in insertion order, so firing a window is a linear scan.
 //
 // Memory: allocation happens only when a key is new to a window's table and
 // the table (or its key arena) must grow, and when a window opens and no
@@ -142,9 +142,10 @@ class WindowSet {
 
   // The same as apply(), software-pipelined to hide cache misses in tables
   // larger than the cache: the event is staged and its index slot
-  // prefetched, the staged event before it has its entry prefetched, and the
-  // one before that is applied. Events are applied in the order given.
-  // flush() applies what is staged; call it before reading tables.
+  // prefetched, the event staged just before it has its entry prefetched,
+  // and once kStages events are staged the oldest is applied. Events are
+  // applied in the order given. flush() applies what is staged; call it
+  // before reading tables (pop_oldest() and entries() check).
   void apply_pipelined(int64_t window_start, const Event& e);
   void flush() {
     while (staged_ > 0) apply_oldest_staged();
