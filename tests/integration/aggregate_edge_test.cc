@@ -40,22 +40,6 @@ PipelineSpec edge_spec(bool with_avg) {
   return spec;
 }
 
-// Runs `lines` as one file through `shards` shards and checks the result against the model.
-void expect_file_result(const PipelineSpec& spec, const std::vector<InputLine>& lines,
-                        uint32_t shards) {
-  TempDir dir;
-  const std::string input = dir.file("in.ndjson");
-  write_file(input, render(lines));
-  ReferenceModel model(spec);
-  ExpectedRun expected;
-  expected.source = "in";
-  auto origin = [&](size_t i) { return input + ":" + std::to_string(i + 1); };
-  feed_lines(model, 0, lines, origin, expected);
-  expected.rows = model.rows();
-  expected.events_in = model.accepted();
-  run_file_and_expect(dir, spec, input, shards, expected);
-}
-
 Event edge_event(int64_t time_ms, std::string key, int64_t v, double x) {
   Event e;
   e.time_ns = time_ms * kNsPerMs;
@@ -91,7 +75,7 @@ TEST(AggregateEdgeTest, IntSumOverflowDoesNotDependOnEventOrder) {
       lines.push_back(InputLine::of_event(e, event_line(spec, e, rng)));
     }
   }
-  expect_file_result(spec, lines, 1);
+  run_lines_file_and_expect(spec, lines, 1);
 }
 
 TEST(AggregateEdgeTest, FloatSumThatOverflowsIsNull) {
@@ -104,7 +88,7 @@ TEST(AggregateEdgeTest, FloatSumThatOverflowsIsNull) {
   }
   const Event e = edge_event(2000, "small", 1, 2.25);
   lines.push_back(InputLine::of_event(e, event_line(spec, e, rng)));
-  expect_file_result(spec, lines, 2);
+  run_lines_file_and_expect(spec, lines, 2);
 }
 
 // window_start = floor(t / size) * size also below zero: -1 ms is in the
@@ -119,7 +103,7 @@ TEST(AggregateEdgeTest, WindowsBeforeTheEpochUseFloor) {
       lines.push_back(InputLine::of_event(e, event_line(spec, e, rng)));
     }
   }
-  expect_file_result(spec, lines, 2);
+  run_lines_file_and_expect(spec, lines, 2);
 }
 
 }  // namespace

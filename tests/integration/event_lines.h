@@ -75,4 +75,9 @@ std::vector<bool> feed_lines(ReferenceModel& model, int stream, const std::vecto
                              const std::function<std::string(size_t)>& origin,
                              ExpectedRun& expected);
 
+// Writes `lines` as one file (source "in"), runs it through `shards` shards
+// to its end and checks rows, dead letters and counters against the model.
+void run_lines_file_and_expect(const PipelineSpec& spec, const std::vector<InputLine>& lines,
+                               uint32_t shards);
+
 }  // namespace sluice::integration

@@ -264,4 +264,19 @@ std::vector<bool> feed_lines(ReferenceModel& model, int stream, const std::vecto
   return accepted;
 }
 
+void run_lines_file_and_expect(const PipelineSpec& spec, const std::vector<InputLine>& lines,
+                               uint32_t shards) {
+  TempDir dir;
+  const std::string input = dir.file("in.ndjson");
+  write_file(input, render(lines));
+  ReferenceModel model(spec);
+  ExpectedRun expected;
+  expected.source = "in";
+  auto origin = [&](size_t i) { return input + ":" + std::to_string(i + 1); };
+  feed_lines(model, 0, lines, origin, expected);
+  expected.rows = model.rows();
+  expected.events_in = model.accepted();
+  run_file_and_expect(dir, spec, input, shards, expected);
+}
+
 }  // namespace sluice::integration

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <gtest/gtest.h>
+#include <spawn.h>
 #include <sys/types.h>
 
 #include <chrono>
@@ -87,6 +88,12 @@ struct ExitStatus {
   int code = 0;         // exit code, or the signal number
   std::string describe() const;
 };
+
+// posix_spawn(argv[0], argv) with `actions`, the child starting with SIGTERM,
+// SIGINT and SIGPIPE at their default dispositions and no signal blocked,
+// whatever the test runner did to its own. Returns posix_spawn's result.
+int spawn_with_default_signals(pid_t* pid, const std::vector<std::string>& argv,
+                               const posix_spawn_file_actions_t* actions);
 
 // One child process with stdin from /dev/null and stdout/stderr sent to files.
 // The destructor kills (SIGKILL) and reaps a child that is still running.

@@ -111,6 +111,25 @@ std::string ExitStatus::describe() const {
   return exited ? "exit code " + std::to_string(code) : "killed by signal " + std::to_string(code);
 }
 
+int spawn_with_default_signals(pid_t* pid, const std::vector<std::string>& argv,
+                               const posix_spawn_file_actions_t* actions) {
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  sigset_t none, defaults;
+  sigemptyset(&none);
+  sigemptyset(&defaults);
+  for (int sig : {SIGTERM, SIGINT, SIGPIPE}) sigaddset(&defaults, sig);
+  posix_spawnattr_setsigmask(&attr, &none);
+  posix_spawnattr_setsigdefault(&attr, &defaults);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+  std::vector<char*> args;
+  for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  int rc = posix_spawn(pid, args[0], actions, &attr, args.data(), environ);
+  posix_spawnattr_destroy(&attr);
+  return rc;
+}
+
 Process::~Process() {
   kill_and_reap();
 }
@@ -124,24 +143,8 @@ bool Process::start(const std::vector<std::string>& argv, const std::string& std
                                    O_WRONLY | O_CREAT | O_TRUNC, 0644);
   posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, stderr_path.c_str(),
                                    O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  // The child starts with default dispositions and nothing blocked, whatever
-  // the test runner did to its own signals.
-  posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
-  sigset_t none, defaults;
-  sigemptyset(&none);
-  sigemptyset(&defaults);
-  for (int sig : {SIGTERM, SIGINT, SIGPIPE}) sigaddset(&defaults, sig);
-  posix_spawnattr_setsigmask(&attr, &none);
-  posix_spawnattr_setsigdefault(&attr, &defaults);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-
-  std::vector<char*> args;
-  for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  int rc = posix_spawn(&pid_, args[0], &actions, &attr, args.data(), environ);
+  int rc = spawn_with_default_signals(&pid_, argv, &actions);
   posix_spawn_file_actions_destroy(&actions);
-  posix_spawnattr_destroy(&attr);
   if (rc != 0) {
     pid_ = -1;
     ADD_FAILURE() << "posix_spawn " << argv[0] << ": " << std::strerror(rc);

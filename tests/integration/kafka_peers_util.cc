@@ -150,23 +150,10 @@ KafkaMock::~KafkaMock() {
   posix_spawn_file_actions_adddup2(&actions, sv[1], STDOUT_FILENO);
   posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, stderr_path_.c_str(),
                                    O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
-  sigset_t none, defaults;
-  sigemptyset(&none);
-  sigemptyset(&defaults);
-  for (int sig : {SIGTERM, SIGINT, SIGPIPE}) sigaddset(&defaults, sig);
-  posix_spawnattr_setsigmask(&attr, &none);
-  posix_spawnattr_setsigdefault(&attr, &defaults);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
   std::vector<std::string> argv = {peers.mock};
   argv.insert(argv.end(), args.begin(), args.end());
-  std::vector<char*> cargs;
-  for (std::string& a : argv) cargs.push_back(a.data());
-  cargs.push_back(nullptr);
-  int rc = posix_spawn(&pid_, cargs[0], &actions, &attr, cargs.data(), environ);
+  int rc = spawn_with_default_signals(&pid_, argv, &actions);
   posix_spawn_file_actions_destroy(&actions);
-  posix_spawnattr_destroy(&attr);
   ::close(sv[1]);
   fd_ = sv[0];
   if (rc != 0) {

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "io/kafka/protocol.h"
+#include "tests/util/kafka_bytes.h"
 
 // Failure paths of the Kafka codec: truncated, hostile and oversized responses, unsupported
 // versions, and encoders that run out of room. Responses are built field by field here (see
@@ -28,37 +29,7 @@ namespace {
 
 using Bytes = std::vector<uint8_t>;
 
-class Build {
- public:
-  Build& i8(int64_t v) { return be(uint64_t(v), 1); }
-  Build& i16(int64_t v) { return be(uint64_t(v), 2); }
-  Build& i32(int64_t v) { return be(uint64_t(v), 4); }
-  Build& i64(int64_t v) { return be(uint64_t(v), 8); }
-  Build& str(std::string_view s) {
-    i16(int64_t(s.size()));
-    bytes_.insert(bytes_.end(), s.begin(), s.end());
-    return *this;
-  }
-  Build& count(int64_t n) { return i32(n); }
-  Build& blob(const Bytes& b) {
-    i32(int64_t(b.size()));
-    bytes_.insert(bytes_.end(), b.begin(), b.end());
-    return *this;
-  }
-  Build& zeros(size_t n) {
-    bytes_.insert(bytes_.end(), n, 0);
-    return *this;
-  }
-  const Bytes& bytes() const { return bytes_; }
-  size_t size() const { return bytes_.size(); }
-
- private:
-  Build& be(uint64_t v, int n) {
-    for (int i = n - 1; i >= 0; --i) bytes_.push_back(uint8_t(v >> (8 * i)));
-    return *this;
-  }
-  Bytes bytes_;
-};
+using Build = testing_util::KafkaBytes;
 
 // The first n bytes of `b` in an allocation of exactly n bytes: AddressSanitizer reports a
 // read of even one byte past the cut.

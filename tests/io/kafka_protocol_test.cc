@@ -9,9 +9,11 @@
 #include <string_view>
 #include <vector>
 
+#include "tests/util/kafka_bytes.h"
+
 // Expected requests and test responses are built field by field from the message definitions
 // in Kafka's clients/src/main/resources/common/message/*.json (one comment per field naming
-// it), with a byte builder of this file, never with the Writer/encoders under test.
+// it), with the byte builder of tests/util/kafka_bytes.h, never with the Writer/encoders under test.
 
 namespace sluice::kafka {
 
@@ -29,37 +31,7 @@ namespace {
 
 using Bytes = std::vector<uint8_t>;
 
-// Big-endian fields appended one by one.
-class Build {
- public:
-  Build& i8(int64_t v) { return be(uint64_t(v), 1); }
-  Build& i16(int64_t v) { return be(uint64_t(v), 2); }
-  Build& i32(int64_t v) { return be(uint64_t(v), 4); }
-  Build& i64(int64_t v) { return be(uint64_t(v), 8); }
-  Build& boolean(bool v) { return i8(v ? 1 : 0); }
-  Build& str(std::string_view s) {
-    i16(int64_t(s.size()));
-    bytes_.insert(bytes_.end(), s.begin(), s.end());
-    return *this;
-  }
-  Build& null_str() { return i16(-1); }
-  Build& count(int64_t n) { return i32(n); }  // array length
-  Build& blob(const Bytes& b) {
-    i32(int64_t(b.size()));
-    bytes_.insert(bytes_.end(), b.begin(), b.end());
-    return *this;
-  }
-  Build& null_blob() { return i32(-1); }
-  const Bytes& bytes() const { return bytes_; }
-  size_t size() const { return bytes_.size(); }
-
- private:
-  Build& be(uint64_t v, int n) {
-    for (int i = n - 1; i >= 0; --i) bytes_.push_back(uint8_t(v >> (8 * i)));
-    return *this;
-  }
-  Bytes bytes_;
-};
+using Build = testing_util::KafkaBytes;
 
 // A request as Kafka frames it: int32 size, request header v1, body.
 Bytes request_frame(int api_key, int version, int32_t correlation_id, std::string_view client_id,
