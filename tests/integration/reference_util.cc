@@ -10,11 +10,25 @@
 #include <set>
 #include <sstream>
 
-#include "core/config.h"
-
 namespace sluice::integration {
 
 namespace {
+
+const char* fn_name(AggFn fn) {
+  switch (fn) {
+    case AggFn::count:
+      return "count";
+    case AggFn::sum:
+      return "sum";
+    case AggFn::min:
+      return "min";
+    case AggFn::max:
+      return "max";
+    case AggFn::avg:
+      return "avg";
+  }
+  return "?";
+}
 
 const char* kind_name(FieldKind k) {
   switch (k) {
@@ -56,7 +70,7 @@ std::string PipelineSpec::toml() const {
     << "\"\nwatermark_delay = \"" << duration(delay_ns) << "\"\nidle_timeout = \"" << idle_timeout
     << "\"\n";
   for (const AggSpec& a : aggregates) {
-    t << "\n[[aggregates]]\nname = " << toml_string(a.name) << "\nfn = \"" << to_string(a.fn)
+    t << "\n[[aggregates]]\nname = " << toml_string(a.name) << "\nfn = \"" << fn_name(a.fn)
       << "\"\n";
     if (!a.field.empty()) t << "field = " << toml_string(a.field) << "\n";
   }
