@@ -532,6 +532,7 @@ class ConfigParser {
     TableReader r(diag_, table, "[pipeline]");
     r.string("name", config.name);
     r.integer("shards", config.shards, 0, limits::shards_max);
+    r.duration("stop_timeout", config.stop_timeout_ns, Zero::allowed);
     r.finish();
   }
 

@@ -182,6 +182,9 @@ struct PipelineConfig {
   std::string file;  // the config file it came from (for messages)
   std::string name = "sluice";
   uint32_t shards = 0;  // 0 = one per CPU in the affinity mask
+  // Longest a stop (SIGINT/SIGTERM, or a failed output) may take to drain and
+  // flush; past it the process logs what was still pending and exits 1. 0 = no bound.
+  int64_t stop_timeout_ns = 30 * 1'000'000'000LL;
   std::vector<SourceConfig> sources;
   SchemaConfig schema;
   WindowConfig window;

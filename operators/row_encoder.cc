@@ -134,4 +134,24 @@ size_t RowEncoder::encode(const ResultRowView& row, int64_t window_size_ns, char
   return size_t(p - out);
 }
 
+size_t RowEncoder::complete_rows(std::string_view text) const {
+  size_t rows = 0;
+  if (format_ == OutputFormat::ndjson) {
+    // Strings are JSON-escaped: every raw newline ends a row.
+    for (char c : text) rows += c == '\n';
+    return rows;
+  }
+  // CSV: a newline inside a quoted field is part of the field ("" is an
+  // escaped quote and toggles twice).
+  bool quoted = false;
+  for (char c : text) {
+    if (c == '"') {
+      quoted = !quoted;
+    } else if (c == '\n' && !quoted) {
+      ++rows;
+    }
+  }
+  return rows;
+}
+
 }  // namespace sluice

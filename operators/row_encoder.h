@@ -31,6 +31,9 @@ class RowEncoder {
   size_t row_bytes_max() const { return row_bytes_max_; }
   // Encodes one row with its newline. REQUIRES: out has row_bytes_max() bytes.
   size_t encode(const ResultRowView& row, int64_t window_size_ns, char* out) const;
+  // Complete rows in `text`, a prefix of encoded rows (no header): after a
+  // failed write, how many rows reached the output whole.
+  size_t complete_rows(std::string_view text) const;
 
  private:
   OutputFormat format_;

@@ -69,6 +69,27 @@ class TempDir {
   std::string path_;
 };
 
+// A tmpfs of `bytes` bytes mounted on a fresh directory, for a real full disk.
+// Mounting needs root (CAP_SYS_ADMIN); error() says why when it failed.
+// Unmounted on destruction (declare it after the TempDir that holds it).
+class SmallTmpfs {
+ public:
+  SmallTmpfs(const std::string& mount_point, size_t bytes);
+  ~SmallTmpfs();
+  SmallTmpfs(const SmallTmpfs&) = delete;
+  SmallTmpfs& operator=(const SmallTmpfs&) = delete;
+
+  bool mounted() const { return mounted_; }
+  const std::string& error() const { return error_; }
+  const std::string& path() const { return path_; }
+  std::string file(std::string_view name) const { return path_ + "/" + std::string(name); }
+
+ private:
+  std::string path_;
+  std::string error_;
+  bool mounted_ = false;
+};
+
 // Writes (truncates) a file; fails the test on error.
 void write_file(const std::string& path, std::string_view content);
 // Whole file, or "" when it does not exist.

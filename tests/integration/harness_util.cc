@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <simdjson.h>
 #include <spawn.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -68,6 +69,21 @@ TempDir::~TempDir() {
 
 std::string TempDir::file(std::string_view name) const {
   return path_ + "/" + std::string(name);
+}
+
+SmallTmpfs::SmallTmpfs(const std::string& mount_point, size_t bytes) : path_(mount_point) {
+  std::error_code ec;
+  std::filesystem::create_directories(path_, ec);
+  const std::string options = "size=" + std::to_string(bytes) + ",mode=0777";
+  if (::mount("tmpfs", path_.c_str(), "tmpfs", 0, options.c_str()) != 0) {
+    error_ = errno_text("mount tmpfs");
+    return;
+  }
+  mounted_ = true;
+}
+
+SmallTmpfs::~SmallTmpfs() {
+  if (mounted_) ::umount2(path_.c_str(), MNT_DETACH);
 }
 
 void write_file(const std::string& path, std::string_view content) {

@@ -28,6 +28,7 @@ ShardCounters snapshot(const ShardMetrics& m) {
   c.bytes_in = m.bytes_in.value();
   for (size_t r = 0; r < kDeadLetterReasons; ++r) c.dead_letters[r] = m.dead_letters[r].value();
   c.partial_line_bytes = m.partial_line_bytes.value();
+  c.dead_letters_lost = m.dead_letters_lost.value();
   c.connections = m.connections.value();
   c.connections_refused = m.connections_refused.value();
   c.windows_fired = m.windows_fired.value();
@@ -76,6 +77,8 @@ std::string register_metrics(EngineShared& sh) {
     }
     counter("partial_line", "Bytes of lines cut off by a disconnecting peer", m.partial_line_bytes,
             MetricUnit::bytes);
+    counter("dead_letters_lost", "Dead letters not written because the dead-letter output failed",
+            m.dead_letters_lost);
     counter("connections_accepted", "TCP connections handed to this shard", m.connections);
     counter("connections_refused", "TCP connections closed at once (connections_max)",
             m.connections_refused);
@@ -170,7 +173,9 @@ std::expected<int, std::string> open_output(const std::string& path, bool append
   std::error_code ec;
   std::filesystem::path parent = std::filesystem::path(path).parent_path();
   if (!parent.empty()) std::filesystem::create_directories(parent, ec);
-  int flags = O_WRONLY | O_CREAT | O_CLOEXEC | (append ? O_APPEND : O_TRUNC);
+  // No O_APPEND even when appending: the sink writer keeps its own offset
+  // from the file's size at start (see io/async_writer.h).
+  int flags = O_WRONLY | O_CREAT | O_CLOEXEC | (append ? 0 : O_TRUNC);
   int fd = ::open(path.c_str(), flags, 0644);
   if (fd < 0) return std::unexpected(std::string(what) + ": cannot open " + path + ": " + std::strerror(errno));
   return fd;
@@ -185,6 +190,7 @@ bool Engine::handle_signals() {
   sigaddset(&mask, SIGTERM);
   if (pthread_sigmask(SIG_BLOCK, &mask, nullptr) != 0) return false;
   signal(SIGPIPE, SIG_IGN);  // a closed stdout shows up as EPIPE on the write
+  signal(SIGXFSZ, SIG_IGN);  // a file size limit (ulimit -f) shows up as EFBIG on the write
   shared_.signal_fd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
   return shared_.signal_fd >= 0;
 }
@@ -331,6 +337,7 @@ int Engine::run() {
   totals_.emit = summarize(emit);
   totals_.freshness = summarize(fresh);
   for (auto& s : shards_) {
+    for (std::string& f : s->failures()) totals_.failures.push_back(std::move(f));
     const ShardCounters c = snapshot(s->metrics());
     totals_.per_shard.push_back(c);
     ShardCounters& t = totals_.sum;
@@ -339,6 +346,7 @@ int Engine::run() {
     t.bytes_in += c.bytes_in;
     for (size_t r = 0; r < kDeadLetterReasons; ++r) t.dead_letters[r] += c.dead_letters[r];
     t.partial_line_bytes += c.partial_line_bytes;
+    t.dead_letters_lost += c.dead_letters_lost;
     t.connections += c.connections;
     t.connections_refused += c.connections_refused;
     t.windows_fired += c.windows_fired;

@@ -50,6 +50,7 @@ struct ShardMetrics {
   Counter bytes_in;           // bytes read from sources
   std::array<Counter, kDeadLetterReasons> dead_letters;
   Counter partial_line_bytes;
+  Counter dead_letters_lost;  // produced but not written: the dead-letter output failed
   Counter connections;        // TCP connections accepted (handed to this shard)
   Counter connections_refused;
   Counter windows_fired;
@@ -78,6 +79,7 @@ struct ShardCounters {
   uint64_t bytes_in = 0;        // bytes read from sources
   std::array<uint64_t, kDeadLetterReasons> dead_letters{};
   uint64_t partial_line_bytes = 0;
+  uint64_t dead_letters_lost = 0;
   uint64_t connections = 0;     // TCP connections accepted (handed to this shard)
   uint64_t connections_refused = 0;
   uint64_t windows_fired = 0;
@@ -98,6 +100,8 @@ struct EngineTotals {
   std::vector<ShardCounters> per_shard;
   double seconds = 0;
   LatencySummary ingest, emit, freshness;
+  // Outputs that failed during the run, each with what was and was not written.
+  std::vector<std::string> failures;
 };
 
 ShardCounters snapshot(const ShardMetrics& m);

@@ -7,6 +7,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include <fmt/format.h>
+
 #include "core/log.h"
 #include "operators/result_row.h"
 #include "tools/sluice/shard.h"
@@ -33,17 +35,19 @@ Gatherer::Gatherer(EngineShared& sh, Ring& ring)
     RowEncoder enc(sc.format, sh.config.schema, sh.config.aggregates);
     // Each buffer must hold at least one row of the worst-case size.
     size_t bytes = std::max<size_t>(sc.buffer_bytes, enc.row_bytes_max() * 2);
-    auto writer = std::make_unique<AsyncWriter>(sh.sink_fds[i], bytes,
-                                                make_user_data(OpTag::sink_write, i));
+    const int fd = sh.sink_fds[i];
+    auto writer = std::make_unique<AsyncWriter>(fd, bytes, make_user_data(OpTag::sink_write, i),
+                                                AsyncWriter::offset_for(fd));
     if (!enc.header().empty()) {
       // A CSV file being appended to already has its header.
       struct stat st{};
-      bool has_content = sc.append && fstat(sh.sink_fds[i], &st) == 0 && st.st_size > 0;
+      bool has_content = sc.append && fstat(fd, &st) == 0 && st.st_size > 0;
       if (!has_content) writer->fill().append(enc.header());
     }
     sinks_.push_back(Sink{&sc, std::move(enc), std::move(writer), 0, 0});
     Sink& sink = sinks_.back();
     sink.encoded = sink.writer->fill().size();
+    sink.fill_header = sink.writer->fill().size();
     if (!sink.writer->fill().empty()) sink.dirty_since = 0;
     sink.pending.resize(kPendingMax);
     sink.metrics = metrics_.sinks[i].get();
@@ -131,9 +135,9 @@ bool Gatherer::encode(Sink& s) {
       fill.commit(n);
       s.encoded += n;
       ++s.row;
+      ++s.fill_rows;
       any = true;
     }
-    s.metrics->rows_out.add(w.offsets.size());
     if (!w.offsets.empty() && s.pending_size < kPendingMax) {
       s.pending[(s.pending_head + s.pending_size) % kPendingMax] =
           Pending{s.encoded, w.fire_ns, w.start + sh_.config.window.size_ns};
@@ -151,6 +155,9 @@ bool Gatherer::step(int64_t now) {
   for (Sink& s : sinks_) {
     if (s.failed) {
       // Nothing more reaches a failed sink; keep the window queue moving.
+      for (uint64_t w = s.window_seq; w < complete_base_ + complete_.size(); ++w) {
+        s.rows_lost += complete_[size_t(w - complete_base_)].offsets.size() - (w == s.window_seq ? s.row : 0);
+      }
       s.window_seq = complete_base_ + complete_.size();
       s.row = 0;
       continue;
@@ -165,7 +172,7 @@ bool Gatherer::step(int64_t now) {
       bool due = now - s.dirty_since >= s.cfg->flush_interval_ns ||
                  s.writer->fill().size() >= s.writer->fill().capacity() / 2 || stuck ||
                  (all_final && pending_.empty());
-      if (!s.writer->fill().empty() && due && s.writer->start(ring_)) {
+      if (!s.writer->fill().empty() && due && start_write(s)) {
         any = true;
         s.dirty_since = kTimeMax;
         // A buffered file write is done by an io_uring worker thread, which
@@ -185,8 +192,6 @@ bool Gatherer::step(int64_t now) {
   for (const Sink& s : sinks_) min_seq = std::min(min_seq, s.window_seq);
   while (complete_base_ < min_seq) {
     Window& w = complete_.front();
-    rows_out_ += w.offsets.size();
-    metrics_.rows_out.add(w.offsets.size());
     if (spare_.size() < kSpareWindows) {
       w.rows.clear();
       w.offsets.clear();
@@ -208,10 +213,80 @@ int64_t Gatherer::next_deadline() const {
   return t;
 }
 
+bool Gatherer::start_write(Sink& s) {
+  if (!s.writer->start(ring_)) return false;
+  s.flight_rows = s.fill_rows;
+  s.flight_header = s.fill_header;
+  s.fill_rows = 0;
+  s.fill_header = 0;
+  return true;
+}
+
+// Rows out = rows whose write completed on every sink.
+void Gatherer::update_rows_out() {
+  uint64_t all = UINT64_MAX;
+  for (const Sink& s : sinks_) all = std::min(all, s.rows_written);
+  if (sinks_.empty()) all = 0;
+  if (all > rows_out_) {
+    metrics_.rows_out.add(all - rows_out_);
+    rows_out_ = all;
+  }
+}
+
+void Gatherer::sink_failed(Sink& s) {
+  s.failed = true;
+  // Of the buffer that failed, the rows that reached the file whole count as
+  // written; the rest of it, and what was waiting behind it, are lost.
+  std::string_view done = s.writer->failed_written();
+  uint64_t whole = done.size() > s.flight_header
+                       ? s.encoder.complete_rows(done.substr(s.flight_header))
+                       : 0;
+  s.rows_written += whole;
+  s.metrics->rows_out.add(whole);
+  s.rows_lost += s.flight_rows - whole + s.fill_rows;
+  s.flight_rows = 0;
+  s.fill_rows = 0;
+  s.writer->fill().clear();
+  update_rows_out();
+  log_error("sink {}: write failed: {} (after {} rows, {} bytes); no more rows go to it, the pipeline "
+            "stops and exits with status 1",
+            s.cfg->name, std::strerror(s.writer->error()), s.rows_written, s.writer->bytes_written());
+  sh_.exit_code.store(1);
+  request_stop(sh_);
+}
+
+std::vector<std::string> Gatherer::failures() const {
+  std::vector<std::string> out;
+  for (const Sink& s : sinks_) {
+    if (!s.failed) continue;
+    out.push_back(fmt::format("sink {} failed ({}): {} rows written, {} rows not written", s.cfg->name,
+                              std::strerror(s.writer->error()), s.rows_written, s.rows_lost));
+  }
+  return out;
+}
+
+std::string Gatherer::describe_pending() const {
+  uint32_t not_final = 0;
+  for (bool f : final_) not_final += !f;
+  std::string out = fmt::format("{} shard(s) still firing, {} window(s) incomplete, {} complete but "
+                                "not yet written",
+                                not_final, pending_.size(), complete_.size());
+  for (const Sink& s : sinks_) {
+    uint64_t waiting = s.encoded - s.writer->bytes_written();
+    if (waiting > 0 && !s.failed) out += fmt::format("; sink {}: {} bytes not yet written", s.cfg->name, waiting);
+  }
+  return out;
+}
+
 void Gatherer::on_write(uint32_t sink, int res) {
   Sink& s = sinks_[sink];
   uint64_t before = s.writer->bytes_written();
-  s.writer->on_complete(ring_, res);
+  if (s.writer->on_complete(ring_, res)) {
+    s.rows_written += s.flight_rows;
+    s.metrics->rows_out.add(s.flight_rows);
+    s.flight_rows = 0;
+    update_rows_out();
+  }
   uint64_t written = s.writer->bytes_written();
   s.metrics->bytes_out.add(written - before);
   // Windows whose last row is now out: their emit latency and freshness.
@@ -228,13 +303,7 @@ void Gatherer::on_write(uint32_t sink, int res) {
       --s.pending_size;
     }
   }
-  if (s.writer->error() != 0 && !s.failed) {
-    s.failed = true;
-    log_error("sink {}: write failed: {}; its remaining rows are lost, exiting with status 1",
-              s.cfg->name, std::strerror(s.writer->error()));
-    sh_.exit_code.store(1);
-    request_stop(sh_);
-  }
+  if (s.writer->error() != 0 && !s.failed) sink_failed(s);
 }
 
 bool Gatherer::done() const {

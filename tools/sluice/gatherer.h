@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -46,7 +47,12 @@ class Gatherer {
 
   // Every shard is final and everything has been written.
   bool done() const;
+  // Rows written to every sink (each sink writes the same rows in the same order).
   uint64_t rows_out() const { return rows_out_; }
+  // After the run: one line per sink that failed, with its written and lost rows.
+  std::vector<std::string> failures() const;
+  // What still waits: windows not complete or not written, bytes per sink.
+  std::string describe_pending() const;
   // Sink buffer gauges (shard 0 calls this with its other gauges).
   void refresh_gauges();
 
@@ -76,6 +82,15 @@ class Gatherer {
     int64_t dirty_since = kTimeMax;  // when the fill buffer last went from empty to not
     bool failed = false;
     uint64_t encoded = 0;            // bytes appended to the writer so far
+    // Rows in the fill buffer and in the buffer being written, and the bytes
+    // of the CSV header at the start of each (not a row); rows whose write
+    // completed, and rows that will never be written (the sink failed).
+    uint64_t fill_rows = 0;
+    uint64_t flight_rows = 0;
+    size_t fill_header = 0;
+    size_t flight_header = 0;
+    uint64_t rows_written = 0;
+    uint64_t rows_lost = 0;
     std::vector<Pending> pending;    // a FIFO ring of kPendingMax
     size_t pending_head = 0;
     size_t pending_size = 0;
@@ -84,6 +99,9 @@ class Gatherer {
   Window& window(int64_t start, int64_t fire_ns);
   bool complete_windows();
   bool encode(Sink& s);
+  bool start_write(Sink& s);
+  void sink_failed(Sink& s);
+  void update_rows_out();
 
   EngineShared& sh_;
   Ring& ring_;

@@ -109,6 +109,7 @@ int cmd_run(const std::string& path, bool consume_only) {
            config.name, t.per_shard.size(), t.per_shard.size() == 1 ? "" : "s", t.seconds, c.events_in,
            c.lines_in, double(c.bytes_in) / 1e6, c.rows_out, c.windows_fired, dl,
            t.seconds > 0 ? double(c.events_in) / t.seconds : 0.0);
+  for (const std::string& f : t.failures) log_error("{}", f);
   auto latency = [](const char* name, const LatencySummary& l) {
     if (l.count == 0) return fmt::format("{} n/a", name);
     return fmt::format("{} p50 {:.3f} p99 {:.3f} p99.9 {:.3f} max {:.3f}", name, l.p50_ms, l.p99_ms,

@@ -10,6 +10,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include <fmt/format.h>
+
 #include "core/assert.h"
 #include "core/cpu.h"
 #include "core/log.h"
@@ -518,6 +520,7 @@ void Shard::run() {
     }
 
     if (sh_.stop_requested.load(std::memory_order_relaxed) && !stopping_) begin_stop();
+    if (stop_deadline_ != 0 && now_ >= stop_deadline_) stop_timed_out();
     if (accept_retry_at_ != 0 && now_ >= accept_retry_at_) {
       accept_retry_at_ = 0;
       for (uint32_t i = 0; i < accept_rearm_.size(); ++i) {
@@ -559,6 +562,7 @@ void Shard::run() {
 int64_t Shard::next_deadline() {
   int64_t t = next_timer_;
   next_timer_ = kTimeMax;
+  if (stop_deadline_ != 0) t = std::min(t, stop_deadline_);
   if (gatherer_) t = std::min(t, gatherer_->next_deadline());
   if (cfg_.window.idle_timeout_ns > 0) {
     auto idle_at = [&](const Stream& s) {
@@ -631,18 +635,14 @@ void Shard::handle_completion(const io_uring_cqe& cqe) {
       break;
     case OpTag::dead_letter_write:
       dl_->on_complete(ring_, cqe.res);
-      if (dl_->error() != 0) {
-        // Nowhere left to put bad lines: stop rather than lose them silently.
-        log_error("dead-letter output: write failed: {}; stopping", std::strerror(dl_->error()));
-        sh_.exit_code.store(1);
-        request_stop(sh_);
-      }
+      if (dl_->error() != 0 && !dl_failed_) dead_letter_output_failed();
       break;
   }
 }
 
 void Shard::begin_stop() {
   stopping_ = true;
+  if (id_ == 0 && cfg_.stop_timeout_ns > 0) stop_deadline_ = now_ + cfg_.stop_timeout_ns;
   if (id_ == 0) {
     for (uint32_t i = 0; i < listener_open_.size(); ++i) {
       // Wakes the multishot accept with an error; it is not re-armed.
@@ -661,6 +661,16 @@ void Shard::begin_stop() {
   for (auto& g : gens_) mark_ready(*g);
   for (auto& f : files_) mark_ready(*f);
   for (auto& k : kafka_) k->stop();
+}
+
+// The drain after a stop has taken longer than stop_timeout (an output that
+// does not take bytes, a peer that never lets go): say what was still
+// pending and leave, rather than hang.
+void Shard::stop_timed_out() {
+  std::string pending = gatherer_ ? gatherer_->describe_pending() : std::string();
+  log_error("stop_timeout ({} ms) passed before the pipeline drained{}{}; exiting with status 1",
+            cfg_.stop_timeout_ns / kNsPerMs, pending.empty() ? "" : ": ", pending);
+  _exit(1);
 }
 
 void Shard::update_inputs_done() {
@@ -1212,6 +1222,12 @@ bool Shard::dead_letter(Stream* s, DeadLetterReason reason, std::string_view det
       }
     }
   }
+  if (dl_failed_) {
+    // Nowhere left to put it: counted, and the pipeline is already stopping.
+    m_.dead_letters[size_t(reason)].add();
+    m_.dead_letters_lost.add();
+    return true;
+  }
   DeadLetter d{reason, detail, source_name, origin_view, raw, truncated, raw_bytes};
   size_t need = dead_letter_bytes_max(d);
   if (dl_->fill().room() < need) {
@@ -1221,6 +1237,36 @@ bool Shard::dead_letter(Stream* s, DeadLetterReason reason, std::string_view det
   dl_->fill().commit(encode_dead_letter(d, dl_->fill().tail()));
   m_.dead_letters[size_t(reason)].add();
   return true;
+}
+
+// The dead-letter output failed (a full disk, an I/O error): bad lines have
+// nowhere to go, so the pipeline stops (exit 1) rather than run on losing
+// them; result rows are still written. The records that did not reach the
+// output are counted, and so is every dead letter from now on.
+void Shard::dead_letter_output_failed() {
+  dl_failed_ = true;
+  auto records = [](std::string_view text) {
+    return uint64_t(std::count(text.begin(), text.end(), '\n'));
+  };
+  m_.dead_letters_lost.add(records(dl_->failed_unwritten()) + records(dl_->fill().view()));
+  dl_->fill().clear();
+  log_error("dead-letter output: write failed: {} (after {} bytes); later dead letters are counted, "
+            "not written; the pipeline stops and exits with status 1",
+            std::strerror(dl_->error()), dl_->bytes_written());
+  sh_.exit_code.store(1);
+  request_stop(sh_);
+}
+
+std::vector<std::string> Shard::failures() const {
+  std::vector<std::string> out;
+  if (dl_failed_) {
+    out.push_back(fmt::format("shard {}: dead-letter output failed ({}): {} dead letters not written",
+                              id_, std::strerror(dl_->error()), m_.dead_letters_lost.value()));
+  }
+  if (gatherer_) {
+    for (std::string& f : gatherer_->failures()) out.push_back(std::move(f));
+  }
+  return out;
 }
 
 bool Shard::late_dead_letter(Stream* s, const Event& e, int64_t start, int64_t watermark,

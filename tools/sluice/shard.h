@@ -91,6 +91,9 @@ class Shard {
   // Any thread: wake this shard if it sleeps (eventfd).
   void external_wake();
   const ShardMetrics& metrics() const { return m_; }
+  // After run(): outputs of this shard that failed (its dead-letter output,
+  // and on shard 0 the sinks), each with what was and was not written.
+  std::vector<std::string> failures() const;
 
  private:
   friend class KafkaSource;
@@ -106,6 +109,7 @@ class Shard {
   bool flush_outbound();
   bool fire_windows();
   void begin_stop();
+  [[noreturn]] void stop_timed_out();
   void update_inputs_done();
   int64_t next_deadline();
 
@@ -135,6 +139,7 @@ class Shard {
   bool route(Stream& s, const Event& e, int64_t window_start, std::string_view raw);
   bool dead_letter(Stream* s, DeadLetterReason reason, std::string_view detail,
                    std::string_view raw, bool truncated = false, uint64_t raw_bytes = 0);
+  void dead_letter_output_failed();
   bool late_dead_letter(Stream* s, const Event& e, int64_t window_start, int64_t watermark,
                         std::string_view raw, bool already_written);
   // False: refused (dead-letter output full); offer the same event again later.
@@ -166,6 +171,7 @@ class Shard {
   std::unique_ptr<Decoder> decoder_;
   std::unique_ptr<WindowSet> windows_;
   std::unique_ptr<AsyncWriter> dl_;
+  bool dl_failed_ = false;  // the dead-letter output failed: dead letters are counted, not written
   std::unique_ptr<Gatherer> gatherer_;  // shard 0 only
 
   int event_fd_ = -1;
@@ -226,6 +232,7 @@ class Shard {
   Marker marker_ = initial_marker();
   int64_t retired_ = kTimeMin;        // see Marker::retired
   bool stopping_ = false;
+  int64_t stop_deadline_ = 0;         // shard 0: monotonic time by which a stop must be done
   bool inputs_done_ = false;
   bool signal_seen_ = false;
 
