@@ -761,6 +761,7 @@ bool KafkaSource::process() {
   if (!started_ || failed_) return false;
   bool progress = false;
   const int64_t now = shard_.now_;
+  backlogged_ = false;
   for (auto& cp : conns_) {
     Conn& c = *cp;
     if (c.state == Conn::State::backoff && now >= c.retry_at && !stopping_) {
@@ -776,7 +777,10 @@ bool KafkaSource::process() {
     }
     while (c.ready_n > 0) {
       Buffer& b = c.bufs[c.ready_q[0]];
-      if (!process_buffer(c, b)) return progress;  // refused: back-pressure, retried later
+      if (!process_buffer(c, b)) {
+        backlogged_ = true;  // refused: back-pressure, retried later
+        return progress;
+      }
       b.state = Buffer::State::free;
       b.len = 0;
       c.ready_q[0] = c.ready_q[1];
@@ -861,7 +865,6 @@ bool KafkaSource::deliver(Partition& p, const Buffer& b, size_t slot) {
           accepted = shard_.on_event(p, rec.value, &meta);
         }
         if (!accepted) return false;
-        shard_.touch(p);
         p.next_offset = rec.offset + 1;
       }
       st = rr.status() == kafka::BatchStatus::end ? kafka::BatchStatus::ok : rr.status();

@@ -62,6 +62,8 @@ class KafkaSource {
     for (Stream* s : streams_) f(*s);
   }
   uint32_t source_index() const { return source_; }
+  // Fetched records wait for room (back-pressure): its partitions are not idle.
+  bool backlogged() const { return backlogged_; }
   // Logs each owned partition's next offset (at exit).
   void log_offsets() const;
   // "topic/partition@offset" of the record a partition stream is delivering.
@@ -107,6 +109,7 @@ class KafkaSource {
   bool started_ = false;
   bool stopping_ = false;
   bool failed_ = false;
+  bool backlogged_ = false;
   bool metadata_known_ = false;  // the partition set is known (done() may be true)
   bool metadata_needed_ = true;
   int64_t metadata_not_before_ = 0;

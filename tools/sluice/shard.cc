@@ -1066,10 +1066,9 @@ void Shard::touch(Stream& s) {
   }
 }
 
-void Shard::input_arrived(Stream& s) {
-  touch(s);
-  mark_ready(s);
-}
+// Bytes arrived for s. They do not make it active: only events do (a peer
+// trickling bytes that never complete a line must not hold the watermark).
+void Shard::input_arrived(Stream& s) { mark_ready(s); }
 
 bool Shard::process_ready() {
   bool progress = false;
@@ -1131,12 +1130,14 @@ bool Shard::on_line(FramedStream& s, const Line& line) {
 
 bool Shard::on_event(Stream& s, std::string_view text, const RecordMeta* meta) {
   if (sh_.consume_only) {
+    touch(s);
     count_line(s);
     m_.events_in.add();
     return true;
   }
   Event e;
   DecodeStatus st = decoder_->decode(text, e, meta);
+  if (st == DecodeStatus::ok) touch(s);  // an event: the stream is active (and back from idle)
   if (st != DecodeStatus::ok) {
     DeadLetterReason r =
         st == DecodeStatus::parse_error ? DeadLetterReason::parse_error : DeadLetterReason::schema_error;
@@ -1416,7 +1417,9 @@ bool Shard::drain_inbound() {
 Marker Shard::local_marker() {
   Marker m;
   const int64_t idle_ns = cfg_.window.idle_timeout_ns;
-  auto consider = [&](Stream& s) {
+  auto consider = [&](Stream& s, bool backlogged) {
+    // Input that waits for room (back-pressure) is not silence.
+    if (backlogged || s.stalled) s.last_active_ns = now_;
     if (!s.done && idle_ns > 0 && !s.idle && now_ - s.last_active_ns >= idle_ns) s.idle = true;
     if (s.done || s.idle) {
       retired_ = std::max(retired_, s.wm.watermark());
@@ -1427,12 +1430,13 @@ Marker Shard::local_marker() {
     m.opinion = true;
   };
   for (auto& c : conns_) {
-    if (c) consider(*c);
+    if (c) consider(*c, c->head >= 0);
   }
-  for (auto& f : files_) consider(*f);
-  for (auto& g : gens_) consider(*g);
+  for (auto& f : files_) consider(*f, false);
+  for (auto& g : gens_) consider(*g, false);
   for (auto& k : kafka_) {
-    k->for_each_stream(consider);
+    const bool backlogged = k->backlogged();
+    k->for_each_stream([&](Stream& s) { consider(s, backlogged); });
     if (k->holds_back()) {
       m.opinion = true;
       m.watermark = kTimeMin;
