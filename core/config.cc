@@ -533,6 +533,10 @@ class ConfigParser {
     r.string("name", config.name);
     r.integer("shards", config.shards, 0, limits::shards_max);
     r.duration("stop_timeout", config.stop_timeout_ns, Zero::allowed);
+    if (r.integer("connection_buffer_bytes_max", config.connection_buffer_bytes_max,
+                  int64_t(limits::line_bytes_max_min))) {
+      connection_budget_where_ = table.get("connection_buffer_bytes_max")->source();
+    }
     r.finish();
   }
 
@@ -554,7 +558,8 @@ class ConfigParser {
 
     // Keys of the other types are named as misplaced rather than unknown: `path` on a tcp source
     // is a mix-up, not a typo.
-    static constexpr std::string_view kTcpKeys[] = {"listen", "connections_max"};
+    static constexpr std::string_view kTcpKeys[] = {"listen", "connections_max", "read_timeout",
+                                                    "stop_grace"};
     static constexpr std::string_view kFileKeys[] = {"path", "paths", "read_bytes", "split"};
     static constexpr std::string_view kGeneratorKeys[] = {"count", "rate", "products", "customers",
                                                           "start", "step", "jitter",   "seed"};
@@ -628,6 +633,8 @@ class ConfigParser {
       }
     }
     r.integer("connections_max", source.tcp.connections_max, 1);
+    r.duration("read_timeout", source.tcp.read_timeout_ns, Zero::allowed);
+    r.duration("stop_grace", source.tcp.stop_grace_ns, Zero::allowed);
   }
 
   void parse_file_source(TableReader& r, SourceConfig& source) {
@@ -984,6 +991,17 @@ class ConfigParser {
                                     config.dead_letter.path, it->second.owner));
       }
     }
+    // One connection must always be able to hold a line of the longest allowed length.
+    if (connection_budget_where_) {
+      for (const SourceConfig& src : config.sources) {
+        if (src.type == SourceType::tcp && src.line_bytes_max > config.connection_buffer_bytes_max) {
+          diag_.at(*connection_budget_where_,
+                   fmt::format("connection_buffer_bytes_max ({}) is less than line_bytes_max ({}) of "
+                               "source \"{}\": no connection could hold one of its longest lines",
+                               config.connection_buffer_bytes_max, src.line_bytes_max, src.name));
+        }
+      }
+    }
     // A sink truncates its file at start-up: writing to an input would destroy it.
     for (const auto& [path, owner] : source_paths_) {
       auto it = sink_paths_.find(normal_path(path));
@@ -1022,6 +1040,7 @@ class ConfigParser {
   // Where [schema] first refers to "@kafka.*" metadata, if it does.
   std::optional<toml::source_region> kafka_meta_where_;
   std::optional<toml::source_region> dead_letter_path_;
+  std::optional<toml::source_region> connection_budget_where_;
   std::string stdout_sink_;
 };
 

@@ -26,6 +26,10 @@ constexpr uint32_t read_bytes_min = 4096;
 constexpr uint32_t read_bytes_max = 64u << 20;
 // Shards beyond this are refused: one thread per CPU is the model.
 constexpr uint32_t shards_max = 256;
+// All TCP connections' line buffers together (a connection holds one only
+// while a line spans reads, sized to that line). A connection whose line
+// would need more than is left is closed (counted, logged).
+constexpr uint64_t connection_buffer_bytes_max_default = 256ull << 20;
 // Bytes buffered per sink before a write is forced regardless of flush_interval.
 // Below 64 KiB a busy sink writes too often; above 1 GiB one sink holds too much memory.
 constexpr uint32_t sink_buffer_bytes_default = 4u << 20;
@@ -44,7 +48,15 @@ enum class InputFormat { ndjson };
 struct TcpSourceConfig {
   std::string host;  // numeric IPv4 or IPv6 address, or "localhost"
   uint16_t port = 0;  // 0: the kernel picks one; the start-up log names it
+  // Connections per source; at the limit the connection that has gone longest
+  // without a complete line is closed to admit the new one.
   uint32_t connections_max = limits::connections_max_default;
+  // A connection that delivers no complete line for this long is closed. 0 =
+  // never (the default: a quiet sender is legitimate).
+  int64_t read_timeout_ns = 0;
+  // On stop, how long to keep reading what peers have already sent (bytes in
+  // the socket buffers) before the connections are shut down.
+  int64_t stop_grace_ns = 2'000'000'000LL;
 };
 
 struct FileSourceConfig {
@@ -185,6 +197,7 @@ struct PipelineConfig {
   // Longest a stop (SIGINT/SIGTERM, or a failed output) may take to drain and
   // flush; past it the process logs what was still pending and exits 1. 0 = no bound.
   int64_t stop_timeout_ns = 30 * 1'000'000'000LL;
+  uint64_t connection_buffer_bytes_max = limits::connection_buffer_bytes_max_default;
   std::vector<SourceConfig> sources;
   SchemaConfig schema;
   WindowConfig window;

@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include <cstdint>
 #include <string_view>
 
 namespace sluice {
@@ -31,5 +32,29 @@ template <typename... Args>
 void log_debug(fmt::format_string<Args...> f, Args&&... args) {
   if (log_enabled(LogLevel::debug)) log_line(LogLevel::debug, fmt::format(f, std::forward<Args>(args)...));
 }
+
+// At most one message per interval for a recurring event (a refused
+// connection, an eviction): allow() says whether to log now, and how many
+// were suppressed since the last logged one, so the log says how many.
+// Owned by one thread.
+class LogRateLimit {
+ public:
+  explicit LogRateLimit(int64_t interval_ns = 1'000'000'000) : interval_ns_(interval_ns) {}
+  bool allow(int64_t now_ns, uint64_t& suppressed) {
+    if (now_ns < next_ns_) {
+      ++suppressed_;
+      return false;
+    }
+    suppressed = suppressed_;
+    suppressed_ = 0;
+    next_ns_ = now_ns + interval_ns_;
+    return true;
+  }
+
+ private:
+  int64_t interval_ns_;
+  int64_t next_ns_ = 0;
+  uint64_t suppressed_ = 0;
+};
 
 }  // namespace sluice

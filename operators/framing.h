@@ -14,7 +14,13 @@
 // Back-pressure: the handler returns false to refuse a line; feed() then
 // returns how many bytes of the chunk were consumed, and the caller feeds the
 // rest again later. A refused line is delivered again on that later call.
-// No allocation after construction.
+//
+// Memory: the carry buffer exists only while a line spans chunks. It grows
+// (doubling, up to line_bytes_max) as such a line needs it, reserving from an
+// optional MemoryBudget shared by many framers; a carry larger than
+// kCarryKeepBytes is freed when its line is done. When the budget refuses,
+// feed() stops before that line and out_of_budget() is true: the caller
+// decides (a TCP connection is closed). Lines inside one chunk cost nothing.
 #pragma once
 
 #include <algorithm>
@@ -24,6 +30,7 @@
 #include <string_view>
 
 #include "core/assert.h"
+#include "core/memory_budget.h"
 
 namespace sluice {
 
@@ -32,6 +39,12 @@ constexpr size_t kLinePadding = 64;
 // How much of an over-long line is kept for the dead-letter record (less when
 // line_bytes_max is smaller).
 constexpr size_t kTooLongPrefixBytes = 1024;
+// A carry buffer up to this size is kept between lines (lines split across
+// reads are common, and re-allocating for each would be churn); a larger one,
+// grown for a long line, is freed when that line is done.
+constexpr size_t kCarryKeepBytes = 64 * 1024;
+// The first allocation of a carry buffer.
+constexpr size_t kCarryInitialBytes = 4096;
 
 struct Line {
   std::string_view text;   // without the line terminator
@@ -41,12 +54,13 @@ struct Line {
 
 class LineFramer {
  public:
-  explicit LineFramer(uint32_t line_bytes_max)
+  explicit LineFramer(uint32_t line_bytes_max, MemoryBudget* budget = nullptr)
       : line_bytes_max_(line_bytes_max),
         prefix_max_(std::min<size_t>(kTooLongPrefixBytes, line_bytes_max)),
-        carry_(new char[line_bytes_max + kLinePadding]) {
-    std::memset(carry_.get(), 0, line_bytes_max + kLinePadding);
-  }
+        budget_(budget) {}
+  ~LineFramer() { free_carry(); }
+  LineFramer(const LineFramer&) = delete;
+  LineFramer& operator=(const LineFramer&) = delete;
 
   // Feeds one chunk; calls on_line(const Line&) -> bool for each complete line.
   // Returns the number of bytes of the chunk consumed (== len unless a line was refused).
@@ -79,7 +93,12 @@ class LineFramer {
     carry_len_ = 0;
     discarding_ = false;
     discarded_bytes_ = 0;
+    if (carry_cap_ > kCarryKeepBytes) free_carry();
   }
+  // The last feed() stopped because the budget refused to grow the carry.
+  bool out_of_budget() const { return out_of_budget_; }
+  // Bytes of carry buffer held now (what the budget was charged).
+  size_t carry_capacity() const { return carry_cap_; }
 
  private:
   static std::string_view strip_cr(const char* p, size_t n) {
@@ -87,11 +106,37 @@ class LineFramer {
     return {p, n};
   }
 
+  // Room for `need` bytes of line in the carry (need <= line_bytes_max_).
+  // False when the budget refuses; the carry is then unchanged.
+  bool ensure(size_t need) {
+    if (need <= carry_cap_) return true;
+    size_t cap = std::max({need, carry_cap_ * 2, kCarryInitialBytes});
+    cap = std::min<size_t>(cap, std::max<size_t>(need, line_bytes_max_));
+    if (budget_ != nullptr && !budget_->try_reserve(cap - carry_cap_)) {
+      out_of_budget_ = true;
+      return false;
+    }
+    std::unique_ptr<char[]> grown(new char[cap + kLinePadding]);
+    if (carry_len_ > 0) std::memcpy(grown.get(), carry_.get(), carry_len_);
+    std::memset(grown.get() + cap, 0, kLinePadding);
+    carry_ = std::move(grown);
+    carry_cap_ = cap;
+    return true;
+  }
+  void free_carry() {
+    if (budget_ != nullptr && carry_cap_ > 0) budget_->release(carry_cap_);
+    carry_.reset();
+    carry_cap_ = 0;
+  }
+
   uint32_t line_bytes_max_;
   // Bytes of an over-long line kept for its dead letter: at most 1 KiB, and
   // never more than the carry buffer holds (line_bytes_max_ may be smaller).
   size_t prefix_max_;
-  std::unique_ptr<char[]> carry_;  // line_bytes_max_ + kLinePadding bytes
+  MemoryBudget* budget_;
+  std::unique_ptr<char[]> carry_;  // carry_cap_ + kLinePadding bytes, or none
+  size_t carry_cap_ = 0;
+  bool out_of_budget_ = false;
   size_t carry_len_ = 0;
   // Inside a line longer than the limit: carry_ holds its first bytes (the
   // prefix for the dead letter) and discarded_bytes_ counts all of it so far.
@@ -103,6 +148,7 @@ class LineFramer {
 template <typename OnLine>
 size_t LineFramer::feed(const char* data, size_t len, OnLine&& on_line) {
   size_t pos = 0;
+  out_of_budget_ = false;
   while (pos < len) {
     const char* nl = static_cast<const char*>(std::memchr(data + pos, '\n', len - pos));
     size_t seg_len = nl ? size_t(nl - (data + pos)) : len - pos;
@@ -139,7 +185,8 @@ size_t LineFramer::feed(const char* data, size_t len, OnLine&& on_line) {
       // Over the limit: keep what the carry holds as the prefix, discard the rest.
       size_t keep = carry_len_ < prefix_max_ ? prefix_max_ - carry_len_ : 0;
       if (keep > seg_len) keep = seg_len;
-      std::memcpy(carry_.get() + carry_len_, data + pos, keep);
+      if (!ensure(carry_len_ + keep)) return pos;
+      if (keep > 0) std::memcpy(carry_.get() + carry_len_, data + pos, keep);
       size_t before = carry_len_;
       carry_len_ += keep;
       discarding_ = true;
@@ -158,7 +205,8 @@ size_t LineFramer::feed(const char* data, size_t len, OnLine&& on_line) {
       ++newlines_;
       continue;
     }
-    std::memcpy(carry_.get() + carry_len_, data + pos, seg_len);
+    if (!ensure(carry_len_ + seg_len)) return pos;
+    if (seg_len > 0) std::memcpy(carry_.get() + carry_len_, data + pos, seg_len);
     if (!nl) {
       carry_len_ += seg_len;
       return len;
@@ -166,6 +214,7 @@ size_t LineFramer::feed(const char* data, size_t len, OnLine&& on_line) {
     std::string_view text = strip_cr(carry_.get(), carry_len_ + seg_len);
     if (!text.empty() && !on_line(Line{text, false, text.size()})) return pos;  // carry_len_ unchanged
     carry_len_ = 0;
+    if (carry_cap_ > kCarryKeepBytes) free_carry();
     pos += seg_len + 1;
     ++newlines_;
   }

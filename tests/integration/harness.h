@@ -220,6 +220,8 @@ class TcpClient {
   // shutdown(SHUT_WR), then reads until the engine closes its side (recv
   // returns 0), which it does once it has consumed everything sent.
   std::string finish(Clock::duration timeout = kDrainTimeout);
+  // The socket, for tests that need raw calls (non-blocking sends, polls).
+  int fd() const { return fd_; }
 
  private:
   int fd_ = -1;

@@ -23,21 +23,19 @@ Engine::Engine(PipelineConfig config) { shared_.config = std::move(config); }
 
 ShardCounters snapshot(const ShardMetrics& m) {
   ShardCounters c;
-  c.events_in = m.events_in.value();
-  c.lines_in = m.lines_in.value();
-  c.bytes_in = m.bytes_in.value();
+#define SLUICE_COUNTER_SNAPSHOT(field, name, help, unit) c.field = m.field.value();
+  SLUICE_SHARD_COUNTERS(SLUICE_COUNTER_SNAPSHOT)
+#undef SLUICE_COUNTER_SNAPSHOT
   for (size_t r = 0; r < kDeadLetterReasons; ++r) c.dead_letters[r] = m.dead_letters[r].value();
-  c.partial_line_bytes = m.partial_line_bytes.value();
-  c.dead_letters_lost = m.dead_letters_lost.value();
-  c.connections = m.connections.value();
-  c.connections_refused = m.connections_refused.value();
-  c.windows_fired = m.windows_fired.value();
-  c.rows_out = m.rows_out.value();
-  c.batches_sent = m.batches_sent.value();
-  c.backpressure_stalls = m.backpressure_stalls.value();
-  c.ring_submissions = m.ring_submissions.value();
-  c.ring_completions = m.ring_completions.value();
   return c;
+}
+
+ShardCounters& ShardCounters::operator+=(const ShardCounters& o) {
+#define SLUICE_COUNTER_ADD(field, name, help, unit) field += o.field;
+  SLUICE_SHARD_COUNTERS(SLUICE_COUNTER_ADD)
+#undef SLUICE_COUNTER_ADD
+  for (size_t r = 0; r < kDeadLetterReasons; ++r) dead_letters[r] += o.dead_letters[r];
+  return *this;
 }
 
 namespace {
@@ -63,10 +61,10 @@ std::string register_metrics(EngineShared& sh) {
                      MetricUnit unit = MetricUnit::none) {
       check(r.add({name, help, unit, shard}, g), name);
     };
-    counter("events_applied", "Events applied to a window table, by the shard owning their key",
-            m.events_in);
-    counter("lines_read", "Non-empty lines or records read, by the shard reading them", m.lines_in);
-    counter("input", "Bytes read from sources", m.bytes_in, MetricUnit::bytes);
+#define SLUICE_COUNTER_REGISTER(field, name, help, unit) \
+  if (i == 0 || std::string_view(#field) != "rows_out") counter(name, help, m.field, MetricUnit::unit);
+    SLUICE_SHARD_COUNTERS(SLUICE_COUNTER_REGISTER)
+#undef SLUICE_COUNTER_REGISTER
     for (size_t d = 0; d < kDeadLetterReasons; ++d) {
       std::vector<MetricLabel> labels = shard;
       labels.push_back({"reason", to_string(DeadLetterReason(d))});
@@ -75,19 +73,6 @@ std::string register_metrics(EngineShared& sh) {
                   m.dead_letters[d]),
             "dead_letters");
     }
-    counter("partial_line", "Bytes of lines cut off by a disconnecting peer", m.partial_line_bytes,
-            MetricUnit::bytes);
-    counter("dead_letters_lost", "Dead letters not written because the dead-letter output failed",
-            m.dead_letters_lost);
-    counter("connections_accepted", "TCP connections handed to this shard", m.connections);
-    counter("connections_refused", "TCP connections closed at once (connections_max)",
-            m.connections_refused);
-    counter("windows_fired", "Windows fired (their rows sent to the gatherer)", m.windows_fired);
-    counter("batches_sent", "Event batches sent to other shards", m.batches_sent);
-    counter("backpressure_stalls", "Loop iterations in which input waited for buffer space",
-            m.backpressure_stalls);
-    counter("uring_submissions", "io_uring submission queue entries submitted", m.ring_submissions);
-    counter("uring_completions", "io_uring completions reaped", m.ring_completions);
     gauge("open_windows", "Event-time windows open on this shard", m.open_windows);
     gauge("window_entries", "(window, key) entries held on this shard", m.window_entries);
     check(r.add({"ingest_latency", "Bytes received to event applied to its window table",
@@ -103,8 +88,6 @@ std::string register_metrics(EngineShared& sh) {
                    MetricUnit::nanoseconds, {}},
                   m.freshness),
             "freshness");
-      counter("rows_written", "Result rows written (each counted once, whatever the sinks)",
-              m.rows_out);
       for (size_t k = 0; k < cfg.sinks.size(); ++k) {
         std::vector<MetricLabel> labels{{"sink", cfg.sinks[k].name}};
         check(r.add({"sink_rows", "Result rows written to this sink", MetricUnit::none, labels},
@@ -205,6 +188,7 @@ std::expected<void, std::string> Engine::prepare() {
   }
   for (uint32_t i = 0; i < sh.shards; ++i) sh.cpus.push_back(cpus[i % cpus.size()]);
   sh.layout = std::make_unique<AggLayout>(cfg.aggregates, cfg.schema);
+  sh.connection_buffers = std::make_unique<MemoryBudget>(cfg.connection_buffer_bytes_max);
 
   const uint32_t n = sh.shards;
   sh.data.resize(size_t(n) * n);
@@ -340,21 +324,7 @@ int Engine::run() {
     for (std::string& f : s->failures()) totals_.failures.push_back(std::move(f));
     const ShardCounters c = snapshot(s->metrics());
     totals_.per_shard.push_back(c);
-    ShardCounters& t = totals_.sum;
-    t.events_in += c.events_in;
-    t.lines_in += c.lines_in;
-    t.bytes_in += c.bytes_in;
-    for (size_t r = 0; r < kDeadLetterReasons; ++r) t.dead_letters[r] += c.dead_letters[r];
-    t.partial_line_bytes += c.partial_line_bytes;
-    t.dead_letters_lost += c.dead_letters_lost;
-    t.connections += c.connections;
-    t.connections_refused += c.connections_refused;
-    t.windows_fired += c.windows_fired;
-    t.rows_out += c.rows_out;
-    t.batches_sent += c.batches_sent;
-    t.backpressure_stalls += c.backpressure_stalls;
-    t.ring_submissions += c.ring_submissions;
-    t.ring_completions += c.ring_completions;
+    totals_.sum += c;
   }
   return sh.exit_code.load();
 }

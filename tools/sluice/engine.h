@@ -18,6 +18,7 @@
 
 #include "core/channel.h"
 #include "core/config_model.h"
+#include "core/memory_budget.h"
 #include "core/metrics.h"
 #include "operators/aggregate.h"
 #include "operators/dead_letter.h"
@@ -44,21 +45,41 @@ struct SinkMetrics {
   Gauge buffer_bytes;         // encoded, not yet written
 };
 
+// Every per-shard counter, once: X(field, metric name, help, unit). The
+// struct of live counters, the after-run snapshot, the sums and the metrics
+// registration are all generated from this table. (Dead letters by reason
+// are an array beside it.) shard 0 alone writes rows_out (the gatherer).
+#define SLUICE_SHARD_COUNTERS(X)                                                                    \
+  X(events_in, "events_applied", "Events applied to a window table, by the shard owning their key", \
+    none)                                                                                           \
+  X(lines_in, "lines_read", "Non-empty lines or records read, by the shard reading them", none)     \
+  X(bytes_in, "input", "Bytes read from sources", bytes)                                            \
+  X(partial_line_bytes, "partial_line", "Bytes of lines cut off by a disconnecting peer", bytes)    \
+  X(dead_letters_lost, "dead_letters_lost",                                                         \
+    "Dead letters not written because the dead-letter output failed", none)                         \
+  X(connections, "connections_accepted", "TCP connections handed to this shard", none)              \
+  X(connections_refused, "connections_refused",                                                     \
+    "TCP connections closed at once (hand-off queue full, or stopping)", none)                      \
+  X(connections_evicted, "connections_evicted",                                                     \
+    "TCP connections closed to admit a new one at connections_max (the longest without a line)",    \
+    none)                                                                                           \
+  X(connections_timed_out, "connections_timed_out",                                                 \
+    "TCP connections closed after read_timeout without a complete line", none)                      \
+  X(connections_over_budget, "connections_over_budget",                                             \
+    "TCP connections closed because their line would pass connection_buffer_bytes_max", none)       \
+  X(windows_fired, "windows_fired", "Windows fired (their rows sent to the gatherer)", none)         \
+  X(rows_out, "rows_written", "Result rows written to every sink (shard 0)", none)                  \
+  X(batches_sent, "batches_sent", "Event batches sent to other shards", none)                       \
+  X(backpressure_stalls, "backpressure_stalls",                                                     \
+    "Loop iterations in which input waited for buffer space", none)                                 \
+  X(ring_submissions, "uring_submissions", "io_uring submission queue entries submitted", none)     \
+  X(ring_completions, "uring_completions", "io_uring completions reaped", none)
+
 struct ShardMetrics {
-  Counter events_in;          // events applied to a window table (by the owner)
-  Counter lines_in;           // non-empty lines read (by the reader)
-  Counter bytes_in;           // bytes read from sources
+#define SLUICE_COUNTER_FIELD(field, name, help, unit) Counter field;
+  SLUICE_SHARD_COUNTERS(SLUICE_COUNTER_FIELD)
+#undef SLUICE_COUNTER_FIELD
   std::array<Counter, kDeadLetterReasons> dead_letters;
-  Counter partial_line_bytes;
-  Counter dead_letters_lost;  // produced but not written: the dead-letter output failed
-  Counter connections;        // TCP connections accepted (handed to this shard)
-  Counter connections_refused;
-  Counter windows_fired;
-  Counter rows_out;           // rows written to sinks (gatherer, shard 0)
-  Counter batches_sent;
-  Counter backpressure_stalls;
-  Counter ring_submissions;
-  Counter ring_completions;
   Gauge open_windows;
   Gauge window_entries;       // (window, key) entries held
   // Bytes received -> event applied to its window table.
@@ -74,20 +95,12 @@ struct ShardMetrics {
 
 // A plain snapshot of counters, summed over shards after the run.
 struct ShardCounters {
-  uint64_t events_in = 0;       // events applied to a window table (by the owner)
-  uint64_t lines_in = 0;        // non-empty lines read (by the reader)
-  uint64_t bytes_in = 0;        // bytes read from sources
+#define SLUICE_COUNTER_VALUE(field, name, help, unit) uint64_t field = 0;
+  SLUICE_SHARD_COUNTERS(SLUICE_COUNTER_VALUE)
+#undef SLUICE_COUNTER_VALUE
   std::array<uint64_t, kDeadLetterReasons> dead_letters{};
-  uint64_t partial_line_bytes = 0;
-  uint64_t dead_letters_lost = 0;
-  uint64_t connections = 0;     // TCP connections accepted (handed to this shard)
-  uint64_t connections_refused = 0;
-  uint64_t windows_fired = 0;
-  uint64_t rows_out = 0;        // rows written to sinks (gatherer)
-  uint64_t batches_sent = 0;
-  uint64_t backpressure_stalls = 0;
-  uint64_t ring_submissions = 0;
-  uint64_t ring_completions = 0;
+
+  ShardCounters& operator+=(const ShardCounters& o);
 };
 
 struct LatencySummary {
@@ -130,6 +143,8 @@ struct EngineShared {
   int signal_fd = -1;
 
   std::vector<Shard*> shard_ptrs;
+  // Line buffers of all TCP connections (connection_buffer_bytes_max).
+  std::unique_ptr<MemoryBudget> connection_buffers;
   std::vector<std::unique_ptr<ShardMetrics>> metrics;  // by shard
   MetricsRegistry registry;
   int metrics_fd = -1;               // [metrics] listener (shard 0)

@@ -1,7 +1,9 @@
 #include "tools/sluice/shard.h"
 
 #include <fcntl.h>
+#include <linux/sockios.h>
 #include <sys/eventfd.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -25,9 +27,13 @@
 
 namespace sluice {
 
+// Why the engine closes a connection (the peer did not).
+enum class Shard::ConnClosing : uint8_t { no, stop, read_timeout, evicted, over_budget };
+
 struct Shard::TcpConn : FramedStream {
-  TcpConn(uint32_t src, const SourceConfig& sc, int64_t delay, int64_t floor)
-      : FramedStream(Kind::tcp, src, sc.line_bytes_max, delay, floor) {}
+  TcpConn(uint32_t src, const SourceConfig& sc, int64_t delay, int64_t floor, MemoryBudget* budget)
+      : FramedStream(Kind::tcp, src, sc.line_bytes_max, delay, floor, budget) {}
+  using Closing = ConnClosing;
   uint32_t slot = 0;
   int fd = -1;
   std::string peer;
@@ -37,6 +43,10 @@ struct Shard::TcpConn : FramedStream {
   bool recv_armed = false;
   bool eof = false;
   bool want_rearm = false;
+  Closing closing = Closing::no;
+  bool draining = false;     // stopping: reading what the peer already sent (stop_grace)
+  int64_t last_line_ns = 0;  // monotonic: connect, or the last complete line
+  int64_t last_bytes_ns = 0;  // monotonic: the last bytes received
 };
 
 struct Shard::FileStream : FramedStream {
@@ -131,6 +141,9 @@ void request_stop(EngineShared& shared) {
 namespace {
 // Back-off before re-arming accept after an error such as EMFILE.
 constexpr int64_t kAcceptRetryNs = 100 * kNsPerMs;
+// Stopping: a connection whose peer sent nothing for this long (and whose
+// socket holds nothing) has delivered what it had sent before the stop.
+constexpr int64_t kDrainQuietNs = 20 * kNsPerMs;
 
 bool same_marker(const Marker& a, const Marker& b) {
   return a.opinion == b.opinion && a.final == b.final && a.retired == b.retired &&
@@ -536,8 +549,10 @@ void Shard::run() {
     for (auto& k : kafka_) busy |= k->process();
     bufs_.publish();
     for (TcpConn* c : rearm_) {
-      if (c->want_rearm && !c->eof && !stopping_ && bufs_.available() > 0) arm_recv(*c);
+      if (c->want_rearm && !c->eof && (!stopping_ || c->draining) && bufs_.available() > 0) arm_recv(*c);
     }
+    if (now_ >= read_timeout_at_) check_read_timeouts();
+    if (drain_deadline_ != 0) drain_connections();
     std::erase_if(rearm_, [](TcpConn* c) { return !c->want_rearm || c->eof; });
     update_inputs_done();
     busy |= flush_outbound();
@@ -563,6 +578,8 @@ int64_t Shard::next_deadline() {
   int64_t t = next_timer_;
   next_timer_ = kTimeMax;
   if (stop_deadline_ != 0) t = std::min(t, stop_deadline_);
+  if (drain_deadline_ != 0) t = std::min(t, drain_deadline_);
+  t = std::min(t, read_timeout_at_);
   if (gatherer_) t = std::min(t, gatherer_->next_deadline());
   if (cfg_.window.idle_timeout_ns > 0) {
     auto idle_at = [&](const Stream& s) {
@@ -649,15 +666,22 @@ void Shard::begin_stop() {
       if (listener_open_[i]) ::shutdown(sh_.listen_fds[i], SHUT_RDWR);
     }
   }
+  // Connections first read what their peers already sent, for up to
+  // stop_grace, unless the grace is 0 (or the stop is a failure's).
+  int64_t grace = 0;
   for (auto& c : conns_) {
-    if (!c || c->eof) continue;
-    if (c->recv_armed) {
-      ::shutdown(c->fd, SHUT_RDWR);  // the pending receive completes with end-of-stream
+    if (!c || c->eof || c->closing != TcpConn::Closing::no) continue;
+    const int64_t g = cfg_.sources[c->source].tcp.stop_grace_ns;
+    if (g > 0 && sh_.exit_code.load(std::memory_order_relaxed) == 0) {
+      c->draining = true;
+      c->closing = TcpConn::Closing::stop;
+      grace = std::max(grace, g);
+      if (c->want_rearm) rearm_.push_back(c.get());
     } else {
-      c->eof = true;
-      mark_ready(*c);
+      close_by_engine(*c, TcpConn::Closing::stop);
     }
   }
+  if (grace > 0) drain_deadline_ = now_ + grace;
   for (auto& g : gens_) mark_ready(*g);
   for (auto& f : files_) mark_ready(*f);
   for (auto& k : kafka_) k->stop();
@@ -711,8 +735,13 @@ void Shard::on_accept(uint32_t source, const io_uring_cqe& cqe) {
       } else {
         ::close(fd);
         m_.connections_refused.add();
-        log_warn("source {}: connection hand-off queue to shard {} full; connection closed",
-                 cfg_.sources[source].name, target);
+        uint64_t suppressed = 0;
+        if (refuse_log_.allow(now_, suppressed)) {
+          log_warn("source {}: connection hand-off queue to shard {} full; connection closed{}",
+                   cfg_.sources[source].name, target,
+                   suppressed > 0 ? fmt::format(" ({} more refused since the last such message)", suppressed)
+                                  : "");
+        }
       }
     }
   }
@@ -752,15 +781,25 @@ bool Shard::adopt_connections() {
 void Shard::open_tcp(uint32_t source, int fd) {
   const SourceConfig& sc = cfg_.sources[source];
   uint32_t live = 0;
+  TcpConn* quietest = nullptr;  // the open connection longest without a complete line
   for (auto& c : conns_) {
-    if (c && c->source == source) ++live;
+    if (!c || c->source != source || c->closing != TcpConn::Closing::no || c->eof) continue;
+    ++live;
+    if (quietest == nullptr || c->last_line_ns < quietest->last_line_ns) quietest = c.get();
   }
   // connections_max is per source; each shard holds its round-robin share.
-  if (live * n_ >= sc.tcp.connections_max) {
-    ::close(fd);
-    m_.connections_refused.add();
-    log_warn("source {}: connections_max ({}) reached; connection refused", sc.name, sc.tcp.connections_max);
-    return;
+  // At the limit the quietest connection makes room: idle sockets cannot
+  // lock out a sender that arrives later.
+  if (live * n_ >= sc.tcp.connections_max && quietest != nullptr) {
+    m_.connections_evicted.add();
+    uint64_t suppressed = 0;
+    if (evict_log_.allow(now_, suppressed)) {
+      log_warn("source {}: connections_max ({}) reached; closed {} (no complete line for {} ms) to "
+               "admit a new connection{}",
+               sc.name, sc.tcp.connections_max, quietest->peer, (now_ - quietest->last_line_ns) / kNsPerMs,
+               suppressed > 0 ? fmt::format(" ({} more since the last such message)", suppressed) : "");
+    }
+    close_by_engine(*quietest, TcpConn::Closing::evicted);
   }
   uint32_t slot;
   if (!free_conn_slots_.empty()) {
@@ -771,9 +810,12 @@ void Shard::open_tcp(uint32_t source, int fd) {
     conns_.emplace_back();
   }
   auto c = std::make_unique<TcpConn>(source, sc, cfg_.window.watermark_delay_ns,
-                                     sh_.fired_max.load(std::memory_order_acquire));
+                                     sh_.fired_max.load(std::memory_order_acquire),
+                                     sh_.connection_buffers.get());
   c->slot = slot;
   c->fd = fd;
+  c->last_line_ns = now_;
+  if (sc.tcp.read_timeout_ns > 0) read_timeout_at_ = std::min(read_timeout_at_, now_ + sc.tcp.read_timeout_ns);
   sockaddr_storage ss{};
   socklen_t len = sizeof ss;
   c->peer = getpeername(fd, reinterpret_cast<sockaddr*>(&ss), &len) == 0 ? format_address(ss) : "?";
@@ -795,7 +837,13 @@ void Shard::arm_recv(TcpConn& c) {
 }
 
 void Shard::on_recv(TcpConn& c, const io_uring_cqe& cqe) {
-  if (cqe.res > 0 && (cqe.flags & IORING_CQE_F_BUFFER)) {
+  const bool closing = c.closing != TcpConn::Closing::no && c.closing != TcpConn::Closing::stop;
+  if (cqe.res > 0 && (cqe.flags & IORING_CQE_F_BUFFER) && closing) {
+    // Closed by the engine: what still arrives is not read.
+    uint16_t bid = uint16_t(cqe.flags >> IORING_CQE_BUFFER_SHIFT);
+    bufs_.on_taken();
+    bufs_.recycle(bid);
+  } else if (cqe.res > 0 && (cqe.flags & IORING_CQE_F_BUFFER)) {
     uint16_t bid = uint16_t(cqe.flags >> IORING_CQE_BUFFER_SHIFT);
     bufs_.on_taken();
     buf_len_[bid] = uint32_t(cqe.res);
@@ -808,15 +856,18 @@ void Shard::on_recv(TcpConn& c, const io_uring_cqe& cqe) {
       c.head_off = 0;
     }
     c.tail = bid;
+    c.last_bytes_ns = now_;
     count_bytes(c, uint64_t(cqe.res));
     input_arrived(c);
   }
   if (!(cqe.flags & IORING_CQE_F_MORE)) {
     c.recv_armed = false;
-    if (cqe.res == -ENOBUFS && !stopping_) {
+    // While stopping, a draining connection goes on reading (stop_grace).
+    const bool reading = !closing && (!stopping_ || c.draining);
+    if (cqe.res == -ENOBUFS && reading) {
       c.want_rearm = true;  // re-armed once buffers come back
       rearm_.push_back(&c);
-    } else if (cqe.res <= 0 || stopping_) {
+    } else if (cqe.res <= 0 || !reading) {
       if (cqe.res < 0 && cqe.res != -ECONNRESET && cqe.res != -ECANCELED) {
         log_debug("source {}: {}: recv: {}", cfg_.sources[c.source].name, c.peer, std::strerror(-cqe.res));
       }
@@ -835,9 +886,42 @@ bool Shard::process_tcp(TcpConn& c) {
     const char* data = bufs_.buffer(bid) + c.head_off;
     size_t len = buf_len_[bid] - c.head_off;
     begin_chunk(buf_recv_ns_[bid]);
+    const uint64_t lines_before = c.framer.line_number();
     size_t used = feed(c, data, len);
     end_chunk();
+    if (c.framer.line_number() != lines_before) c.last_line_ns = now_;
     if (used > 0) progress = true;
+    if (used < len && c.framer.out_of_budget()) {
+      // The line so far (carried, plus what this buffer holds of it) is lost
+      // with the connection: one partial_line dead letter for it.
+      const char* rest = data + used;
+      const size_t rest_len = len - used;
+      const void* nl = std::memchr(rest, '\n', rest_len);
+      const uint64_t line_bytes =
+          c.framer.pending_bytes() + (nl ? size_t(static_cast<const char*>(nl) - rest) : rest_len);
+      std::string_view prefix = c.framer.pending_bytes() > 0
+                                    ? c.framer.pending_prefix()
+                                    : std::string_view(rest, std::min(rest_len, kTooLongPrefixBytes));
+      if (!dead_letter(&c, DeadLetterReason::partial_line,
+                       "connection closed: the line would pass connection_buffer_bytes_max", prefix,
+                       line_bytes > prefix.size(), line_bytes)) {
+        c.head_off += uint32_t(used);
+        c.stalled = true;  // the dead-letter output is full: try again later
+        return progress;
+      }
+      m_.partial_line_bytes.add(line_bytes);
+      c.framer.reset();
+      m_.connections_over_budget.add();
+      uint64_t suppressed = 0;
+      if (budget_log_.allow(now_, suppressed)) {
+        log_warn("source {}: {}: a line of {}+ bytes would pass connection_buffer_bytes_max ({} bytes "
+                 "in use by all connections); connection closed{}",
+                 cfg_.sources[c.source].name, c.peer, line_bytes, sh_.connection_buffers->used(),
+                 suppressed > 0 ? fmt::format(" ({} more since the last such message)", suppressed) : "");
+      }
+      close_by_engine(c, TcpConn::Closing::over_budget);
+      return true;
+    }
     if (used < len) {
       c.head_off += uint32_t(used);
       c.stalled = true;
@@ -854,8 +938,23 @@ bool Shard::process_tcp(TcpConn& c) {
     if (c.framer.pending_bytes() > 0) {
       std::string_view prefix = c.framer.pending_prefix();
       bool truncated = c.framer.pending_bytes() > prefix.size();
-      if (!dead_letter(&c, DeadLetterReason::partial_line, "connection closed in the middle of a line",
-                       prefix, truncated, c.framer.pending_bytes())) {
+      const char* detail = "connection closed in the middle of a line";
+      switch (c.closing) {
+        case TcpConn::Closing::read_timeout:
+          detail = "connection closed by read_timeout in the middle of a line";
+          break;
+        case TcpConn::Closing::evicted:
+          detail = "connection closed at connections_max, to admit a new one, in the middle of a line";
+          break;
+        case TcpConn::Closing::over_budget:
+          detail = "connection closed: the line would pass connection_buffer_bytes_max";
+          break;
+        case TcpConn::Closing::no:
+        case TcpConn::Closing::stop:
+          break;
+      }
+      if (!dead_letter(&c, DeadLetterReason::partial_line, detail, prefix, truncated,
+                       c.framer.pending_bytes())) {
         c.stalled = true;
         return progress;
       }
@@ -866,6 +965,75 @@ bool Shard::process_tcp(TcpConn& c) {
     return true;
   }
   return progress;
+}
+
+// The engine ends a connection (stop, read_timeout, eviction, budget): no
+// more is read from it; what it had queued and not yet framed is dropped
+// (except on stop, where the queue is still processed); the pending receive
+// completes with end-of-stream and the usual close path follows.
+void Shard::close_by_engine(TcpConn& c, TcpConn::Closing why) {
+  if (c.closing != TcpConn::Closing::no && c.closing != TcpConn::Closing::stop) return;
+  c.closing = why;
+  c.draining = false;
+  if (why != TcpConn::Closing::stop) {
+    while (c.head >= 0) {
+      uint16_t bid = uint16_t(c.head);
+      c.head = buf_next_[bid];
+      bufs_.recycle(bid);
+    }
+    c.tail = -1;
+    c.head_off = 0;
+    c.stalled = false;
+  }
+  if (c.eof) return;
+  if (c.recv_armed) {
+    ::shutdown(c.fd, SHUT_RDWR);  // the pending receive completes with end-of-stream
+  } else {
+    c.eof = true;
+    c.want_rearm = false;
+    mark_ready(c);
+  }
+}
+
+// Connections past read_timeout without a complete line are closed.
+void Shard::check_read_timeouts() {
+  read_timeout_at_ = kTimeMax;
+  for (auto& c : conns_) {
+    if (!c || c->eof || c->closing != TcpConn::Closing::no) continue;
+    const int64_t timeout = cfg_.sources[c->source].tcp.read_timeout_ns;
+    if (timeout <= 0) continue;
+    if (now_ - c->last_line_ns >= timeout) {
+      m_.connections_timed_out.add();
+      log_debug("source {}: {}: no complete line for {} ms (read_timeout); closed",
+                cfg_.sources[c->source].name, c->peer, timeout / kNsPerMs);
+      close_by_engine(*c, TcpConn::Closing::read_timeout);
+    } else {
+      read_timeout_at_ = std::min(read_timeout_at_, c->last_line_ns + timeout);
+    }
+  }
+}
+
+// Stopping with stop_grace: each connection goes on reading until what its
+// peer had sent is in (the socket's receive queue is empty and every queued
+// buffer framed) or its grace is over; then it is shut down.
+void Shard::drain_connections() {
+  bool any = false;
+  for (auto& c : conns_) {
+    if (!c || !c->draining) continue;
+    // Caught up: nothing queued here or in the socket, and nothing arrived
+    // for a moment (bytes a peer wrote may still be on their way from its
+    // send buffer).
+    int queued = 0;
+    const bool caught_up = c->head < 0 && now_ - c->last_bytes_ns >= kDrainQuietNs &&
+                           ::ioctl(c->fd, SIOCINQ, &queued) == 0 && queued == 0;
+    if (caught_up || now_ >= drain_deadline_) {
+      close_by_engine(*c, TcpConn::Closing::stop);
+    } else {
+      any = true;
+      next_timer_ = std::min(next_timer_, std::max(now_, c->last_bytes_ns) + kDrainQuietNs);
+    }
+  }
+  if (!any) drain_deadline_ = 0;
 }
 
 void Shard::close_tcp(TcpConn& c) {

@@ -21,6 +21,8 @@
 #include <string_view>
 #include <vector>
 
+#include "core/log.h"
+#include "core/memory_budget.h"
 #include "io/async_writer.h"
 #include "io/ring.h"
 #include "operators/decoder.h"
@@ -72,8 +74,9 @@ struct Stream {
 
 // A stream of NDJSON bytes, cut into lines.
 struct FramedStream : Stream {
-  FramedStream(Kind k, uint32_t src, uint32_t line_bytes_max, int64_t delay_ns, int64_t floor_ns)
-      : Stream(k, src, delay_ns, floor_ns), framer(line_bytes_max) {}
+  FramedStream(Kind k, uint32_t src, uint32_t line_bytes_max, int64_t delay_ns, int64_t floor_ns,
+               MemoryBudget* budget = nullptr)
+      : Stream(k, src, delay_ns, floor_ns), framer(line_bytes_max, budget) {}
   LineFramer framer;
 };
 
@@ -121,6 +124,10 @@ class Shard {
   void on_recv(TcpConn& c, const io_uring_cqe& cqe);
   bool process_tcp(TcpConn& c);
   void close_tcp(TcpConn& c);
+  enum class ConnClosing : uint8_t;
+  void close_by_engine(TcpConn& c, ConnClosing why);
+  void check_read_timeouts();
+  void drain_connections();
   void issue_read(FileStream& f);
   void on_file_read(FileStream& f, int buf, int res);
   bool process_file(FileStream& f);
@@ -212,6 +219,9 @@ class Shard {
   std::vector<int64_t> buf_recv_ns_;  // when each queued buffer was received
   std::vector<bool> listener_open_;  // by source index (shard 0)
   uint32_t accept_rr_ = 0;
+  int64_t read_timeout_at_ = kTimeMax;  // earliest read_timeout of an open connection
+  int64_t drain_deadline_ = 0;          // stopping: the end of stop_grace (0: not draining)
+  LogRateLimit evict_log_, refuse_log_, budget_log_;
   // After an accept error (EMFILE, ENFILE...), listeners are re-armed at this
   // monotonic time instead of at once, so a persistent error does not spin.
   int64_t accept_retry_at_ = 0;
