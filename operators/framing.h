@@ -113,8 +113,12 @@ class LineFramer {
     size_t cap = std::max({need, carry_cap_ * 2, kCarryInitialBytes});
     cap = std::min<size_t>(cap, std::max<size_t>(need, line_bytes_max_));
     if (budget_ != nullptr && !budget_->try_reserve(cap - carry_cap_)) {
-      out_of_budget_ = true;
-      return false;
+      // Doubling does not fit: exactly what this line needs may.
+      cap = need;
+      if (!budget_->try_reserve(cap - carry_cap_)) {
+        out_of_budget_ = true;
+        return false;
+      }
     }
     std::unique_ptr<char[]> grown(new char[cap + kLinePadding]);
     if (carry_len_ > 0) std::memcpy(grown.get(), carry_.get(), carry_len_);

@@ -690,3 +690,79 @@ TEST(LineFramerSmallLimit, TooLongPrefixDoesNotDependOnChunking) {
 
 }  // namespace
 }  // namespace sluice
+
+// ---------------------------------------------------------------------------
+// The carry buffer: only while a line spans chunks, under a shared budget.
+
+namespace sluice {
+namespace {
+
+// Feeds `text` as one chunk (with the padding simdjson needs); collects lines.
+size_t feed_one(LineFramer& f, std::string_view text, std::vector<std::string>& lines) {
+  std::vector<char> buf(text.size() + kLinePadding, '\0');
+  std::memcpy(buf.data(), text.data(), text.size());
+  return f.feed(buf.data(), text.size(), [&](const Line& l) {
+    lines.emplace_back(l.text);
+    return true;
+  });
+}
+
+TEST(LineFramerCarry, WholeLinesInAChunkNeedNoCarry) {
+  MemoryBudget budget(1 << 20);
+  LineFramer f(1 << 20, &budget);
+  std::vector<std::string> lines;
+  EXPECT_EQ(feed_one(f, "a\nbb\nccc\n", lines), 9u);
+  EXPECT_EQ(lines, (std::vector<std::string>{"a", "bb", "ccc"}));
+  EXPECT_EQ(f.carry_capacity(), 0u);
+  EXPECT_EQ(budget.used(), 0u);
+}
+
+TEST(LineFramerCarry, ALongSplitLineGrowsTheCarryAndReleasesItWhenDone) {
+  MemoryBudget budget(4 << 20);
+  LineFramer f(2 << 20, &budget);
+  std::vector<std::string> lines;
+  const std::string line(1 << 20, 'x');
+  for (size_t off = 0; off < line.size(); off += 64 * 1024) {
+    ASSERT_EQ(feed_one(f, std::string_view(line).substr(off, 64 * 1024), lines), 64u * 1024);
+  }
+  EXPECT_GE(f.carry_capacity(), line.size());
+  EXPECT_EQ(budget.used(), f.carry_capacity());
+  ASSERT_EQ(feed_one(f, "\n", lines), 1u);
+  ASSERT_EQ(lines.size(), 1u);
+  EXPECT_EQ(lines[0], line);
+  // Larger than kCarryKeepBytes: given back once its line is done.
+  EXPECT_EQ(f.carry_capacity(), 0u);
+  EXPECT_EQ(budget.used(), 0u);
+}
+
+TEST(LineFramerCarry, BudgetRefusalStopsBeforeTheLineAndSaysSo) {
+  MemoryBudget budget(8192);
+  LineFramer a(1 << 20, &budget), b(1 << 20, &budget);
+  std::vector<std::string> lines;
+  // a takes the whole budget with a line that spans chunks.
+  ASSERT_EQ(feed_one(a, std::string(8000, 'a'), lines), 8000u);
+  EXPECT_FALSE(a.out_of_budget());
+  // b: a whole line first (free), then a split line the budget cannot hold.
+  EXPECT_EQ(feed_one(b, "ok\n" + std::string(300, 'b'), lines), 3u);
+  EXPECT_TRUE(b.out_of_budget());
+  EXPECT_EQ(lines, (std::vector<std::string>{"ok"}));
+  EXPECT_EQ(b.pending_bytes(), 0u);
+  // a's line completes; its small carry is kept for the next one.
+  ASSERT_EQ(feed_one(a, "a\n", lines), 2u);
+  EXPECT_EQ(lines.back(), std::string(8001, 'a'));
+  EXPECT_LE(budget.used(), 8192u);
+}
+
+TEST(LineFramerCarry, DestroyingAFramerReturnsItsCarryToTheBudget) {
+  MemoryBudget budget(1 << 20);
+  {
+    LineFramer f(1 << 20, &budget);
+    std::vector<std::string> lines;
+    ASSERT_EQ(feed_one(f, "no newline yet", lines), 14u);
+    EXPECT_GT(budget.used(), 0u);
+  }
+  EXPECT_EQ(budget.used(), 0u);
+}
+
+}  // namespace
+}  // namespace sluice
