@@ -537,6 +537,7 @@ class ConfigParser {
                   int64_t(limits::line_bytes_max_min))) {
       connection_budget_where_ = table.get("connection_buffer_bytes_max")->source();
     }
+    r.integer("fixed_memory_bytes_max", config.fixed_memory_bytes_max, 1 << 20);
     r.finish();
   }
 

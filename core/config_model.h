@@ -198,6 +198,9 @@ struct PipelineConfig {
   // flush; past it the process logs what was still pending and exits 1. 0 = no bound.
   int64_t stop_timeout_ns = 30 * 1'000'000'000LL;
   uint64_t connection_buffer_bytes_max = limits::connection_buffer_bytes_max_default;
+  // Budget for the fixed memory of all shards (see the README's "Resources");
+  // `check` and `run` refuse a pipeline over it. 0 = half of the machine's memory.
+  uint64_t fixed_memory_bytes_max = 0;
   std::vector<SourceConfig> sources;
   SchemaConfig schema;
   WindowConfig window;

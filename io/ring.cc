@@ -85,7 +85,10 @@ std::string BufferRing::init(Ring& ring, uint16_t group, uint32_t count, uint32_
   stride_ = (size_t(buffer_bytes) + padding + 63) & ~size_t(63);
   slab_ = static_cast<char*>(std::aligned_alloc(64, stride_ * count));
   if (slab_ == nullptr) return "out of memory for receive buffers";
-  std::memset(slab_, 0, stride_ * count);
+  // Only the padding after each buffer is cleared: the buffers themselves
+  // become resident when the kernel first receives into them, so a shard
+  // that never reads a socket does not pay for them.
+  for (uint32_t i = 0; i < count; ++i) std::memset(slab_ + size_t(i) * stride_ + buffer_bytes, 0, stride_ - buffer_bytes);
   br_bytes_ = count * sizeof(io_uring_buf);
   void* mem = mmap(nullptr, br_bytes_, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
   if (mem == MAP_FAILED) return std::string("mmap buffer ring: ") + std::strerror(errno);

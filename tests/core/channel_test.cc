@@ -159,5 +159,58 @@ TEST(SpscChannel, TwoThreadsMoveAMillionItems) {
   EXPECT_EQ(free_items.size(), 8u);
 }
 
+// Pooled channels: items are made on first use, up to the producer's limit,
+// and can move between the producer's channels.
+struct Pooled {
+  uint64_t payload;
+};
+
+TEST(SpscChannelPool, ItemsAreMadeOnFirstUseUpToTheLimit) {
+  ItemPool<Pooled> pool(3);
+  SpscChannel<Pooled> a(&pool), b(&pool);
+  EXPECT_EQ(pool.allocated(), 0u);
+  EXPECT_EQ(a.capacity(), 3u);
+  Pooled* x = a.try_acquire();
+  Pooled* y = b.try_acquire();
+  Pooled* z = a.try_acquire();
+  ASSERT_TRUE(x && y && z);
+  EXPECT_EQ(pool.allocated(), 3u);
+  EXPECT_EQ(a.try_acquire(), nullptr);  // the pool is at its limit, nothing given back
+  EXPECT_EQ(b.try_acquire(), nullptr);
+  a.push(x);
+  EXPECT_EQ(a.try_pop(), x);
+  a.release(x);
+  EXPECT_EQ(a.try_acquire(), x);  // recycled, not new
+  EXPECT_EQ(pool.allocated(), 3u);
+}
+
+TEST(SpscChannelPool, AnItemGivenBackToOneChannelServesAnother) {
+  ItemPool<Pooled> pool(2);
+  SpscChannel<Pooled> a(&pool), b(&pool);
+  Pooled* x = a.try_acquire();
+  Pooled* y = a.try_acquire();
+  ASSERT_TRUE(x && y);
+  EXPECT_EQ(b.try_acquire(), nullptr);
+  a.push(x);
+  a.push(y);
+  a.release(a.try_pop());
+  a.release(a.try_pop());
+  EXPECT_EQ(b.try_acquire(), nullptr);  // b never allocates past the pool ...
+  Pooled* moved = a.steal();            // ... but may take what a was given back
+  ASSERT_NE(moved, nullptr);
+  // Every item of the pool can go through b: its queues hold them all.
+  Pooled* other = a.steal();
+  ASSERT_NE(other, nullptr);
+  EXPECT_EQ(a.steal(), nullptr);
+  b.push(moved);
+  b.push(other);
+  EXPECT_EQ(b.depth(), 2u);
+  b.release(b.try_pop());
+  b.release(b.try_pop());
+  EXPECT_NE(b.try_acquire(), nullptr);
+  EXPECT_NE(b.try_acquire(), nullptr);
+  EXPECT_EQ(pool.allocated(), 2u);
+}
+
 }  // namespace
 }  // namespace sluice

@@ -22,8 +22,14 @@ namespace sluice {
 // 64 KiB holds about a thousand typical events: large enough that the
 // per-batch queue operation is noise, small enough to stay in L2.
 constexpr size_t kEventBatchBytes = 64 * 1024;
-// Batches per ordered shard pair. In flight at once: batches x size.
+// Batches in flight to one other shard at most, and batches one shard may
+// hold for all others together (allocated on first use). Memory for the
+// exchange is then at most shards x kEventBatchesPerShard x 64 KiB (4 MiB a
+// shard), linear in the shard count; with two shards, one destination may
+// use 32 batches, as before.
 constexpr size_t kEventBatchesPerChannel = 32;
+constexpr size_t kEventBatchesPerShard = 64;
+static_assert(kEventBatchesPerShard >= kEventBatchesPerChannel);
 constexpr size_t kResultChunkBytes = 64 * 1024;
 constexpr size_t kResultChunksPerShard = 16;
 

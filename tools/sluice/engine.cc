@@ -15,6 +15,7 @@
 #include "core/cpu.h"
 #include "core/log.h"
 #include "io/net.h"
+#include "operators/framing.h"
 #include "tools/sluice/shard.h"
 
 namespace sluice {
@@ -137,6 +138,88 @@ std::string register_metrics(EngineShared& sh) {
 
 }  // namespace
 
+namespace {
+std::string bytes_text(uint64_t b) {
+  if (b >= (uint64_t(1) << 30)) return fmt::format("{:.1f} GiB", double(b) / double(1 << 30));
+  return fmt::format("{:.1f} MiB", double(b) / double(1 << 20));
+}
+}  // namespace
+
+std::string FixedMemory::describe() const {
+  return fmt::format("{} ({} per shard)", bytes_text(total), bytes_text(per_shard));
+}
+
+FixedMemory estimate_fixed_memory(const PipelineConfig& cfg, uint32_t shards) {
+  uint32_t line_max = limits::line_bytes_max_min;
+  for (const SourceConfig& s : cfg.sources) line_max = std::max(line_max, s.line_bytes_max);
+  // Every shard: receive buffers, its exchange batches, two dead-letter
+  // buffers, the decoder's two simdjson parsers (about 16 bytes per byte of
+  // the longest line, an estimate), and on shards != 0 the result chunks.
+  const uint64_t recv = uint64_t(kRecvBuffers) * (kRecvBufferBytes + kLinePadding + 64);
+  const uint64_t exchange = shards > 1 ? kEventBatchesPerShard * sizeof(EventBatch) : 0;
+  const uint64_t chunks = kResultChunksPerShard * sizeof(ResultChunk);
+  const uint64_t base = recv + exchange + 2 * uint64_t(dead_letter_buffer_bytes(line_max)) +
+                        16 * uint64_t(line_max);
+  std::vector<uint64_t> shard(shards, base);
+  for (uint32_t i = 1; i < shards; ++i) shard[i] += chunks;
+  // Sources: file streams (two reads each, on every shard when split),
+  // generators, Kafka (two response buffers per broker connection; at least
+  // one connection per shard).
+  uint32_t next = 0;
+  for (const SourceConfig& s : cfg.sources) {
+    switch (s.type) {
+      case SourceType::file: {
+        const uint64_t b = 2 * (uint64_t(s.file.read_bytes) + kLinePadding);
+        if (s.file.split) {
+          for (uint64_t& v : shard) v += b;
+        } else {
+          shard[next++ % shards] += b;
+        }
+        break;
+      }
+      case SourceType::generator:
+        shard[next++ % shards] += kGeneratorChunkBytes + kLinePadding;
+        break;
+      case SourceType::kafka:
+        for (uint64_t& v : shard) v += 2 * uint64_t(s.kafka.max_bytes);
+        break;
+      case SourceType::tcp:
+        break;
+    }
+  }
+  // Sinks (shard 0): two buffers each.
+  for (const SinkConfig& s : cfg.sinks) shard[0] += 2 * uint64_t(s.buffer_bytes);
+  FixedMemory m;
+  for (uint64_t v : shard) {
+    m.total += v;
+    m.per_shard = std::max(m.per_shard, v);
+  }
+  return m;
+}
+
+uint32_t effective_shards(const PipelineConfig& cfg) {
+  return cfg.shards != 0 ? cfg.shards : uint32_t(allowed_cpus().size());
+}
+
+uint64_t fixed_memory_budget(const PipelineConfig& cfg) {
+  if (cfg.fixed_memory_bytes_max != 0) return cfg.fixed_memory_bytes_max;
+  const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+  return pages > 0 && page > 0 ? uint64_t(pages) * uint64_t(page) / 2 : UINT64_MAX;
+}
+
+std::expected<FixedMemory, std::string> check_fixed_memory(const PipelineConfig& cfg, uint32_t shards) {
+  FixedMemory m = estimate_fixed_memory(cfg, shards);
+  const uint64_t budget = fixed_memory_budget(cfg);
+  if (m.total > budget) {
+    return std::unexpected(fmt::format(
+        "{} shards need {} of fixed memory, more than the budget of {} ({}); use fewer shards, "
+        "smaller line_bytes_max / buffer_bytes / max_bytes, or raise [pipeline] fixed_memory_bytes_max",
+        shards, m.describe(), bytes_text(budget),
+        cfg.fixed_memory_bytes_max != 0 ? "fixed_memory_bytes_max" : "half of this machine's memory"));
+  }
+  return m;
+}
+
 Engine::~Engine() {
   shards_.clear();
   for (int fd : shared_.listen_fds) {
@@ -183,6 +266,9 @@ std::expected<void, std::string> Engine::prepare() {
   const PipelineConfig& cfg = sh.config;
   std::vector<int> cpus = allowed_cpus();
   sh.shards = cfg.shards == 0 ? uint32_t(cpus.size()) : cfg.shards;
+  auto fixed = check_fixed_memory(cfg, sh.shards);
+  if (!fixed) return std::unexpected(fixed.error());
+  sh.fixed_memory = *fixed;
   if (sh.shards > cpus.size()) {
     log_info("{} shards on {} CPUs: shards share CPUs", sh.shards, cpus.size());
   }
@@ -193,16 +279,16 @@ std::expected<void, std::string> Engine::prepare() {
   const uint32_t n = sh.shards;
   sh.data.resize(size_t(n) * n);
   for (uint32_t s = 0; s < n; ++s) {
+    sh.pools.push_back(std::make_unique<ItemPool<EventBatch>>(kEventBatchesPerShard));
     for (uint32_t d = 0; d < n; ++d) {
       if (s == d) continue;
-      sh.data[s * n + d] = std::make_unique<SpscChannel<EventBatch>>(
-          kEventBatchesPerChannel, [](size_t) { return std::make_unique<EventBatch>(); });
+      sh.data[s * n + d] = std::make_unique<SpscChannel<EventBatch>>(sh.pools[s].get());
     }
   }
   sh.results.resize(n);
   for (uint32_t s = 1; s < n; ++s) {
     sh.results[s] = std::make_unique<SpscChannel<ResultChunk>>(
-        kResultChunksPerShard, [](size_t) { return std::make_unique<ResultChunk>(); });
+        kResultChunksPerShard, [](size_t) { return std::make_unique_for_overwrite<ResultChunk>(); });
   }
   for (uint32_t s = 0; s < n; ++s) {
     sh.accepted.push_back(std::make_unique<moodycamel::ReaderWriterQueue<uint64_t>>(4096));

@@ -119,15 +119,36 @@ struct EngineTotals {
 
 ShardCounters snapshot(const ShardMetrics& m);
 
+// The memory a pipeline's fixed structures may occupy, whatever its data:
+// per shard the receive buffers, the exchange batches, the result chunks,
+// the dead-letter buffers, the decoder, the file / generator / Kafka
+// buffers; once, the sink buffers. (Window state, the gatherer's rows and
+// TCP line buffers come on top: they grow with the data, the last within
+// connection_buffer_bytes_max.) The decoder's share is an estimate.
+struct FixedMemory {
+  uint64_t per_shard = 0;  // the largest share of one shard
+  uint64_t total = 0;
+  std::string describe() const;  // "1.2 GiB (34.0 MiB per shard)"
+};
+FixedMemory estimate_fixed_memory(const PipelineConfig& config, uint32_t shards);
+// Shards a pipeline runs with: config.shards, or one per CPU of the affinity mask.
+uint32_t effective_shards(const PipelineConfig& config);
+// The fixed-memory budget: config.fixed_memory_bytes_max, or half of the machine's memory.
+uint64_t fixed_memory_budget(const PipelineConfig& config);
+// An error when the fixed memory of `shards` shards is over the budget.
+std::expected<FixedMemory, std::string> check_fixed_memory(const PipelineConfig& config, uint32_t shards);
+
 // State shared by all shards. Written at start-up, then read-only, except the atomics.
 struct EngineShared {
   PipelineConfig config;
   uint32_t shards = 1;
   std::vector<int> cpus;            // cpu of each shard
+  FixedMemory fixed_memory;
   std::unique_ptr<AggLayout> layout;
 
-  // data[src * shards + dst], src != dst
+  // data[src * shards + dst], src != dst; their batches come from pools[src].
   std::vector<std::unique_ptr<SpscChannel<EventBatch>>> data;
+  std::vector<std::unique_ptr<ItemPool<EventBatch>>> pools;
   // results[src] : src -> shard 0 (index 0 unused)
   std::vector<std::unique_ptr<SpscChannel<ResultChunk>>> results;
   // accepted connections, shard 0 -> shard dst: (source index << 32) | fd
@@ -182,6 +203,7 @@ class Engine {
   const EngineTotals& totals() const { return totals_; }
   // After prepare(): the number of shards and the CPU each is pinned to.
   uint32_t shards() const { return shared_.shards; }
+  const FixedMemory& fixed_memory() const { return shared_.fixed_memory; }
   const std::vector<int>& cpus() const { return shared_.cpus; }
   // "host:port" of the metrics endpoint, empty without [metrics].
   const std::string& metrics_address() const { return shared_.metrics_address; }

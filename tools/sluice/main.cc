@@ -65,17 +65,28 @@ std::string describe_sinks(const PipelineConfig& cfg) {
 int cmd_check(const std::string& path) {
   ConfigResult cfg = load_config(path);
   if (!cfg) return print_errors(cfg.error());
-  std::printf("%s: ok: pipeline \"%s\", %zu source%s [%s], %zu aggregate%s, %zu sink%s [%s]\n",
+  const uint32_t shards = effective_shards(*cfg);
+  auto fixed = check_fixed_memory(*cfg, shards);
+  if (!fixed) {
+    std::fprintf(stderr, "%s: %s\n", path.c_str(), fixed.error().c_str());
+    return 2;
+  }
+  std::printf("%s: ok: pipeline \"%s\", %zu source%s [%s], %zu aggregate%s, %zu sink%s [%s]; %u shard%s, "
+              "fixed memory %s\n",
               path.c_str(), cfg->name.c_str(), cfg->sources.size(), cfg->sources.size() == 1 ? "" : "s",
               describe_sources(*cfg, nullptr).c_str(), cfg->aggregates.size(),
               cfg->aggregates.size() == 1 ? "" : "s", cfg->sinks.size(), cfg->sinks.size() == 1 ? "" : "s",
-              describe_sinks(*cfg).c_str());
+              describe_sinks(*cfg).c_str(), shards, shards == 1 ? "" : "s", fixed->describe().c_str());
   return 0;
 }
 
 int cmd_run(const std::string& path, bool consume_only) {
   ConfigResult cfg = load_config(path);
   if (!cfg) return print_errors(cfg.error());
+  if (auto fixed = check_fixed_memory(*cfg, effective_shards(*cfg)); !fixed) {
+    log_error("{}: {}", path, fixed.error());
+    return 2;
+  }
   PipelineConfig config = *cfg;
   Engine engine(std::move(*cfg));
   engine.set_consume_only(consume_only);
@@ -87,6 +98,8 @@ int cmd_run(const std::string& path, bool consume_only) {
     log_error("{}", ok.error());
     return 1;
   }
+  log_info("fixed memory: up to {} (window state and TCP line buffers come on top)",
+           engine.fixed_memory().describe());
   std::string cpus;
   for (int c : engine.cpus()) cpus += (cpus.empty() ? "" : ",") + std::to_string(c);
   log_info("pipeline \"{}\": starting{}; {} shard{} (cpus {}); sources: {}; sinks: {}; dead letters: {}",

@@ -133,6 +133,10 @@ struct Shard::GenStream : FramedStream {
   uint64_t rate = 0;
 };
 
+size_t dead_letter_buffer_bytes(uint32_t line_bytes_max) {
+  return std::max<size_t>(1 << 20, 2 * (json_escaped_bytes_max(line_bytes_max) + 4096));
+}
+
 void request_stop(EngineShared& shared) {
   shared.stop_requested.store(true);
   for (Shard* s : shared.shard_ptrs) s->external_wake();
@@ -192,7 +196,7 @@ std::string Shard::init() {
   decoder_ = std::make_unique<Decoder>(cfg_.schema, line_max);
   windows_ = std::make_unique<WindowSet>(*sh_.layout, size_ns_);
   // Room for two worst-case dead letters of the longest line (every byte escaped).
-  size_t dl_bytes = std::max<size_t>(1 << 20, 2 * (json_escaped_bytes_max(line_max) + 4096));
+  size_t dl_bytes = dead_letter_buffer_bytes(line_max);
   dl_ = std::make_unique<AsyncWriter>(sh_.dead_letter_fd, dl_bytes,
                                       make_user_data(OpTag::dead_letter_write, 0));
   out_.assign(n_, nullptr);
@@ -1349,7 +1353,7 @@ bool Shard::route(Stream& s, const Event& e, int64_t start, std::string_view raw
   EventBatch*& b = out_[owner];
   if (b != nullptr && !b->fits(e.key.size(), nvals_)) push_batch(owner);
   if (b == nullptr) {
-    b = sh_.data[id_ * n_ + owner]->try_acquire();
+    b = acquire_batch(owner);
     if (b == nullptr) return false;  // every batch to that shard is in flight: back-pressure
     b->reset();
   }
@@ -1622,6 +1626,22 @@ Marker Shard::local_marker() {
   return m;
 }
 
+// A batch for dst: one dst gave back, a new one from this shard's pool, or
+// one another destination gave back. Null when dst already has
+// kEventBatchesPerChannel queued (a slow receiver cannot take the whole
+// pool) or every batch of the pool is in flight.
+EventBatch* Shard::acquire_batch(uint32_t dst) {
+  SpscChannel<EventBatch>* ch = sh_.data[id_ * n_ + dst].get();
+  if (ch->depth() >= kEventBatchesPerChannel) return nullptr;
+  if (EventBatch* b = ch->try_acquire()) return b;
+  for (uint32_t i = 1; i < n_; ++i) {
+    uint32_t other = (dst + i) % n_;
+    if (other == id_) continue;
+    if (EventBatch* b = sh_.data[id_ * n_ + other]->steal()) return b;
+  }
+  return nullptr;
+}
+
 bool Shard::push_batch(uint32_t dst) {
   EventBatch* b = out_[dst];
   b->marker = marker_;
@@ -1644,7 +1664,7 @@ bool Shard::flush_outbound() {
     }
     if (!same_marker(marker_, sent_marker_[dst])) {
       if (out_[dst] == nullptr) {
-        out_[dst] = sh_.data[id_ * n_ + dst]->try_acquire();
+        out_[dst] = acquire_batch(dst);
         if (out_[dst] == nullptr) continue;  // retried next iteration
         out_[dst]->reset();
       }

@@ -54,6 +54,10 @@ constexpr int64_t kGaugeRefreshNs = 100 * kNsPerMs;
 // Generator lines produced per loop iteration when the rate is unlimited.
 constexpr size_t kGeneratorChunkBytes = 64 * 1024;
 
+// Each of the two buffers of a shard's dead-letter writer: room for two
+// worst-case dead letters of the longest line (every byte escaped).
+size_t dead_letter_buffer_bytes(uint32_t line_bytes_max);
+
 // One source of events with its own watermark: a TCP connection, a file
 // source, a generator, a Kafka partition.
 struct Stream {
@@ -163,6 +167,7 @@ class Shard {
   // Cross-shard.
   Marker local_marker();
   bool push_batch(uint32_t dst);
+  EventBatch* acquire_batch(uint32_t dst);
   void notify(uint32_t dst);
   bool inbound_pending() const;
 
