@@ -910,6 +910,15 @@ class ConfigParser {
     r.duration("flush_interval", sink.flush_interval_ns, Zero::allowed);
     r.integer("buffer_bytes", sink.buffer_bytes, limits::sink_buffer_bytes_min,
               limits::sink_buffer_bytes_max);
+    if (r.integer("pending_bytes_max", sink.pending_bytes_max, 1 << 16)) {
+      if (sink.pending_bytes_max < 2 * uint64_t(sink.buffer_bytes)) {
+        r.error("pending_bytes_max",
+                fmt::format("pending_bytes_max ({}) must be at least twice buffer_bytes ({})",
+                            sink.pending_bytes_max, sink.buffer_bytes));
+      }
+    } else {
+      sink.pending_bytes_max = std::max<uint64_t>(64ull << 20, 4 * uint64_t(sink.buffer_bytes));
+    }
 
     if (!typed) {
       r.ignore("path");

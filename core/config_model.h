@@ -176,6 +176,11 @@ struct SinkConfig {
   int64_t flush_interval_ns = 100 * 1'000'000LL;
   bool append = false;  // file: append instead of truncating at start
   uint32_t buffer_bytes = limits::sink_buffer_bytes_default;
+  // Result bytes that may wait for this sink (rows of complete windows it
+  // has not encoded, plus encoded bytes not yet written). Past it, windows
+  // stop firing and every source pauses until the sink catches up (resumes
+  // below half). At least 2 x buffer_bytes; default max(64 MiB, 4 x buffer_bytes).
+  uint64_t pending_bytes_max = 64ull << 20;
 };
 
 struct DeadLetterConfig {

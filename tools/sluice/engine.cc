@@ -101,6 +101,11 @@ std::string register_metrics(EngineShared& sh) {
                      MetricUnit::bytes, labels},
                     m.sinks[k]->buffer_bytes),
               "sink_buffer");
+        check(r.add({"sink_pending", "Result bytes waiting for this sink (rows not yet encoded and "
+                     "bytes not yet written; bounded by pending_bytes_max)",
+                     MetricUnit::bytes, labels},
+                    m.sinks[k]->pending_bytes),
+              "sink_pending");
       }
     }
     for (size_t s = 0; s < cfg.sources.size(); ++s) {

@@ -43,6 +43,7 @@ struct SinkMetrics {
   Counter rows_out;
   Counter bytes_out;
   Gauge buffer_bytes;         // encoded, not yet written
+  Gauge pending_bytes;        // waiting for the sink in all (bounded by pending_bytes_max)
 };
 
 // Every per-shard counter, once: X(field, metric name, help, unit). The
@@ -68,6 +69,9 @@ struct SinkMetrics {
   X(connections_over_budget, "connections_over_budget",                                             \
     "TCP connections closed because their line would pass connection_buffer_bytes_max", none)       \
   X(windows_fired, "windows_fired", "Windows fired (their rows sent to the gatherer)", none)         \
+  X(output_pauses, "output_backpressure_pauses",                                                    \
+    "Times every source paused because a sink had more than pending_bytes_max waiting (shard 0)",    \
+    none)                                                                                           \
   X(rows_out, "rows_written", "Result rows written to every sink (shard 0)", none)                  \
   X(batches_sent, "batches_sent", "Event batches sent to other shards", none)                       \
   X(backpressure_stalls, "backpressure_stalls",                                                     \
@@ -177,6 +181,10 @@ struct EngineShared {
   // Benchmark mode: sources are read and framed, and each event is counted,
   // but not decoded, aggregated or written (measures the transport alone).
   bool consume_only = false;
+  // The sinks are behind (more than pending_bytes_max waits for one): no
+  // window fires and every shard stops reading its sources until it clears.
+  // Written by shard 0 (the gatherer), read by every shard each iteration.
+  std::atomic<bool> outputs_backlogged{false};
   std::atomic<bool> stop_requested{false};
   std::atomic<bool> exit_now{false};     // the gatherer has written everything: shards may leave
   std::atomic<int> exit_code{0};

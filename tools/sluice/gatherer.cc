@@ -115,10 +115,32 @@ bool Gatherer::complete_windows() {
         return compare_keys(ra.key, rb.key) < 0;
       });
     }
+    complete_bytes_ += w.rows.size();
     complete_.push_back(std::move(w));
     any = true;
   }
   return any;
+}
+
+uint64_t Gatherer::waiting_bytes(const Sink& s) const {
+  return complete_bytes_ - s.consumed_bytes + (s.encoded - s.writer->bytes_written());
+}
+
+bool Gatherer::update_backlog() {
+  bool over = false, under_half = true;
+  for (const Sink& s : sinks_) {
+    if (s.failed) continue;
+    const uint64_t w = waiting_bytes(s);
+    over |= w > s.cfg->pending_bytes_max;
+    under_half &= w <= s.cfg->pending_bytes_max / 2;
+  }
+  if (!backlogged_ && over) {
+    backlogged_ = true;
+    ++backlog_episodes_;
+  } else if (backlogged_ && under_half) {
+    backlogged_ = false;
+  }
+  return backlogged_;
 }
 
 // Encodes as many rows as fit into the sink's fill buffer.
@@ -143,6 +165,7 @@ bool Gatherer::encode(Sink& s) {
           Pending{s.encoded, w.fire_ns, w.start + sh_.config.window.size_ns};
       ++s.pending_size;
     }
+    s.consumed_bytes += w.rows.size();
     ++s.window_seq;
     s.row = 0;
   }
@@ -156,7 +179,9 @@ bool Gatherer::step(int64_t now) {
     if (s.failed) {
       // Nothing more reaches a failed sink; keep the window queue moving.
       for (uint64_t w = s.window_seq; w < complete_base_ + complete_.size(); ++w) {
-        s.rows_lost += complete_[size_t(w - complete_base_)].offsets.size() - (w == s.window_seq ? s.row : 0);
+        const Window& win = complete_[size_t(w - complete_base_)];
+        s.rows_lost += win.offsets.size() - (w == s.window_seq ? s.row : 0);
+        s.consumed_bytes += win.rows.size();
       }
       s.window_seq = complete_base_ + complete_.size();
       s.row = 0;
@@ -318,6 +343,7 @@ bool Gatherer::done() const {
 void Gatherer::refresh_gauges() {
   for (Sink& s : sinks_) {
     s.metrics->buffer_bytes.set(int64_t(s.encoded - s.writer->bytes_written()));
+    s.metrics->pending_bytes.set(int64_t(waiting_bytes(s)));
   }
 }
 

@@ -53,6 +53,12 @@ class Gatherer {
   std::vector<std::string> failures() const;
   // What still waits: windows not complete or not written, bytes per sink.
   std::string describe_pending() const;
+  // Back-pressure from the sinks: true once some sink has more than its
+  // pending_bytes_max waiting, false again once every sink is at half of it
+  // or below. While true, no window fires and every source pauses.
+  bool update_backlog();
+  bool backlogged() const { return backlogged_; }
+  uint64_t backlog_episodes() const { return backlog_episodes_; }
   // Sink buffer gauges (shard 0 calls this with its other gauges).
   void refresh_gauges();
 
@@ -91,6 +97,8 @@ class Gatherer {
     size_t flight_header = 0;
     uint64_t rows_written = 0;
     uint64_t rows_lost = 0;
+    // Row bytes of the complete windows this sink has encoded (see waiting_bytes()).
+    uint64_t consumed_bytes = 0;
     std::vector<Pending> pending;    // a FIFO ring of kPendingMax
     size_t pending_head = 0;
     size_t pending_size = 0;
@@ -100,6 +108,8 @@ class Gatherer {
   bool complete_windows();
   bool encode(Sink& s);
   bool start_write(Sink& s);
+  // Rows of complete windows the sink has not encoded, plus encoded bytes not yet written.
+  uint64_t waiting_bytes(const Sink& s) const;
   void sink_failed(Sink& s);
   void update_rows_out();
 
@@ -113,6 +123,9 @@ class Gatherer {
   std::deque<Window> complete_;        // complete, oldest first
   std::vector<Window> spare_;          // written windows, cleared, kept for their capacity
   uint64_t complete_base_ = 0;         // absolute index of complete_.front()
+  uint64_t complete_bytes_ = 0;        // row bytes of every window ever completed
+  bool backlogged_ = false;
+  uint64_t backlog_episodes_ = 0;
   std::vector<Sink> sinks_;
   uint64_t rows_out_ = 0;
   ShardMetrics& metrics_;  // shard 0's

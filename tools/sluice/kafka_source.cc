@@ -777,7 +777,7 @@ bool KafkaSource::process() {
     }
     while (c.ready_n > 0) {
       Buffer& b = c.bufs[c.ready_q[0]];
-      if (!process_buffer(c, b)) {
+      if (paused_ || !process_buffer(c, b)) {
         backlogged_ = true;  // refused: back-pressure, retried later
         return progress;
       }

@@ -64,6 +64,9 @@ class KafkaSource {
   uint32_t source_index() const { return source_; }
   // Fetched records wait for room (back-pressure): its partitions are not idle.
   bool backlogged() const { return backlogged_; }
+  // While paused (the sinks are behind), fetched records are not delivered;
+  // with both response buffers full, fetching stops.
+  void set_paused(bool paused) { paused_ = paused; }
   // Logs each owned partition's next offset (at exit).
   void log_offsets() const;
   // "topic/partition@offset" of the record a partition stream is delivering.
@@ -110,6 +113,7 @@ class KafkaSource {
   bool stopping_ = false;
   bool failed_ = false;
   bool backlogged_ = false;
+  bool paused_ = false;
   bool metadata_known_ = false;  // the partition set is known (done() may be true)
   bool metadata_needed_ = true;
   int64_t metadata_not_before_ = 0;

@@ -547,10 +547,14 @@ void Shard::run() {
     }
 
     busy = false;
+    paused_ = sh_.outputs_backlogged.load(std::memory_order_relaxed);
     busy |= drain_inbound();
     busy |= adopt_connections();
     busy |= process_ready();
-    for (auto& k : kafka_) busy |= k->process();
+    for (auto& k : kafka_) {
+      k->set_paused(paused_);
+      busy |= k->process();
+    }
     bufs_.publish();
     for (TcpConn* c : rearm_) {
       if (c->want_rearm && !c->eof && (!stopping_ || c->draining) && bufs_.available() > 0) arm_recv(*c);
@@ -563,6 +567,19 @@ void Shard::run() {
     busy |= fire_windows();
     if (gatherer_) {
       busy |= gatherer_->step(now_);
+      const bool backlogged = gatherer_->update_backlog();
+      if (backlogged != sh_.outputs_backlogged.load(std::memory_order_relaxed)) {
+        sh_.outputs_backlogged.store(backlogged, std::memory_order_relaxed);
+        if (backlogged) {
+          m_.output_pauses.add();
+          log_debug("sinks behind (more than pending_bytes_max waiting): sources paused");
+        } else {
+          for (Shard* s : sh_.shard_ptrs) {
+            if (s != this) s->external_wake();
+          }
+          busy = true;
+        }
+      }
       if (gatherer_->done() && !sh_.exit_now.load()) {
         sh_.exit_now.store(true);
         for (Shard* s : sh_.shard_ptrs) {
@@ -1243,6 +1260,10 @@ void Shard::touch(Stream& s) {
 void Shard::input_arrived(Stream& s) { mark_ready(s); }
 
 bool Shard::process_ready() {
+  // The sinks are behind: no input is read until they catch up (what is
+  // ready stays ready). TCP receive buffers then stay queued, the buffer
+  // ring runs dry and the kernel's TCP window pushes back on the peers.
+  if (paused_) return false;
   bool progress = false;
   ready_next_.clear();
   std::swap(ready_, ready_next_);
@@ -1568,7 +1589,9 @@ bool Shard::drain_inbound() {
       any = true;
     }
   }
-  if (gatherer_) {
+  // While the sinks are behind, the gatherer takes no more rows: the other
+  // shards' result chunks run out and their firing pauses too.
+  if (gatherer_ && !gatherer_->backlogged()) {
     for (uint32_t src = 1; src < n_; ++src) {
       SpscChannel<ResultChunk>* ch = sh_.results[src].get();
       bool released = false;
@@ -1590,8 +1613,9 @@ Marker Shard::local_marker() {
   Marker m;
   const int64_t idle_ns = cfg_.window.idle_timeout_ns;
   auto consider = [&](Stream& s, bool backlogged) {
-    // Input that waits for room (back-pressure) is not silence.
-    if (backlogged || s.stalled) s.last_active_ns = now_;
+    // Input that waits for room (back-pressure), or a source paused for the
+    // sinks, is not silence.
+    if (backlogged || s.stalled || paused_) s.last_active_ns = now_;
     if (!s.done && idle_ns > 0 && !s.idle && now_ - s.last_active_ns >= idle_ns) s.idle = true;
     if (s.done || s.idle) {
       retired_ = std::max(retired_, s.wm.watermark());
@@ -1713,6 +1737,7 @@ bool Shard::fire_windows() {
   SpscChannel<ResultChunk>* ch = id_ == 0 ? nullptr : sh_.results[id_].get();
   windows_->flush();
   while (!windows_->empty() && windows_->oldest_start() + size_ns_ <= target_) {
+    if (gatherer_ && gatherer_->backlogged()) return any;  // the sinks are behind: fire later
     int64_t start = windows_->oldest_start();
     const KeyTable& t = windows_->oldest();
     for (; fire_entry_ < t.size(); ++fire_entry_) {

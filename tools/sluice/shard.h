@@ -247,6 +247,7 @@ class Shard {
   Marker marker_ = initial_marker();
   int64_t retired_ = kTimeMin;        // see Marker::retired
   bool stopping_ = false;
+  bool paused_ = false;               // the sinks are behind: sources are not read
   int64_t stop_deadline_ = 0;         // shard 0: monotonic time by which a stop must be done
   bool inputs_done_ = false;
   bool signal_seen_ = false;
