@@ -965,6 +965,7 @@ class ConfigParser {
         }
       }
     }
+    r.duration("request_timeout", metrics.request_timeout_ns, Zero::rejected);
     r.finish();
   }
 

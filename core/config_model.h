@@ -193,6 +193,9 @@ struct MetricsConfig {
   bool enabled = false;  // the [metrics] table is present
   std::string host = "127.0.0.1";  // loopback unless configured otherwise
   uint16_t port = 9464;
+  // A connection must send its request head, and take its response, within
+  // this long; otherwise it is closed (idle sockets cannot hold the slots).
+  int64_t request_timeout_ns = 5'000'000'000LL;
 };
 
 struct PipelineConfig {

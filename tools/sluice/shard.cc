@@ -18,12 +18,12 @@
 #include "core/cpu.h"
 #include "core/log.h"
 #include "core/timestamp.h"
-#include "io/http.h"
 #include "io/net.h"
 #include "operators/json_text.h"
 #include "operators/result_row.h"
 #include "tools/sluice/gatherer.h"
 #include "tools/sluice/kafka_source.h"
+#include "tools/sluice/metrics_server.h"
 
 namespace sluice {
 
@@ -173,7 +173,7 @@ Shard::~Shard() {
   for (auto& f : files_) {
     if (f->fd >= 0) ::close(f->fd);
   }
-  for (auto& m : metrics_conns_) close_metrics_conn(*m);
+  metrics_server_.reset();
   if (event_fd_ >= 0) ::close(event_fd_);
 }
 
@@ -321,104 +321,6 @@ void Shard::refresh_gauges() {
 }
 
 // ---------------------------------------------------------------------------
-// The metrics endpoint (shard 0)
-
-void Shard::on_metrics_accept(const io_uring_cqe& cqe) {
-  if (cqe.res >= 0) {
-    MetricsConn* free_conn = nullptr;
-    uint32_t slot = 0;
-    for (uint32_t i = 0; i < metrics_conns_.size(); ++i) {
-      if (metrics_conns_[i]->fd < 0) {
-        free_conn = metrics_conns_[i].get();
-        slot = i;
-        break;
-      }
-    }
-    if (free_conn == nullptr) {
-      ::close(cqe.res);  // busy: the scraper retries
-    } else {
-      free_conn->fd = cqe.res;
-      free_conn->len = 0;
-      free_conn->sent = 0;
-      free_conn->response.clear();
-      io_uring_sqe* sqe = ring_.sqe();
-      io_uring_prep_recv(sqe, free_conn->fd, free_conn->request, sizeof free_conn->request, 0);
-      io_uring_sqe_set_data64(sqe, make_user_data(OpTag::metrics_recv, slot));
-    }
-  }
-  if (!(cqe.flags & IORING_CQE_F_MORE)) {
-    if (cqe.res == -EINVAL || cqe.res == -ECANCELED) {
-      metrics_listening_ = false;
-    } else {
-      io_uring_sqe* sqe = ring_.sqe();
-      io_uring_prep_multishot_accept(sqe, sh_.metrics_fd, nullptr, nullptr, SOCK_CLOEXEC);
-      io_uring_sqe_set_data64(sqe, make_user_data(OpTag::metrics_accept, 0));
-    }
-  }
-}
-
-void Shard::on_metrics_recv(MetricsConn& c, uint32_t slot, int res) {
-  if (res <= 0) {
-    close_metrics_conn(c);
-    return;
-  }
-  c.len += size_t(res);
-  HttpRequest req;
-  ParseStatus st = parse_request(std::string_view(c.request, c.len), req);
-  if (st == ParseStatus::need_more && c.len < sizeof c.request) {
-    io_uring_sqe* sqe = ring_.sqe();
-    io_uring_prep_recv(sqe, c.fd, c.request + c.len, sizeof c.request - c.len, 0);
-    io_uring_sqe_set_data64(sqe, make_user_data(OpTag::metrics_recv, slot));
-    return;
-  }
-  std::string body;
-  if (st == ParseStatus::bad_request) {
-    build_response(400, "text/plain", "bad request\n", c.response);
-  } else if (st != ParseStatus::complete) {
-    build_response(431, "text/plain", "request head too large\n", c.response);
-  } else if (req.method == HttpMethod::other) {
-    build_response(405, "text/plain", "only GET and HEAD\n", c.response);
-  } else {
-    ResponseBody mode = req.method == HttpMethod::head ? ResponseBody::omit : ResponseBody::include;
-    if (req.path == "/metrics") {
-      sh_.registry.render_prometheus(body);
-      build_response(200, kPrometheusContentType, body, c.response, mode);
-    } else if (req.path == "/status") {
-      sh_.registry.render_json(body);
-      build_response(200, kJsonContentType, body, c.response, mode);
-    } else if (req.path == "/" || req.path.empty()) {
-      build_response(200, "text/plain", "sluice: /metrics (Prometheus), /status (JSON)\n", c.response,
-                     mode);
-    } else {
-      build_response(404, "text/plain", "not found: try /metrics or /status\n", c.response, mode);
-    }
-  }
-  on_metrics_send(c, slot, 0);
-}
-
-void Shard::on_metrics_send(MetricsConn& c, uint32_t slot, int res) {
-  if (res < 0) {
-    close_metrics_conn(c);
-    return;
-  }
-  c.sent += size_t(res);
-  if (c.sent >= c.response.size()) {
-    close_metrics_conn(c);
-    return;
-  }
-  io_uring_sqe* sqe = ring_.sqe();
-  io_uring_prep_send(sqe, c.fd, c.response.data() + c.sent, c.response.size() - c.sent, MSG_NOSIGNAL);
-  io_uring_sqe_set_data64(sqe, make_user_data(OpTag::metrics_send, slot));
-}
-
-void Shard::close_metrics_conn(MetricsConn& c) {
-  if (c.fd >= 0) ::close(c.fd);
-  c.fd = -1;
-  c.len = 0;
-  c.response.clear();
-}
-
-// ---------------------------------------------------------------------------
 // Waking
 
 void Shard::external_wake() {
@@ -483,11 +385,8 @@ void Shard::run() {
       }
     }
     if (sh_.metrics_fd >= 0) {
-      for (size_t i = 0; i < kMetricsConnsMax; ++i) metrics_conns_.push_back(std::make_unique<MetricsConn>());
-      io_uring_sqe* sqe = ring_.sqe();
-      io_uring_prep_multishot_accept(sqe, sh_.metrics_fd, nullptr, nullptr, SOCK_CLOEXEC);
-      io_uring_sqe_set_data64(sqe, make_user_data(OpTag::metrics_accept, 0));
-      metrics_listening_ = true;
+      metrics_server_ = std::make_unique<MetricsServer>(sh_, ring_);
+      metrics_server_->start(monotonic_ns());
     }
   }
   now_ = monotonic_ns();
@@ -560,6 +459,7 @@ void Shard::run() {
       if (c->want_rearm && !c->eof && (!stopping_ || c->draining) && bufs_.available() > 0) arm_recv(*c);
     }
     if (now_ >= read_timeout_at_) check_read_timeouts();
+    if (metrics_server_) metrics_server_->tick(now_);
     if (drain_deadline_ != 0) drain_connections();
     std::erase_if(rearm_, [](TcpConn* c) { return !c->want_rearm || c->eof; });
     update_inputs_done();
@@ -601,6 +501,7 @@ int64_t Shard::next_deadline() {
   if (stop_deadline_ != 0) t = std::min(t, stop_deadline_);
   if (drain_deadline_ != 0) t = std::min(t, drain_deadline_);
   t = std::min(t, read_timeout_at_);
+  if (metrics_server_) t = std::min(t, metrics_server_->next_deadline());
   if (gatherer_) t = std::min(t, gatherer_->next_deadline());
   if (cfg_.window.idle_timeout_ns > 0) {
     auto idle_at = [&](const Stream& s) {
@@ -663,13 +564,13 @@ void Shard::handle_completion(const io_uring_cqe& cqe) {
       }
       break;
     case OpTag::metrics_accept:
-      on_metrics_accept(cqe);
+      metrics_server_->on_accept(cqe);
       break;
     case OpTag::metrics_recv:
-      on_metrics_recv(*metrics_conns_[id], uint32_t(id), cqe.res);
+      metrics_server_->on_recv(uint32_t(id), cqe.res);
       break;
     case OpTag::metrics_send:
-      on_metrics_send(*metrics_conns_[id], uint32_t(id), cqe.res);
+      metrics_server_->on_send(uint32_t(id), cqe.res);
       break;
     case OpTag::dead_letter_write:
       dl_->on_complete(ring_, cqe.res);

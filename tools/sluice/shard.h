@@ -36,6 +36,7 @@ namespace sluice {
 
 class Gatherer;
 class KafkaSource;
+class MetricsServer;
 
 // Asks every shard to drain and stop, and wakes them (any thread).
 void request_stop(EngineShared& shared);
@@ -198,23 +199,7 @@ class Shard {
   std::vector<std::unique_ptr<GenStream>> gens_;
   std::vector<std::unique_ptr<KafkaSource>> kafka_;
 
-  // The [metrics] endpoint (shard 0): a few short HTTP/1.1 connections, each
-  // answered once and closed. Rendering allocates; it is off the per-event
-  // path and runs only when scraped.
-  struct MetricsConn {
-    int fd = -1;
-    size_t len = 0;
-    std::string response;
-    size_t sent = 0;
-    char request[8192];  // kHttpRequestHeadBytesMax
-  };
-  static constexpr size_t kMetricsConnsMax = 8;
-  std::vector<std::unique_ptr<MetricsConn>> metrics_conns_;
-  bool metrics_listening_ = false;
-  void on_metrics_accept(const io_uring_cqe& cqe);
-  void on_metrics_recv(MetricsConn& c, uint32_t slot, int res);
-  void on_metrics_send(MetricsConn& c, uint32_t slot, int res);
-  void close_metrics_conn(MetricsConn& c);
+  std::unique_ptr<MetricsServer> metrics_server_;  // shard 0, with [metrics]
   std::vector<Stream*> ready_;
   std::vector<Stream*> ready_next_;
   std::vector<TcpConn*> rearm_;
