@@ -775,6 +775,7 @@ class ConfigParser {
                 {"epoch_us", TimeFormat::epoch_us},
                 {"epoch_ns", TimeFormat::epoch_ns}},
                Need::optional);
+      t.duration("future_limit", schema.future_limit_ns, Zero::allowed);
       t.finish();
     }
 

@@ -139,6 +139,10 @@ struct SchemaConfig {
   std::vector<std::string> key;  // one or more key fields; values are JSON strings or integers
   std::string time_field;
   TimeFormat time_format = TimeFormat::rfc3339;
+  // Events more than this far ahead of the wall clock are `future` dead
+  // letters (one far-future stamp would otherwise make every later event
+  // late). 0 = no limit (the default: replays of any era are fine).
+  int64_t future_limit_ns = 0;
   std::vector<FieldConfig> fields;  // sorted by name; required typed value fields
 
   // Index into `fields`, or -1.

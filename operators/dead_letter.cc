@@ -14,6 +14,7 @@ const char* to_string(DeadLetterReason r) {
     case DeadLetterReason::late: return "late";
     case DeadLetterReason::partial_line: return "partial_line";
     case DeadLetterReason::corrupt_batch: return "corrupt_batch";
+    case DeadLetterReason::future: return "future";
   }
   return "?";
 }

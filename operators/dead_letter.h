@@ -22,8 +22,9 @@ enum class DeadLetterReason : uint8_t {
   late,           ///< its window had closed for its source (or had already been written)
   partial_line,   ///< a TCP peer disconnected in the middle of this line
   corrupt_batch,  ///< a Kafka record batch failed its CRC (or was malformed) twice; raw is empty
+  future,         ///< its event time is more than [schema] time future_limit ahead of the wall clock
 };
-constexpr size_t kDeadLetterReasons = 6;
+constexpr size_t kDeadLetterReasons = 7;
 
 const char* to_string(DeadLetterReason r);
 

@@ -454,7 +454,8 @@ void expect_kafka_output(const PipelineSpec& spec, const ExpectedRun& expected, 
 
   std::map<std::string, uint64_t> reasons = {{"parse_error", 0},   {"schema_error", 0},
                                              {"line_too_long", 0}, {"late", 0},
-                                             {"partial_line", 0},  {"corrupt_batch", 0}};
+                                             {"partial_line", 0},  {"corrupt_batch", 0},
+                                             {"future", 0}};
   for (const ExpectedDeadLetter& d : expected.dead_letters) ++reasons[d.reason];
   auto summary = parse_summary(stderr_text);
   ASSERT_TRUE(summary) << "no summary line in stderr:\n" << stderr_text;

@@ -559,7 +559,8 @@ void expect_run_output(const PipelineSpec& spec, const ExpectedRun& expected,
                                              {"line_too_long", 0},
                                              {"late", 0},
                                              {"partial_line", 0},
-                                             {"corrupt_batch", 0}};
+                                             {"corrupt_batch", 0},
+                                             {"future", 0}};
   for (const ExpectedDeadLetter& d : expected.dead_letters) ++reasons[d.reason];
   auto summary = parse_summary(stderr_text);
   ASSERT_TRUE(summary) << "no summary line in stderr:\n" << stderr_text;

@@ -98,8 +98,9 @@ TEST(DeadLetter, EveryReason) {
       {DeadLetterReason::late, "late"},
       {DeadLetterReason::partial_line, "partial_line"},
       {DeadLetterReason::corrupt_batch, "corrupt_batch"},
+      {DeadLetterReason::future, "future"},
   };
-  static_assert(kDeadLetterReasons == 6);
+  static_assert(kDeadLetterReasons == 7);
   for (const auto& [reason, name] : reasons) {
     EXPECT_STREQ(to_string(reason), name);
     DeadLetter d{reason, "some detail", "pos", "127.0.0.1:51234", R"({"product_id":1})"};

@@ -194,6 +194,8 @@ std::string Shard::init() {
   uint32_t line_max = limits::line_bytes_max_min;
   for (const SourceConfig& s : cfg_.sources) line_max = std::max(line_max, s.line_bytes_max);
   decoder_ = std::make_unique<Decoder>(cfg_.schema, line_max);
+  future_limit_ns_ = cfg_.schema.future_limit_ns;
+  wall_now_ns_ = wall_ns();
   windows_ = std::make_unique<WindowSet>(*sh_.layout, size_ns_);
   // Room for two worst-case dead letters of the longest line (every byte escaped).
   size_t dl_bytes = dead_letter_buffer_bytes(line_max);
@@ -423,6 +425,7 @@ void Shard::run() {
     }
     wake_pending_.store(false, std::memory_order_relaxed);
     now_ = monotonic_ns();
+    if (future_limit_ns_ > 0) wall_now_ns_ = wall_ns();
     ring_.drain([&](const io_uring_cqe& cqe) {
       if (user_data_tag(cqe.user_data) == OpTag::wake && user_data_id(cqe.user_data) == 1) {
         eventfd_rearm = true;
@@ -1231,6 +1234,13 @@ bool Shard::on_event(Stream& s, std::string_view text, const RecordMeta* meta) {
   }
   Event e;
   DecodeStatus st = decoder_->decode(text, e, meta);
+  if (st == DecodeStatus::ok && future_limit_ns_ > 0 && e.time_ns > wall_now_ns_ &&
+      e.time_ns - wall_now_ns_ > future_limit_ns_) {
+    // Not an event of this pipeline's present: it neither counts nor moves the watermark.
+    if (!future_dead_letter(s, e, text)) return false;
+    count_line(s);
+    return true;
+  }
   if (st == DecodeStatus::ok) touch(s);  // an event: the stream is active (and back from idle)
   if (st != DecodeStatus::ok) {
     DeadLetterReason r =
@@ -1362,6 +1372,17 @@ std::vector<std::string> Shard::failures() const {
     for (std::string& f : gatherer_->failures()) out.push_back(std::move(f));
   }
   return out;
+}
+
+bool Shard::future_dead_letter(Stream& s, const Event& e, std::string_view raw) {
+  char t[kRfc3339BytesMax + 1], w[kRfc3339BytesMax + 1];
+  t[format_rfc3339(e.time_ns, t)] = 0;
+  w[format_rfc3339(wall_now_ns_, w)] = 0;
+  char detail[200];
+  std::snprintf(detail, sizeof detail,
+                "event time %s is more than future_limit (%lld s) ahead of the wall clock (%s)", t,
+                static_cast<long long>(future_limit_ns_ / kNsPerS), w);
+  return dead_letter(&s, DeadLetterReason::future, detail, raw);
 }
 
 bool Shard::late_dead_letter(Stream* s, const Event& e, int64_t start, int64_t watermark,

@@ -152,6 +152,7 @@ class Shard {
   bool dead_letter(Stream* s, DeadLetterReason reason, std::string_view detail,
                    std::string_view raw, bool truncated = false, uint64_t raw_bytes = 0);
   void dead_letter_output_failed();
+  bool future_dead_letter(Stream& s, const Event& e, std::string_view raw);
   bool late_dead_letter(Stream* s, const Event& e, int64_t window_start, int64_t watermark,
                         std::string_view raw, bool already_written);
   // False: refused (dead-letter output full); offer the same event again later.
@@ -244,6 +245,8 @@ class Shard {
   bool reported_final_ = false;
 
   int64_t now_ = 0;                   // monotonic ns, once per loop iteration
+  int64_t wall_now_ns_ = 0;           // wall clock, once per iteration (with a future_limit)
+  int64_t future_limit_ns_ = 0;
   int64_t next_timer_ = kTimeMax;
   ShardMetrics& m_;
   uint64_t ring_submissions_seen_ = 0;
