@@ -16,3 +16,6 @@ echo "== ASan+UBSan build and tests"
 cmake --preset asan >/dev/null
 cmake --build --preset asan -j "$jobs"
 ctest --preset asan -j "$jobs"
+
+echo "== Coverage-guided fuzzing (clang libFuzzer + ASan/UBSan), 20 s per target"
+./scripts/fuzz.sh all 20

@@ -1,7 +1,6 @@
 #include <gtest/gtest.h>
 
-#include <chrono>
-#include <cstdio>
+#include <algorithm>
 #include <cstdint>
 #include <random>
 #include <string>
@@ -387,26 +386,28 @@ TEST(KafkaCompressionError, BombConstructionDecodesToZeros) {
   }
 }
 
-// 1 GiB of zeros against a 1 MiB bound: too_large, after about 1 MiB of work, in every codec.
+// 1 GiB of zeros against a 1 MiB bound: too_large in every codec, what was reported written is
+// zeros, and nothing is written past the bound (raw snappy refuses up front from its declared
+// length; zstd's one-shot decoder reports no length when it stops). How long stopping takes (about a
+// millisecond, against seconds for decoding the whole GiB) is measured by
+// bench/decompression_bomb_bench.cc, not asserted here: wall-clock limits do not hold in the
+// -O0 sanitizer build under `ctest -j`.
 TEST(KafkaCompressionError, OneGibZeroBombStopsAtOneMibBound) {
   Decompressor d;
-  std::vector<uint8_t> out(kMiB);
+  constexpr size_t kGuardBytes = 64;
+  std::vector<uint8_t> out(kMiB + kGuardBytes, 0xA5);
   for (const Bomb& b : kBombs) {
     SCOPED_TRACE(b.name);
+    std::fill(out.begin(), out.end(), uint8_t{0xA5});
     std::string bomb = zero_bomb(b.test_codec, size_t{1} << 30);
-    auto start = std::chrono::steady_clock::now();
     size_t len = 0;
     DecompressStatus s =
-        d.decompress(b.codec, bytes(bomb), bomb.size(), out.data(), out.size(), len);
-    double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
-                    .count();
+        d.decompress(b.codec, bytes(bomb), bomb.size(), out.data(), kMiB, len);
     EXPECT_EQ(s, DecompressStatus::too_large);
-    EXPECT_LE(len, kMiB);
-    // Decoding 1 GiB would take ~0.3-3 s; stopping at the bound takes ~1 ms. Generous for
-    // sanitizer builds and loaded machines.
-    EXPECT_LT(ms, 200.0);
-    std::printf("  bomb %-13s %9zu compressed bytes -> too_large in %.2f ms\n", b.name,
-                bomb.size(), ms);
+    ASSERT_LE(len, kMiB);
+    EXPECT_EQ(std::count(out.begin(), out.begin() + len, uint8_t{0}), static_cast<long>(len));
+    EXPECT_EQ(std::count(out.begin() + kMiB, out.end(), uint8_t{0xA5}),
+              static_cast<long>(kGuardBytes));
   }
 }
 

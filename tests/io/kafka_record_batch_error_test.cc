@@ -2,7 +2,6 @@
 // crash, an out-of-bounds view or a read past the record set.
 #include <gtest/gtest.h>
 
-#include <chrono>
 #include <climits>
 #include <cstdint>
 #include <cstring>
@@ -418,21 +417,19 @@ TEST(KafkaRecordBatchError, CompressedGarbage) {
   }
 }
 
-// 1 GiB of zeros as a batch's compressed records against a 1 MiB scratch buffer.
+// 1 GiB of zeros as a batch's compressed records against a 1 MiB scratch buffer: refused
+// once the scratch is full. The time this takes (dominated by the batch CRC over up to 50 MB of
+// compressed input; decompression stops at 1 MiB) is measured by
+// bench/decompression_bomb_bench.cc, not asserted here.
 TEST(KafkaRecordBatchError, DecompressionBombsStopAtTheScratchBound) {
   for (TestCodec codec : {TestCodec::gzip, TestCodec::snappy, TestCodec::snappy_xerial,
                           TestCodec::lz4, TestCodec::zstd}) {
     SCOPED_TRACE(static_cast<int>(codec));
     std::string set = batch_with_payload(zero_bomb(codec, size_t{1} << 30), 1, codec);
-    auto start = std::chrono::steady_clock::now();
     Outcome o = read_all(set, {.batch_bytes_max = set.size()}, kMiB);
-    double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
-                    .count();
     EXPECT_EQ(o.open, BatchStatus::too_large);
     EXPECT_EQ(o.detail, "decompressed records exceed the scratch buffer");
-    // The batch CRC over up to 50 MB of compressed input dominates; decompression stops at
-    // 1 MiB.
-    EXPECT_LT(ms, 500.0);
+    EXPECT_EQ(o.record_count, 0);
   }
 }
 
