@@ -11,6 +11,7 @@
 #include <xxhash.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cstdarg>
 #include <cstdio>
 #include <cstring>
@@ -277,6 +278,25 @@ error_code validate_skip(od::value& v, int depth = 1) {
   return simdjson::TAPE_ERROR;
 }
 
+// A JSON number as a double, correctly rounded. simdjson 3.0's On-Demand
+// get_double returns a wrong value, with SUCCESS, for "0." or "-0." followed
+// by 19 or more digits (it accumulates them in a uint64 that overflows;
+// simdjson issue #2093): 0.12345678901234567890123 read as 4.8e-05. Such
+// tokens are parsed again with std::from_chars (exact); every other number
+// keeps the fast path. Found by the decoder fuzz target's DOM oracle.
+simdjson::error_code get_double_exact(od::value& v, double& out) {
+  const std::string_view tok = v.raw_json_token();
+  simdjson::error_code err = v.get_double().get(out);
+  if (err != simdjson::SUCCESS) return err;
+  const size_t sign = !tok.empty() && tok[0] == '-' ? 1 : 0;
+  if (tok.size() >= sign + 2 + 19 && tok[sign] == '0' && tok[sign + 1] == '.') {
+    double exact = 0;
+    auto [end, ec] = std::from_chars(tok.data(), tok.data() + tok.size(), exact);
+    if (ec == std::errc()) out = exact;
+  }
+  return simdjson::SUCCESS;
+}
+
 // Epoch number -> ns, with the unit's multiplier; false when it does not fit.
 bool epoch_to_ns(od::value& v, int64_t unit_ns, int64_t& out) {
   od::number_type nt;
@@ -287,7 +307,7 @@ bool epoch_to_ns(od::value& v, int64_t unit_ns, int64_t& out) {
     return !__builtin_mul_overflow(i, unit_ns, &out);
   }
   double d;
-  if (v.get_double().get(d) != simdjson::SUCCESS) return false;
+  if (get_double_exact(v, d) != simdjson::SUCCESS) return false;
   double ns = d * double(unit_ns);
   // Doubles at 2^63 and beyond do not convert; stay strictly inside.
   if (!(ns > -9.2e18 && ns < 9.2e18)) return false;
@@ -411,7 +431,7 @@ DecodeStatus Decoder::try_decode(std::string_view line, Event& out, const Record
         bool ok = false;
         switch (slot.type) {
           case FieldType::int64: ok = v.get_int64().get(out.values[slot.index].i) == simdjson::SUCCESS; break;
-          case FieldType::float64: ok = v.get_double().get(out.values[slot.index].f) == simdjson::SUCCESS; break;
+          case FieldType::float64: ok = get_double_exact(v, out.values[slot.index].f) == simdjson::SUCCESS; break;
           case FieldType::string: {
             // Only its type and validity matter (no aggregate reads strings):
             // stage 1 has checked UTF-8 and control characters, so a string

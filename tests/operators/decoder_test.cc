@@ -104,6 +104,38 @@ TEST(Decoder, StringKeyAndTypedValues) {
   EXPECT_EQ(r.event.values[kRevenue].f, 1.5);
 }
 
+// Regression (found by the decoder fuzz target's DOM oracle): simdjson 3.0's
+// On-Demand get_double read "0." followed by 19+ digits wrongly, with
+// success (0.12345678901234567890123 as 4.8e-05). The expected value of each
+// is the same text as a C++ literal: the compiler rounds it correctly.
+TEST(Decoder, ZeroPointManyDigitsIsReadExactly) {
+  Decoder d(sales_schema(), 4096);
+#define SLUICE_NUMBER_CASE(x) {#x, x}
+  const struct {
+    const char* text;
+    double value;
+  } cases[] = {
+      SLUICE_NUMBER_CASE(0.12345678901234567890123),
+      SLUICE_NUMBER_CASE(-0.092233720368547758083372036856775808),
+      SLUICE_NUMBER_CASE(0.99999999999999999999),
+      SLUICE_NUMBER_CASE(0.1000000000000000000001),
+      SLUICE_NUMBER_CASE(0.5),
+  };
+#undef SLUICE_NUMBER_CASE
+  for (const auto& c : cases) {
+    Decoded r = decode(d, std::string(R"({"product_id":1,"customer_id":"c","quantity":1,"revenue":)") + c.text +
+                              R"(,"timestamp":"2024-01-01T00:00:00Z"})");
+    ASSERT_EQ(r.status, DecodeStatus::ok) << r.detail;
+    EXPECT_EQ(r.event.values[kRevenue].f, c.value) << c.text;
+  }
+  // The same in a fractional epoch time: 0.5000000000000000000001 s.
+  Decoder e(sales_schema(TimeFormat::epoch_s), 4096);
+  Decoded r = decode(e, R"({"product_id":1,"customer_id":"c","quantity":1,"revenue":1,)"
+                        R"("timestamp":0.5000000000000000000001})");
+  ASSERT_EQ(r.status, DecodeStatus::ok) << r.detail;
+  EXPECT_EQ(r.event.time_ns, 500'000'000);
+}
+
 TEST(Decoder, IntKeys) {
   Decoder d(sales_schema(), 4096);
   for (int64_t k : {int64_t(0), int64_t(17), int64_t(-1), int64_t(INT64_MAX), int64_t(INT64_MIN)}) {
