@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <new>
 #include <cstdarg>
 #include <cstdio>
 #include <cstring>
@@ -103,8 +104,12 @@ Decoder::Decoder(const SchemaConfig& schema, uint32_t line_bytes_max)
   SLUICE_ASSERT(slots_.size() <= 64);  // the seen-mask below is 64 bits
   for (const Slot& slot : slots_) slot_names_.push_back({slot.name.data(), slot.name.size()});
   // Size both parsers for the longest line now, so decode() never allocates.
-  SLUICE_ASSERT(parser_.allocate(line_bytes_max + kLinePadding) == simdjson::SUCCESS);
-  SLUICE_ASSERT(validator_.allocate(line_bytes_max + kLinePadding) == simdjson::SUCCESS);
+  // Out of memory here is a start-up error the caller reports (std::bad_alloc,
+  // like every other start-up allocation), not an assertion.
+  if (parser_.allocate(line_bytes_max + kLinePadding) != simdjson::SUCCESS ||
+      validator_.allocate(line_bytes_max + kLinePadding) != simdjson::SUCCESS) {
+    throw std::bad_alloc();
+  }
   unescape_buf_.reset(new uint8_t[line_bytes_max + kLinePadding]);
   std::fill(std::begin(order_hint_), std::end(order_hint_), int8_t(-1));
 }

@@ -211,6 +211,18 @@ void WindowSet::pop_oldest() {
   last_hit_ = 0;
 }
 
+size_t WindowSet::memory_bytes() const {
+  size_t n = 0;
+  for (const auto& t : tables_) n += t->memory_bytes();
+  return n;
+}
+
+size_t WindowSet::entries_held() const {
+  size_t n = 0;
+  for (const Open& o : open_) n += o.table->size();
+  return n;
+}
+
 size_t WindowSet::entries() const {
   SLUICE_ASSERT(staged_ == 0);
   size_t n = 0;

@@ -156,6 +156,11 @@ class WindowSet {
   int64_t oldest_start() const { return open_.front().start; }
   size_t open_windows() const { return open_.size(); }
   size_t entries() const;
+  // Bytes held by every table (open or kept for reuse), and the entries of
+  // the open ones not counting staged events: for an out-of-memory report,
+  // valid at any moment.
+  size_t memory_bytes() const;
+  size_t entries_held() const;
 
   // The oldest open window's table, to be read and then released with pop_oldest().
   const KeyTable& oldest() const { return *open_.front().table; }

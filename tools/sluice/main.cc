@@ -112,6 +112,7 @@ int cmd_run(const std::string& path, bool consume_only) {
   }
   int rc = engine.run();
   const EngineTotals& t = engine.totals();
+  if (t.per_shard.empty()) return rc;  // the shards did not start (the error is logged)
   const ShardCounters& c = t.sum;
   std::string dl;
   for (size_t r = 0; r < kDeadLetterReasons; ++r) {

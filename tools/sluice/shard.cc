@@ -178,10 +178,28 @@ Shard::~Shard() {
 }
 
 std::string Shard::init() {
+  // Start-up allocations name themselves when they fail.
+  try {
+    return init_steps();
+  } catch (const std::bad_alloc&) {
+    return fmt::format("out of memory at start-up while allocating {} ({:.1f} MiB); give the process "
+                       "more memory or lower the limits that size it (line_bytes_max, read_bytes, "
+                       "buffer_bytes, max_bytes)",
+                       init_step_, double(init_step_bytes_) / (1 << 20));
+  }
+}
+
+std::string Shard::init_steps() {
+  auto step = [&](const char* what, uint64_t bytes) {
+    init_step_ = what;
+    init_step_bytes_ = bytes;
+  };
   if (!pin_current_thread(sh_.cpus[id_])) {
     log_warn("shard {}: could not pin to cpu {}", id_, sh_.cpus[id_]);
   }
+  step("the io_uring", 0);
   if (std::string err = ring_.init(kRingEntries); !err.empty()) return err;
+  step("the receive buffers", uint64_t(kRecvBuffers) * kRecvBufferBytes);
   if (std::string err = bufs_.init(ring_, 0, kRecvBuffers, kRecvBufferBytes, kLinePadding); !err.empty()) {
     return err;
   }
@@ -193,12 +211,14 @@ std::string Shard::init() {
 
   uint32_t line_max = limits::line_bytes_max_min;
   for (const SourceConfig& s : cfg_.sources) line_max = std::max(line_max, s.line_bytes_max);
+  step("the decoder (simdjson parsers for the longest line)", 16 * uint64_t(line_max));
   decoder_ = std::make_unique<Decoder>(cfg_.schema, line_max);
   future_limit_ns_ = cfg_.schema.future_limit_ns;
   wall_now_ns_ = wall_ns();
   windows_ = std::make_unique<WindowSet>(*sh_.layout, size_ns_);
   // Room for two worst-case dead letters of the longest line (every byte escaped).
   size_t dl_bytes = dead_letter_buffer_bytes(line_max);
+  step("the dead-letter buffers", 2 * uint64_t(dl_bytes));
   dl_ = std::make_unique<AsyncWriter>(sh_.dead_letter_fd, dl_bytes,
                                       make_user_data(OpTag::dead_letter_write, 0));
   out_.assign(n_, nullptr);
@@ -220,6 +240,7 @@ std::string Shard::init() {
       continue;
     }
     if (sc.type == SourceType::file) {
+      step("a file source's read buffers", 2 * uint64_t(sc.file.read_bytes));
       auto f = std::make_unique<FileStream>(i, sc, delay);
       f->index = uint32_t(files_.size());
       f->paths = &sc.file.paths;
@@ -244,6 +265,9 @@ std::string Shard::init() {
     }
   }
   if (id_ == 0) {
+    uint64_t sink_bytes = 0;
+    for (const SinkConfig& sc : cfg_.sinks) sink_bytes += 2 * uint64_t(sc.buffer_bytes);
+    step("the sink buffers", sink_bytes);
     gatherer_ = std::make_unique<Gatherer>(sh_, ring_);
     listener_open_.assign(cfg_.sources.size(), false);
     accept_rearm_.assign(cfg_.sources.size(), false);
@@ -368,11 +392,6 @@ bool Shard::inbound_pending() const {
 
 void Shard::run() {
   // Standing reads: the wake eventfd on every shard, the signalfd on shard 0.
-  auto arm_eventfd = [&] {
-    io_uring_sqe* sqe = ring_.sqe();
-    io_uring_prep_read(sqe, event_fd_, &event_fd_value_, sizeof event_fd_value_, 0);
-    io_uring_sqe_set_data64(sqe, make_user_data(OpTag::wake, 1));
-  };
   arm_eventfd();
   if (id_ == 0) {
     if (sh_.signal_fd >= 0) {
@@ -405,6 +424,41 @@ void Shard::run() {
   for (auto& k : kafka_) k->start();
   update_inputs_done();
 
+  // A failed allocation (the window state outgrew the memory: a limit of
+  // the machine, a cgroup or ulimit -v) ends the run with a clear error
+  // rather than std::terminate. Nothing throws on the per-event path
+  // otherwise, and a try block costs nothing until something does.
+  try {
+    loop();
+  } catch (const std::bad_alloc&) {
+    out_of_memory();
+  }
+  for (auto& k : kafka_) k->log_offsets();
+  publish_ring_counters();
+}
+
+void Shard::arm_eventfd() {
+  io_uring_sqe* sqe = ring_.sqe();
+  io_uring_prep_read(sqe, event_fd_, &event_fd_value_, sizeof event_fd_value_, 0);
+  io_uring_sqe_set_data64(sqe, make_user_data(OpTag::wake, 1));
+}
+
+void Shard::out_of_memory() {
+  const size_t held = windows_ ? windows_->memory_bytes() : 0;
+  char text[512];
+  int n = std::snprintf(text, sizeof text,
+                        "sluice error: shard %u: out of memory: its window state holds %zu entries in "
+                        "%zu open windows (%.1f MiB of tables); the state grows with distinct keys x "
+                        "open windows: use fewer keys or shorter windows / watermark_delay, or give "
+                        "the process more memory (ulimit -v, cgroup memory.max); exiting with status 1\n",
+                        id_, windows_ ? windows_->entries_held() : size_t(0),
+                        windows_ ? windows_->open_windows() : size_t(0), double(held) / (1 << 20));
+  // No allocation from here: write(2) the message and leave.
+  if (n > 0) (void)!::write(STDERR_FILENO, text, size_t(std::min<int>(n, int(sizeof text) - 1)));
+  _exit(1);
+}
+
+void Shard::loop() {
   bool busy = true;
   bool eventfd_rearm = false;
   for (;;) {
@@ -494,8 +548,6 @@ void Shard::run() {
     refresh_gauges();
     if (sh_.exit_now.load(std::memory_order_relaxed) && dl_->idle()) break;
   }
-  for (auto& k : kafka_) k->log_offsets();
-  publish_ring_counters();
 }
 
 int64_t Shard::next_deadline() {

@@ -109,6 +109,12 @@ class Shard {
   struct FileStream;
   struct GenStream;
 
+  void loop();
+  std::string init_steps();
+  const char* init_step_ = "the shard";  // what init_steps() is allocating (for an error)
+  uint64_t init_step_bytes_ = 0;
+  void arm_eventfd();
+  [[noreturn]] void out_of_memory();
   // Loop steps.
   void handle_completion(const io_uring_cqe& cqe);
   bool drain_inbound();
