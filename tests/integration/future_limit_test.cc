@@ -14,29 +14,12 @@ namespace sluice::integration {
 namespace {
 
 std::string pipeline(const TempDir& dir, std::string_view time_keys) {
-  return R"([[sources]]
-name = "in"
-type = "file"
-path = )" + toml_string(dir.file("in.ndjson")) + R"(
-
-[schema]
-key = ["k"]
-time = { field = "ts", format = "epoch_s")" + std::string(time_keys) + R"( }
-
-[window]
-size = "1m"
-
-[[aggregates]]
-name = "n"
-fn = "count"
-
-[[sinks]]
-name = "rows"
-type = "file"
-path = )" + toml_string(dir.file("rows.ndjson")) + R"(
-
-[dead_letter]
-path = )" + toml_string(dir.file("dead.ndjson")) + "\n";
+  CountPipeline p;
+  p.source_keys = file_source_keys(dir.file("in.ndjson"));
+  p.time_keys = time_keys;
+  p.sink_path = dir.file("rows.ndjson");
+  p.dead_letter_path = dir.file("dead.ndjson");
+  return p.toml();
 }
 
 struct Input {

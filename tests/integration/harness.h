@@ -195,6 +195,27 @@ std::optional<RunSummary> parse_summary(std::string_view stderr_text);
 // Lines of the engine's stderr that are warnings or errors (should be none in a clean run).
 std::vector<std::string> warnings_and_errors(std::string_view stderr_text);
 
+// Resident set size of a running process (VmRSS), in bytes; 0 if unknown.
+uint64_t rss_bytes(pid_t pid);
+
+// The small pipeline many tests use: one source "in", events {"k":..,"ts":..}
+// (ts in epoch seconds), a `count` aggregate "n" per key and window, a file
+// sink "rows" and, if given, a dead-letter file.
+struct CountPipeline {
+  std::string pipeline_keys;     // lines of [pipeline], e.g. "shards = 2"
+  std::string source_keys;       // lines of the source after its name: type, path/listen, ...
+  std::string time_keys;         // more keys of [schema] time's inline table: ", future_limit = \"1h\""
+  std::string window = "1m";
+  std::string sink_path;
+  std::string sink_keys;         // more lines of the sink
+  std::string dead_letter_path;  // empty: dead letters go to stderr
+  std::string more;              // more sections, e.g. "[metrics]\n..."
+  std::string toml() const;
+};
+// source_keys for a file source reading `path`, and for a TCP source on any free port.
+std::string file_source_keys(const std::string& path);
+std::string tcp_source_keys();
+
 // ---------------------------------------------------------------------------
 // TCP
 

@@ -86,6 +86,33 @@ SmallTmpfs::~SmallTmpfs() {
   if (mounted_) ::umount2(path_.c_str(), MNT_DETACH);
 }
 
+uint64_t rss_bytes(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::stoull(line.substr(6)) * 1024;
+  }
+  return 0;
+}
+
+std::string CountPipeline::toml() const {
+  std::string s;
+  if (!pipeline_keys.empty()) s += "[pipeline]\n" + pipeline_keys + "\n\n";
+  s += "[[sources]]\nname = \"in\"\n" + source_keys + "\n\n";
+  s += "[schema]\nkey = [\"k\"]\ntime = { field = \"ts\", format = \"epoch_s\"" + time_keys + " }\n\n";
+  s += "[window]\nsize = \"" + window + "\"\n\n";
+  s += "[[aggregates]]\nname = \"n\"\nfn = \"count\"\n\n";
+  s += "[[sinks]]\nname = \"rows\"\ntype = \"file\"\npath = " + toml_string(sink_path) + "\n" + sink_keys + "\n";
+  if (!dead_letter_path.empty()) s += "[dead_letter]\npath = " + toml_string(dead_letter_path) + "\n\n";
+  return s + more;
+}
+
+std::string file_source_keys(const std::string& path) {
+  return "type = \"file\"\npath = " + toml_string(path);
+}
+
+std::string tcp_source_keys() { return "type = \"tcp\"\nlisten = \"127.0.0.1:0\""; }
+
 void write_file(const std::string& path, std::string_view content) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   out.write(content.data(), std::streamsize(content.size()));

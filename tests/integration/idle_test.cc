@@ -8,6 +8,8 @@
 #include <fmt/format.h>
 
 #include <atomic>
+#include <optional>
+#include <utility>
 #include <random>
 #include <string>
 #include <thread>
@@ -110,77 +112,92 @@ class Trickler {
   std::thread thread_;
 };
 
-// One quiet connection (one early event, then no event) and one busy one
-// that stays active throughout. With `trickle`, the quiet connection keeps
-// sending bytes of a line that never ends: bytes are not events, so it must
-// still go idle. Either way the windows the busy connection's watermark has
-// passed must be written while both connections are open and the busy one
-// is active.
-void quiet_connection_among_active(bool trickle) {
+// A running engine with two connections: a quiet one (one early event, then
+// no event) and a busy one (three and a half minutes of events), and the
+// reference model fed with both.
+struct QuietAndBusy {
   TempDir dir;
   PipelineSpec spec = sales_spec("rfc3339", kNsPerMin, 10 * kNsPerS);
-  spec.idle_timeout = "1s";
   const int64_t t0 = utc_ns(2024, 8, 1, 0, 0, 0);
-  std::mt19937_64 rng(8);
-  auto line_at = [&](int64_t t) {
-    const Event e = random_sales_event(rng, t);
-    return InputLine::of_event(e, event_line(spec, e, rng));
-  };
-  const std::vector<InputLine> quiet_first = {line_at(t0 + 5 * kNsPerS)};
-  std::vector<InputLine> busy;
-  for (int i = 0; i < 180; ++i) busy.push_back(line_at(t0 + i * kNsPerS));
   const int64_t busy_max = t0 + 3 * kNsPerMin + 30 * kNsPerS;
-  busy.push_back(line_at(busy_max));
-
-  write_file(dir.file("pipeline.toml"), tcp_pipeline(spec, dir));
-  SluiceRun run(dir, dir.file("pipeline.toml"));
-  ASSERT_TRUE(run.start());
-  const std::optional<uint16_t> port = run.wait_for_port("pos");
-  ASSERT_TRUE(port);
+  std::optional<SluiceRun> run;
   TcpClient quiet, loud;
-  ASSERT_EQ(quiet.connect(*port), "");
-  ASSERT_EQ(quiet.send_all(render(quiet_first)), "");
-  ASSERT_EQ(loud.connect(*port), "");
-  ASSERT_EQ(loud.send_all(render(busy)), "");
-  Keeper keeper(loud, spec, busy_max);
-  std::optional<Trickler> trickler;
-  if (trickle) trickler.emplace(quiet, "{\"region\":\"never ends");
-
-  ReferenceModel model(spec);
+  std::optional<ReferenceModel> model;
   ExpectedRun expected;
-  expected.source = "pos";
-  const std::string quiet_peer = quiet.local_address(), loud_peer = loud.local_address();
-  feed_lines(model, 1, quiet_first, [&](size_t) { return quiet_peer; }, expected);
-  feed_lines(model, 0, busy, [&](size_t) { return loud_peer; }, expected);
-  const std::vector<Row> early = rows_through(model, busy_max - spec.delay_ns);
-  ASSERT_EQ(early.back().window_start, t0 + 2 * kNsPerMin);
+  std::string quiet_peer, loud_peer;
 
-  // Only the quiet connection going idle can release these rows: the busy
-  // one never goes idle (the keeper), so the all-idle rule does not apply.
-  std::vector<std::string> written;
-  const Clock::time_point deadline = Clock::now() + kRowsTimeout;
-  while ((written = complete_lines(read_file(dir.file("rows.ndjson")))).size() < early.size()) {
-    ASSERT_TRUE(run.process().running()) << run.stderr_text();
-    ASSERT_LT(Clock::now(), deadline) << "the quiet connection never stopped holding the watermark back";
-    std::this_thread::sleep_for(kPollInterval);
+  ::testing::AssertionResult start(const std::string& idle_timeout, uint64_t seed) {
+    spec.idle_timeout = idle_timeout;
+    std::mt19937_64 rng(seed);
+    auto line_at = [&](int64_t t) {
+      const Event e = random_sales_event(rng, t);
+      return InputLine::of_event(e, event_line(spec, e, rng));
+    };
+    const std::vector<InputLine> quiet_first = {line_at(t0 + 5 * kNsPerS)};
+    std::vector<InputLine> busy;
+    for (int i = 0; i < 180; ++i) busy.push_back(line_at(t0 + i * kNsPerS));
+    busy.push_back(line_at(busy_max));
+    write_file(dir.file("pipeline.toml"), tcp_pipeline(spec, dir));
+    run.emplace(dir, dir.file("pipeline.toml"));
+    if (!run->start()) return ::testing::AssertionFailure() << "sluice did not start";
+    const std::optional<uint16_t> port = run->wait_for_port("pos");
+    if (!port) return ::testing::AssertionFailure() << "no port";
+    for (auto [client, lines] : {std::pair{&quiet, &quiet_first}, std::pair{&loud, static_cast<const std::vector<InputLine>*>(&busy)}}) {
+      if (std::string e = client->connect(*port); !e.empty()) return ::testing::AssertionFailure() << e;
+      if (std::string e = client->send_all(render(*lines)); !e.empty()) return ::testing::AssertionFailure() << e;
+    }
+    model.emplace(spec);
+    expected.source = "pos";
+    quiet_peer = quiet.local_address();
+    loud_peer = loud.local_address();
+    feed_lines(*model, 1, quiet_first, [&](size_t) { return quiet_peer; }, expected);
+    feed_lines(*model, 0, busy, [&](size_t) { return loud_peer; }, expected);
+    return ::testing::AssertionSuccess();
   }
-  EXPECT_TRUE(same_rows(early, parse_ndjson_rows(spec, written)));
+  // The rows of the windows the busy connection's watermark has passed.
+  std::vector<Row> early() const { return rows_through(*model, busy_max - spec.delay_ns); }
+  void feed_busy(const std::vector<InputLine>& lines) {
+    feed_lines(*model, 0, lines, [&](size_t) { return loud_peer; }, expected);
+  }
+  // Both hang up; SIGTERM; everything checked against the model.
+  bool quiet_finished = false;
+  void finish_and_check() {
+    if (!quiet_finished) EXPECT_EQ(quiet.finish(), "");
+    EXPECT_EQ(loud.finish(), "");
+    ASSERT_TRUE(run->terminates_cleanly());
+    expected.rows = model->rows();
+    expected.events_in = model->accepted();
+    expect_run_output(spec, expected, dir.file("rows.ndjson"), dir.file("dead.ndjson"), run->stderr_text());
+  }
+};
+
+// The quiet connection goes idle while the busy one stays active (the
+// keeper), so the all-idle rule cannot be what releases the early rows.
+// With `trickle`, the quiet connection keeps sending bytes of a line that
+// never ends: bytes are not events, so it must still go idle.
+void quiet_connection_among_active(bool trickle) {
+  QuietAndBusy t;
+  ASSERT_TRUE(t.start("1s", 8));
+  Keeper keeper(t.loud, t.spec, t.busy_max);
+  std::optional<Trickler> trickler;
+  if (trickle) trickler.emplace(t.quiet, "{\"region\":\"never ends");
+  const std::vector<Row> early = t.early();
+  ASSERT_EQ(early.back().window_start, t.t0 + 2 * kNsPerMin);
+  std::vector<std::string> written;
+  ASSERT_TRUE(wait_for_rows(*t.run, t.dir, early.size(), written))
+      << "the quiet connection never stopped holding the watermark back";
+  EXPECT_TRUE(same_rows(early, parse_ndjson_rows(t.spec, written)));
 
   keeper.stop();
-  feed_lines(model, 0, keeper.sent(), [&](size_t) { return loud_peer; }, expected);
+  t.feed_busy(keeper.sent());
   if (trickler) {
     trickler->stop();
     // The trickled bytes end as one line that is not JSON.
-    ASSERT_EQ(quiet.send_all("\n"), "");
-    ++expected.lines_in;
-    expected.dead_letters.push_back({"parse_error", quiet_peer, trickler->sent()});
+    ASSERT_EQ(t.quiet.send_all("\n"), "");
+    ++t.expected.lines_in;
+    t.expected.dead_letters.push_back({"parse_error", t.quiet_peer, trickler->sent()});
   }
-  EXPECT_EQ(quiet.finish(), "");
-  EXPECT_EQ(loud.finish(), "");
-  ASSERT_TRUE(run.terminates_cleanly());
-  expected.rows = model.rows();
-  expected.events_in = model.accepted();
-  expect_run_output(spec, expected, dir.file("rows.ndjson"), dir.file("dead.ndjson"), run.stderr_text());
+  t.finish_and_check();
 }
 
 TEST(IdleTest, QuietConnectionAmongActiveOnesStopsHoldingBackTheWatermark) {
@@ -196,62 +213,22 @@ TEST(IdleTest, TricklingBytesWithoutAnEventDoNotKeepAConnectionActive) {
 // idle_timeout = "0s": the quiet connection holds the watermark for as long as
 // it is open; its hang-up (a finished source) releases the rows.
 TEST(IdleTest, ZeroIdleTimeoutMeansASourceNeverGoesIdle) {
-  TempDir dir;
-  PipelineSpec spec = sales_spec("rfc3339", kNsPerMin, 10 * kNsPerS);
-  spec.idle_timeout = "0s";
-  const int64_t t0 = utc_ns(2024, 8, 1, 0, 0, 0);
-  std::mt19937_64 rng(9);
-  auto line_at = [&](int64_t t) {
-    const Event e = random_sales_event(rng, t);
-    return InputLine::of_event(e, event_line(spec, e, rng));
-  };
-  const std::vector<InputLine> quiet_first = {line_at(t0 + 5 * kNsPerS)};
-  std::vector<InputLine> busy;
-  for (int i = 0; i < 180; ++i) busy.push_back(line_at(t0 + i * kNsPerS));
-  const int64_t busy_max = t0 + 3 * kNsPerMin + 30 * kNsPerS;
-  busy.push_back(line_at(busy_max));
-
-  write_file(dir.file("pipeline.toml"), tcp_pipeline(spec, dir));
-  SluiceRun run(dir, dir.file("pipeline.toml"));
-  ASSERT_TRUE(run.start());
-  const std::optional<uint16_t> port = run.wait_for_port("pos");
-  ASSERT_TRUE(port);
-  TcpClient quiet, loud;
-  ASSERT_EQ(quiet.connect(*port), "");
-  ASSERT_EQ(quiet.send_all(render(quiet_first)), "");
-  ASSERT_EQ(loud.connect(*port), "");
-  ASSERT_EQ(loud.send_all(render(busy)), "");
-  {
-    Keeper keeper(loud, spec, busy_max);
-    // Three seconds: three idle timeouts of the other tests. Nothing may fire
-    // while the quiet connection is open (its watermark is t0 - 5 s).
-    std::this_thread::sleep_for(3s);
-    keeper.stop();
-    EXPECT_EQ(read_file(dir.file("rows.ndjson")), "") << "a source went idle with idle_timeout = 0s";
-    ReferenceModel model(spec);
-    ExpectedRun expected;
-    expected.source = "pos";
-    const std::string quiet_peer = quiet.local_address(), loud_peer = loud.local_address();
-    feed_lines(model, 1, quiet_first, [&](size_t) { return quiet_peer; }, expected);
-    feed_lines(model, 0, busy, [&](size_t) { return loud_peer; }, expected);
-    feed_lines(model, 0, keeper.sent(), [&](size_t) { return loud_peer; }, expected);
-    const std::vector<Row> early = rows_through(model, busy_max - spec.delay_ns);
-    // The quiet connection hangs up: finished sources do not hold anyone back.
-    EXPECT_EQ(quiet.finish(), "");
-    std::vector<std::string> written;
-    const Clock::time_point deadline = Clock::now() + kRowsTimeout;
-    while ((written = complete_lines(read_file(dir.file("rows.ndjson")))).size() < early.size()) {
-      ASSERT_TRUE(run.process().running()) << run.stderr_text();
-      ASSERT_LT(Clock::now(), deadline) << "rows not written after the quiet connection closed";
-      std::this_thread::sleep_for(kPollInterval);
-    }
-    EXPECT_TRUE(same_rows(early, parse_ndjson_rows(spec, written)));
-    EXPECT_EQ(loud.finish(), "");
-    ASSERT_TRUE(run.terminates_cleanly());
-    expected.rows = model.rows();
-    expected.events_in = model.accepted();
-    expect_run_output(spec, expected, dir.file("rows.ndjson"), dir.file("dead.ndjson"), run.stderr_text());
-  }
+  QuietAndBusy t;
+  ASSERT_TRUE(t.start("0s", 9));
+  Keeper keeper(t.loud, t.spec, t.busy_max);
+  // Three seconds: three idle timeouts of the other tests. Nothing may fire
+  // while the quiet connection is open (its watermark is t0 - 5 s).
+  std::this_thread::sleep_for(3s);
+  keeper.stop();
+  EXPECT_EQ(read_file(t.dir.file("rows.ndjson")), "") << "a source went idle with idle_timeout = 0s";
+  t.feed_busy(keeper.sent());
+  // The quiet connection hangs up: finished sources do not hold anyone back.
+  EXPECT_EQ(t.quiet.finish(), "");
+  t.quiet_finished = true;
+  std::vector<std::string> written;
+  ASSERT_TRUE(wait_for_rows(*t.run, t.dir, t.early().size(), written));
+  EXPECT_TRUE(same_rows(t.early(), parse_ndjson_rows(t.spec, written)));
+  t.finish_and_check();
 }
 
 // A Kafka partition that receives nothing stops holding the watermark back

@@ -17,30 +17,11 @@ namespace sluice::integration {
 namespace {
 
 std::string pipeline(const TempDir& dir, std::string_view request_timeout) {
-  return R"([[sources]]
-name = "pos"
-type = "tcp"
-listen = "127.0.0.1:0"
-
-[schema]
-key = ["k"]
-time = { field = "ts", format = "epoch_s" }
-
-[window]
-size = "1m"
-
-[[aggregates]]
-name = "n"
-fn = "count"
-
-[[sinks]]
-name = "rows"
-type = "file"
-path = )" + toml_string(dir.file("rows.ndjson")) + R"(
-
-[metrics]
-listen = "127.0.0.1:0"
-request_timeout = ")" + std::string(request_timeout) + "\"\n";
+  CountPipeline p;
+  p.source_keys = tcp_source_keys();
+  p.sink_path = dir.file("rows.ndjson");
+  p.more = "[metrics]\nlisten = \"127.0.0.1:0\"\nrequest_timeout = \"" + std::string(request_timeout) + "\"\n";
+  return p.toml();
 }
 
 uint16_t metrics_port(const std::string& stderr_text) {
@@ -76,7 +57,7 @@ TEST(MetricsLockoutTest, IdleSocketsDoNotLockScrapersOut) {
   write_file(dir.file("p.toml"), pipeline(dir, "1h"));
   SluiceRun run(dir, dir.file("p.toml"));
   ASSERT_TRUE(run.start());
-  ASSERT_TRUE(run.wait_for_port("pos"));
+  ASSERT_TRUE(run.wait_for_port("in"));
   const uint16_t port = metrics_port(run.stderr_text());
   ASSERT_NE(port, 0) << run.stderr_text();
   std::vector<TcpClient> idle(20);
@@ -100,7 +81,7 @@ TEST(MetricsLockoutTest, ASocketThatSendsNoRequestIsClosedAfterRequestTimeout) {
   write_file(dir.file("p.toml"), pipeline(dir, "300ms"));
   SluiceRun run(dir, dir.file("p.toml"));
   ASSERT_TRUE(run.start());
-  ASSERT_TRUE(run.wait_for_port("pos"));
+  ASSERT_TRUE(run.wait_for_port("in"));
   const uint16_t port = metrics_port(run.stderr_text());
   ASSERT_NE(port, 0);
   TcpClient silent, half;
@@ -121,7 +102,7 @@ TEST(MetricsLockoutTest, PipelinedRequestsGetOneAnswerThatSaysConnectionClose) {
   write_file(dir.file("p.toml"), pipeline(dir, "5s"));
   SluiceRun run(dir, dir.file("p.toml"));
   ASSERT_TRUE(run.start());
-  ASSERT_TRUE(run.wait_for_port("pos"));
+  ASSERT_TRUE(run.wait_for_port("in"));
   const uint16_t port = metrics_port(run.stderr_text());
   ASSERT_NE(port, 0);
   TcpClient c;

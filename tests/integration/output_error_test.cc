@@ -20,30 +20,14 @@ namespace sluice::integration {
 namespace {
 
 std::string pipeline(const std::string& input, const std::string& sink_path,
-                     const std::string& dead_letter_path) {
-  return R"([[sources]]
-name = "in"
-type = "file"
-path = )" + toml_string(input) + R"(
-
-[schema]
-key = ["k"]
-time = { field = "ts", format = "epoch_s" }
-
-[window]
-size = "1m"
-
-[[aggregates]]
-name = "n"
-fn = "count"
-
-[[sinks]]
-name = "rows"
-type = "file"
-path = )" + toml_string(sink_path) + R"(
-
-[dead_letter]
-path = )" + toml_string(dead_letter_path) + "\n";
+                     const std::string& dead_letter_path, std::string_view pipeline_keys = "",
+                     std::string_view source_keys = "") {
+  CountPipeline p;
+  p.pipeline_keys = pipeline_keys;
+  p.source_keys = file_source_keys(input) + "\n" + std::string(source_keys);
+  p.sink_path = sink_path;
+  p.dead_letter_path = dead_letter_path;
+  return p.toml();
 }
 
 TEST(OutputErrorTest, FullDiskSinkExitsOneAndSaysWhy) {
@@ -110,9 +94,8 @@ TEST(OutputErrorTest, FullTmpfsSinkKeepsWholeRowsCountsThemAndExitsOne) {
   ASSERT_TRUE(disk.mounted()) << disk.error();
   constexpr int kKeys = 30000;  // about 2.5 MB of rows for a 1 MiB disk
   write_file(dir.file("in.ndjson"), one_event_per_key(kKeys));
-  write_file(dir.file("p.toml"), "[pipeline]\nshards = 2\n" +
-                                     pipeline(dir.file("in.ndjson"), disk.file("rows.ndjson"),
-                                              dir.file("dl.ndjson")));
+  write_file(dir.file("p.toml"), pipeline(dir.file("in.ndjson"), disk.file("rows.ndjson"),
+                                          dir.file("dl.ndjson"), "shards = 2"));
   CommandResult r = run_command({sluice_bin(), "run", dir.file("p.toml")}, dir);
   EXPECT_TRUE(r.status.exited && r.status.code == 1) << r.status.describe() << ": " << r.err;
   EXPECT_NE(r.err.find("sink rows: write failed: No space left on device"), std::string::npos) << r.err;
@@ -159,10 +142,9 @@ TEST(OutputErrorTest, FullDeadLetterFileStopsTheRunWritesTheRowsAndExitsOne) {
   std::string input = one_event_per_key(kKeys);
   for (int i = 0; i < kBad; ++i) input += "not json, not at all: line " + std::to_string(i) + "\n";
   write_file(dir.file("in.ndjson"), input);
-  std::string config = pipeline(dir.file("in.ndjson"), dir.file("rows.ndjson"), dir.file("dl.ndjson"));
-  config.replace(config.find("type = \"file\"\n"), 14,
-                 "type = \"file\"\nline_bytes_max = 128\nread_bytes = 16777216\n");
-  write_file(dir.file("p.toml"), config);
+  write_file(dir.file("p.toml"), pipeline(dir.file("in.ndjson"), dir.file("rows.ndjson"),
+                                          dir.file("dl.ndjson"), "",
+                                          "line_bytes_max = 128\nread_bytes = 16777216"));
   CommandResult r = run_command({"/usr/bin/prlimit", "--fsize=65536", sluice_bin(), "run", dir.file("p.toml")},
                                 dir);
   EXPECT_TRUE(r.status.exited && r.status.code == 1) << r.status.describe() << ": " << r.err;
@@ -182,33 +164,12 @@ TEST(OutputErrorTest, FullDeadLetterFileStopsTheRunWritesTheRowsAndExitsOne) {
 // after the failure ends it at once.
 TEST(OutputErrorTest, FullDeadLetterOutputOnTcpEndsTheRunWithoutAHang) {
   TempDir dir;
-  write_file(dir.file("p.toml"), R"([pipeline]
-shards = 2
-
-[[sources]]
-name = "in"
-type = "tcp"
-listen = "127.0.0.1:0"
-line_bytes_max = 128
-
-[schema]
-key = ["k"]
-time = { field = "ts", format = "epoch_s" }
-
-[window]
-size = "1m"
-
-[[aggregates]]
-name = "n"
-fn = "count"
-
-[[sinks]]
-name = "rows"
-type = "file"
-path = )" + toml_string(dir.file("rows.ndjson")) + R"(
-
-[dead_letter]
-path = )" + toml_string(dir.file("dl.ndjson")) + "\n");
+  CountPipeline tcp;
+  tcp.pipeline_keys = "shards = 2";
+  tcp.source_keys = tcp_source_keys() + "\nline_bytes_max = 128";
+  tcp.sink_path = dir.file("rows.ndjson");
+  tcp.dead_letter_path = dir.file("dl.ndjson");
+  write_file(dir.file("p.toml"), tcp.toml());
   Process p;
   ASSERT_TRUE(p.start({"/usr/bin/prlimit", "--fsize=65536", sluice_bin(), "run", dir.file("p.toml")},
                       dir.file("out.txt"), dir.file("err.txt")));
@@ -245,8 +206,8 @@ TEST(OutputErrorTest, StopTimeoutEndsADrainThatCannotFinish) {
   const int reader = ::open(fifo.c_str(), O_RDONLY | O_NONBLOCK);  // opened, never read
   ASSERT_GE(reader, 0);
   write_file(dir.file("in.ndjson"), one_event_per_key(20000));  // well over a pipe's 64 KiB
-  write_file(dir.file("p.toml"), "[pipeline]\nstop_timeout = \"1s\"\n" +
-                                     pipeline(dir.file("in.ndjson"), fifo, dir.file("dl.ndjson")));
+  write_file(dir.file("p.toml"),
+             pipeline(dir.file("in.ndjson"), fifo, dir.file("dl.ndjson"), "stop_timeout = \"1s\""));
   Process p;
   ASSERT_TRUE(p.start({sluice_bin(), "run", dir.file("p.toml")}, dir.file("out.txt"), dir.file("err.txt")));
   std::this_thread::sleep_for(500ms);

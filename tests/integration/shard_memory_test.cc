@@ -3,7 +3,6 @@
 // and `run` (exit 2) rather than found out by the OOM killer.
 #include <gtest/gtest.h>
 
-#include <fstream>
 #include <string>
 #include <thread>
 
@@ -13,36 +12,11 @@ namespace sluice::integration {
 namespace {
 
 std::string config(const TempDir& dir, int shards, std::string_view pipeline_keys = "") {
-  return "[pipeline]\nshards = " + std::to_string(shards) + "\n" + std::string(pipeline_keys) + R"(
-[[sources]]
-name = "in"
-type = "tcp"
-listen = "127.0.0.1:0"
-
-[schema]
-key = ["k"]
-time = { field = "ts", format = "epoch_s" }
-
-[window]
-size = "1m"
-
-[[aggregates]]
-name = "n"
-fn = "count"
-
-[[sinks]]
-name = "rows"
-type = "file"
-path = )" + toml_string(dir.file("rows.ndjson")) + "\n";
-}
-
-uint64_t rss_bytes(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("VmRSS:", 0) == 0) return std::stoull(line.substr(6)) * 1024;
-  }
-  return 0;
+  CountPipeline p;
+  p.pipeline_keys = "shards = " + std::to_string(shards) + "\n" + std::string(pipeline_keys);
+  p.source_keys = tcp_source_keys();
+  p.sink_path = dir.file("rows.ndjson");
+  return p.toml();
 }
 
 // Regression: each ordered pair of shards preallocated 32 x 64 KiB batches
@@ -72,12 +46,12 @@ TEST(ShardMemoryTest, AnEmptyJobsMemoryIsSmallAndLinearInTheShardCount) {
 
 TEST(ShardMemoryTest, CheckAndRunRefuseAShardCountOverTheFixedMemoryBudget) {
   TempDir dir;
-  write_file(dir.file("ok.toml"), config(dir, 4, "fixed_memory_bytes_max = 1073741824\n"));
+  write_file(dir.file("ok.toml"), config(dir, 4, "fixed_memory_bytes_max = 1073741824"));
   CommandResult ok = run_command({sluice_bin(), "check", dir.file("ok.toml")}, dir);
   EXPECT_TRUE(ok.status.exited && ok.status.code == 0) << ok.err;
   EXPECT_NE(ok.out.find("4 shards, fixed memory "), std::string::npos) << ok.out;
 
-  write_file(dir.file("big.toml"), config(dir, 64, "fixed_memory_bytes_max = 1073741824\n"));
+  write_file(dir.file("big.toml"), config(dir, 64, "fixed_memory_bytes_max = 1073741824"));
   for (const char* cmd : {"check", "run"}) {
     CommandResult r = run_command({sluice_bin(), cmd, dir.file("big.toml")}, dir);
     EXPECT_TRUE(r.status.exited && r.status.code == 2) << cmd << ": " << r.status.describe() << r.err;

@@ -10,7 +10,6 @@
 #include <unistd.h>
 
 #include <atomic>
-#include <fstream>
 #include <map>
 #include <regex>
 #include <string>
@@ -21,15 +20,6 @@
 
 namespace sluice::integration {
 namespace {
-
-uint64_t rss_bytes(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("VmRSS:", 0) == 0) return std::stoull(line.substr(6)) * 1024;
-  }
-  return 0;
-}
 
 constexpr int kKeys = 1000;
 constexpr int kEventsPerSecond = 10000;  // of event time: 10 events per key and 1-second window
@@ -45,35 +35,14 @@ TEST(SlowSinkTest, ASlowSinkPausesTheSourcesAndMemoryStaysBounded) {
   ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
   const int reader = ::open(fifo.c_str(), O_RDONLY | O_NONBLOCK);
   ASSERT_GE(reader, 0);
-  write_file(dir.file("p.toml"), R"([pipeline]
-shards = 2
-
-[[sources]]
-name = "in"
-type = "tcp"
-listen = "127.0.0.1:0"
-
-[schema]
-key = ["k"]
-time = { field = "ts", format = "epoch_s" }
-
-[window]
-size = "1s"
-
-[[aggregates]]
-name = "n"
-fn = "count"
-
-[[sinks]]
-name = "rows"
-type = "file"
-path = )" + toml_string(fifo) + R"(
-buffer_bytes = 262144
-pending_bytes_max = 2097152
-flush_interval = "10ms"
-
-[dead_letter]
-path = )" + toml_string(dir.file("dead.ndjson")) + "\n");
+  CountPipeline config;
+  config.pipeline_keys = "shards = 2";
+  config.source_keys = tcp_source_keys();
+  config.window = "1s";
+  config.sink_path = fifo;
+  config.sink_keys = "buffer_bytes = 262144\npending_bytes_max = 2097152\nflush_interval = \"10ms\"";
+  config.dead_letter_path = dir.file("dead.ndjson");
+  write_file(dir.file("p.toml"), config.toml());
   SluiceRun run(dir, dir.file("p.toml"));
   ASSERT_TRUE(run.start());
   const std::optional<uint16_t> port = run.wait_for_port("in");

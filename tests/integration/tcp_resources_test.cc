@@ -13,7 +13,6 @@
 #include <fmt/format.h>
 
 #include <cerrno>
-#include <fstream>
 #include <random>
 #include <string>
 #include <thread>
@@ -49,16 +48,6 @@ path = {}
 )",
                      pipeline_keys, source_keys, spec.toml(), toml_string(dir.file("rows.ndjson")),
                      toml_string(dir.file("dead.ndjson")));
-}
-
-// Resident set size of a process, from /proc (kB -> bytes).
-uint64_t rss_bytes(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("VmRSS:", 0) == 0) return std::stoull(line.substr(6)) * 1024;
-  }
-  return 0;
 }
 
 // Raises the soft open-file limit to the hard one (children inherit it).
