@@ -280,15 +280,24 @@ void append_sample_head(std::string& out, std::string_view name, std::string_vie
   out += ' ';
 }
 
-bool same_label_set(std::vector<MetricLabel> a, std::vector<MetricLabel> b) {
-  if (a.size() != b.size()) return false;
-  auto by_name = [](const MetricLabel& x, const MetricLabel& y) { return x.name < y.name; };
-  std::sort(a.begin(), a.end(), by_name);
-  std::sort(b.begin(), b.end(), by_name);
-  for (size_t i = 0; i < a.size(); ++i) {
-    if (a[i].name != b[i].name || a[i].value != b[i].value) return false;
+// One string per label set, equal for equal sets whatever their order: the
+// labels sorted by name, each as name, NUL, value length, NUL, value (names
+// hold no NUL and the length delimits the value, so no two sets collide).
+std::string label_set_key(const std::vector<MetricLabel>& labels) {
+  std::vector<const MetricLabel*> sorted;
+  sorted.reserve(labels.size());
+  for (const MetricLabel& l : labels) sorted.push_back(&l);
+  std::sort(sorted.begin(), sorted.end(),
+            [](const MetricLabel* x, const MetricLabel* y) { return x->name < y->name; });
+  std::string key;
+  for (const MetricLabel* l : sorted) {
+    key += l->name;
+    key += '\0';
+    key += std::to_string(l->value.size());
+    key += '\0';
+    key += l->value;
   }
-  return true;
+  return key;
 }
 
 }  // namespace
@@ -345,13 +354,11 @@ MetricsError MetricsRegistry::add_series(
   }
   if (family != nullptr) {
     if (family->kind != kind || family->unit != unit) return MetricsError::family_mismatch;
-    for (const Series& s : family->series) {
-      if (same_label_set(s.labels, desc.labels)) return MetricsError::duplicate_series;
-    }
   } else {
     family = &families_.emplace_back(
-        Family{std::string(desc.name), std::string(desc.help), kind, unit, {}});
+        Family{std::string(desc.name), std::string(desc.help), kind, unit, {}, {}});
   }
+  if (!family->label_sets.insert(label_set_key(desc.labels)).second) return MetricsError::duplicate_series;
   Series s{desc.labels, {}, metric};
   for (size_t i = 0; i < s.labels.size(); ++i) {
     if (i > 0) s.prometheus_labels += ',';

@@ -27,6 +27,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <unordered_set>
 #include <variant>
 #include <vector>
 
@@ -173,6 +174,10 @@ class MetricsRegistry {
     MetricKind kind;
     MetricUnit unit;
     std::vector<Series> series;
+    // Canonical label sets of its series (see label_set_key): a duplicate is
+    // found in O(1), so registering the per-shard-pair series of a 64-shard
+    // job is not quadratic.
+    std::unordered_set<std::string> label_sets;
   };
 
   MetricsError add_series(const MetricDesc& desc, MetricKind kind, MetricUnit unit,

@@ -45,6 +45,11 @@ constexpr int64_t kStartNs = 1'711'616'400 * kNsPerS;
 // per-window total; a per-event allocation would add ~1.8M here, and even
 // one per 64 KiB batch (~1k events) would add thousands.
 constexpr uint64_t kSlackPercent = 5;
+// Exchange batches are made on first use, up to a pool of
+// kEventBatchesPerShard per shard; how many a run makes depends on how far
+// the receiving shard falls behind (thread timing), not on the event count:
+// seen 170 to 208 allocations for the same small run under `ctest -j`.
+constexpr uint64_t kPoolSlack = uint64_t(kShards) * kEventBatchesPerShard;
 
 PipelineConfig make_config(const std::filesystem::path& dir, uint64_t events) {
   PipelineConfig cfg;
@@ -145,7 +150,7 @@ TEST(EngineAlloc, AllocationsDoNotGrowWithEvents) {
   EXPECT_EQ(small.totals.sum.events_in, small_events);
   EXPECT_EQ(large.totals.sum.events_in, large_events);
 
-  EXPECT_LE(large.allocations, small.allocations + small.allocations * kSlackPercent / 100)
+  EXPECT_LE(large.allocations, small.allocations + small.allocations * kSlackPercent / 100 + kPoolSlack)
       << "allocations grow with the number of events (rerun with SLUICE_ALLOC_TRACE=20 to see where)";
 
   std::error_code ec;
