@@ -24,7 +24,7 @@
 #include <string_view>
 
 #include "core/byte_buffer.h"
-#include "io/ring.h"
+#include "core/ring.h"
 
 namespace sluice {
 

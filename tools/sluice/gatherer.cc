@@ -29,6 +29,7 @@ Gatherer::Gatherer(EngineShared& sh, Ring& ring)
       final_(sh.shards, false),
       metrics_(*sh.metrics[0]) {
   sinks_.reserve(sh.config.sinks.size());
+  write_done_ = std::vector<IndexedCompletion<Gatherer>>(sh.config.sinks.size());
   for (size_t i = 0; i < sh.config.sinks.size(); ++i) {
     const SinkConfig& sc = sh.config.sinks[i];
     if (sc.order == RowOrder::key) sort_by_key_ = true;
@@ -36,7 +37,8 @@ Gatherer::Gatherer(EngineShared& sh, Ring& ring)
     // Each buffer must hold at least one row of the worst-case size.
     size_t bytes = std::max<size_t>(sc.buffer_bytes, enc.row_bytes_max() * 2);
     const int fd = sh.sink_fds[i];
-    auto writer = std::make_unique<AsyncWriter>(fd, bytes, make_user_data(OpTag::sink_write, i),
+    write_done_[i].bind<&Gatherer::on_write_done>(this, uint32_t(i));
+    auto writer = std::make_unique<AsyncWriter>(fd, bytes, write_done_[i].user_data(),
                                                 AsyncWriter::offset_for(fd));
     if (!enc.header().empty()) {
       // A CSV file being appended to already has its header.
@@ -302,6 +304,8 @@ std::string Gatherer::describe_pending() const {
   }
   return out;
 }
+
+void Gatherer::on_write_done(uint32_t sink, const io_uring_cqe& cqe) { on_write(sink, cqe.res); }
 
 void Gatherer::on_write(uint32_t sink, int res) {
   Sink& s = sinks_[sink];

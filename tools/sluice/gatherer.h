@@ -22,7 +22,7 @@
 #include <vector>
 
 #include "io/async_writer.h"
-#include "io/ring.h"
+#include "core/ring.h"
 #include "operators/row_encoder.h"
 #include "tools/sluice/engine.h"
 
@@ -44,6 +44,7 @@ class Gatherer {
   // Monotonic time at which a buffered flush falls due, or kTimeMax.
   int64_t next_deadline() const;
   void on_write(uint32_t sink, int res);
+  void on_write_done(uint32_t sink, const io_uring_cqe& cqe);
 
   // Every shard is final and everything has been written.
   bool done() const;
@@ -127,6 +128,7 @@ class Gatherer {
   bool backlogged_ = false;
   uint64_t backlog_episodes_ = 0;
   std::vector<Sink> sinks_;
+  std::vector<IndexedCompletion<Gatherer>> write_done_;  // by sink, sized once
   uint64_t rows_out_ = 0;
   ShardMetrics& metrics_;  // shard 0's
 };

@@ -111,13 +111,16 @@ struct KafkaSource::Conn {
   int ready_n = 0;
   sockaddr_storage addr{};
   socklen_t addr_len = 0;
+  // One completion per kind of operation; index: connection << 4 | op.
+  IndexedCompletion<KafkaSource> connect_done, send_done, recv_done;
+  void bind(KafkaSource* owner) {
+    connect_done.bind<&KafkaSource::on_op_done>(owner, index << 4 | uint32_t(Op::connect));
+    send_done.bind<&KafkaSource::on_op_done>(owner, index << 4 | uint32_t(Op::send));
+    recv_done.bind<&KafkaSource::on_op_done>(owner, index << 4 | uint32_t(Op::recv));
+  }
 };
 
 namespace {
-uint64_t op_id(uint32_t source, uint32_t conn, KafkaSource::Op op) {
-  return uint64_t(source) << 32 | uint64_t(conn) << 4 | uint64_t(op);
-}
-
 // Resolves a broker host once per connection attempt (numeric addresses need no lookup).
 bool resolve(const std::string& host, uint16_t port, sockaddr_storage& ss, socklen_t& len) {
   std::memset(&ss, 0, sizeof ss);
@@ -156,6 +159,7 @@ KafkaSource::KafkaSource(Shard& shard, uint32_t source_index)
       source_(source_index) {
   auto bootstrap = std::make_unique<Conn>();
   bootstrap->index = 0;
+  bootstrap->bind(this);
   conns_.push_back(std::move(bootstrap));
 }
 
@@ -175,6 +179,7 @@ KafkaSource::Conn& KafkaSource::conn_for(int32_t node_id) {
   auto c = std::make_unique<Conn>();
   c->index = uint32_t(conns_.size());
   c->node_id = node_id;
+  c->bind(this);
   conns_.push_back(std::move(c));
   return *conns_.back();
 }
@@ -208,7 +213,7 @@ void KafkaSource::connect(Conn& c) {
   if (!resolve(c.host, c.port, c.addr, c.addr_len)) {
     log_warn("source {}: cannot resolve broker {}:{}", cfg_.name, c.host, c.port);
     c.state = Conn::State::backoff;
-    c.retry_at = shard_.now_ + c.backoff_ns;
+    c.retry_at = shard_.now() + c.backoff_ns;
     c.backoff_ns = std::min(c.backoff_ns * 2, kBackoffMaxNs);
     return;
   }
@@ -216,7 +221,7 @@ void KafkaSource::connect(Conn& c) {
   if (c.fd < 0) {
     log_warn("source {}: socket: {}", cfg_.name, std::strerror(errno));
     c.state = Conn::State::backoff;
-    c.retry_at = shard_.now_ + c.backoff_ns;
+    c.retry_at = shard_.now() + c.backoff_ns;
     return;
   }
   int one = 1;
@@ -232,10 +237,10 @@ void KafkaSource::connect(Conn& c) {
     b.len = 0;
   }
   c.api_versions_version = kafka::kApiVersionsVersions.max;
-  c.deadline = shard_.now_ + kRequestTimeoutNs;
+  c.deadline = shard_.now() + kRequestTimeoutNs;
   io_uring_sqe* sqe = shard_.ring_.sqe();
   io_uring_prep_connect(sqe, c.fd, reinterpret_cast<sockaddr*>(&c.addr), c.addr_len);
-  io_uring_sqe_set_data64(sqe, make_user_data(OpTag::kafka, op_id(source_, c.index, Op::connect)));
+  io_uring_sqe_set_data64(sqe, c.connect_done.user_data());
   ++c.ops;
 }
 
@@ -278,14 +283,14 @@ void KafkaSource::finish_close(Conn& c) {
   for (Buffer& b : c.bufs) b.state = Buffer::State::free;
   c.receiving = -1;
   c.state = Conn::State::backoff;
-  c.retry_at = shard_.now_ + c.backoff_ns;
+  c.retry_at = shard_.now() + c.backoff_ns;
   c.backoff_ns = std::min(c.backoff_ns * 2, kBackoffMaxNs);
 }
 
 void KafkaSource::send_request(Conn& c) {
   io_uring_sqe* sqe = shard_.ring_.sqe();
   io_uring_prep_send(sqe, c.fd, c.out.data() + c.sent, c.out.size() - c.sent, MSG_NOSIGNAL);
-  io_uring_sqe_set_data64(sqe, make_user_data(OpTag::kafka, op_id(source_, c.index, Op::send)));
+  io_uring_sqe_set_data64(sqe, c.send_done.user_data());
   ++c.ops;
 }
 
@@ -300,9 +305,11 @@ void KafkaSource::arm_recv(Conn& c) {
   }
   io_uring_sqe* sqe = shard_.ring_.sqe();
   io_uring_prep_recv(sqe, c.fd, b.data.get() + b.len, b.cap - b.len, 0);
-  io_uring_sqe_set_data64(sqe, make_user_data(OpTag::kafka, op_id(source_, c.index, Op::recv)));
+  io_uring_sqe_set_data64(sqe, c.recv_done.user_data());
   ++c.ops;
 }
+
+void KafkaSource::on_op_done(uint32_t id, const io_uring_cqe& cqe) { on_completion(id, cqe.res); }
 
 void KafkaSource::on_completion(uint64_t id, int res) {
   Conn& c = *conns_[(id >> 4) & 0x0FFFFFFF];
@@ -409,7 +416,7 @@ void KafkaSource::next_request(Conn& c) {
     queued = true;
   } else if (c.state == Conn::State::ready) {
     if (c.index == 0) {
-      queued = metadata_needed_ && shard_.now_ >= metadata_not_before_ && send_metadata(c);
+      queued = metadata_needed_ && shard_.now() >= metadata_not_before_ && send_metadata(c);
     } else {
       queued = send_list_offsets(c, false) || send_list_offsets(c, true) || send_fetch(c);
     }
@@ -419,7 +426,7 @@ void KafkaSource::next_request(Conn& c) {
   c.bufs[free_buf].state = Buffer::State::receiving;
   c.bufs[free_buf].len = 0;
   int64_t wait = c.req == Conn::Req::fetch ? kc_.max_wait_ns : 0;
-  c.deadline = shard_.now_ + wait + kRequestTimeoutNs;
+  c.deadline = shard_.now() + wait + kRequestTimeoutNs;
   send_request(c);
 }
 
@@ -536,14 +543,14 @@ void KafkaSource::handle_metadata(Conn& c, kafka::Reader& r) {
   for (const kafka::MetadataTopic& t : metadata_.topics) {
     if (t.name == kc_.topic) topic = &t;
   }
-  metadata_not_before_ = shard_.now_ + kMetadataRetryNs;
+  metadata_not_before_ = shard_.now() + kMetadataRetryNs;
   if (topic == nullptr || topic->error != ErrorCode::none) {
     ErrorCode e = topic ? topic->error : ErrorCode::unknown_topic_or_partition;
     if (!metadata_known_) {
       log_warn("source {}: topic {}: {}; asking again", cfg_.name, kc_.topic, kafka::to_string(e));
     }
     metadata_needed_ = true;
-    metadata_not_before_ = shard_.now_ + kBackoffMaxNs / 10;
+    metadata_not_before_ = shard_.now() + kBackoffMaxNs / 10;
     return;
   }
   auto parts = metadata_.partitions_of(*topic);
@@ -557,7 +564,7 @@ void KafkaSource::handle_metadata(Conn& c, kafka::Reader& r) {
       auto np = std::make_unique<Partition>(source_, mp.partition, shard_.cfg_.window.watermark_delay_ns,
                                             shard_.sh_.fired_max.load(std::memory_order_acquire));
       np->name = kc_.topic + "/" + std::to_string(mp.partition);
-      np->last_active_ns = shard_.now_;
+      np->last_active_ns = shard_.now();
       switch (kc_.start) {
         case KafkaSourceConfig::Start::earliest: np->start_query = kafka::kListOffsetsEarliest; break;
         case KafkaSourceConfig::Start::latest: np->start_query = kafka::kListOffsetsLatest; break;
@@ -609,7 +616,7 @@ void KafkaSource::handle_metadata(Conn& c, kafka::Reader& r) {
   metadata_known_ = true;
   if (leaderless) {
     metadata_needed_ = true;
-    metadata_not_before_ = shard_.now_ + kMetadataRetryNs;
+    metadata_not_before_ = shard_.now() + kMetadataRetryNs;
   }
   if (first) {
     std::string owned;
@@ -682,7 +689,7 @@ void KafkaSource::handle_fetch(Conn& c, Buffer& b, kafka::Reader& r) {
     return;
   }
   m_bytes(b.len);
-  b.recv_ns = shard_.now_;
+  b.recv_ns = shard_.now();
   b.plans.clear();
   b.plan_next = 0;
   for (const kafka::FetchPartition& fp : b.fetch.partitions) {
@@ -760,7 +767,7 @@ void KafkaSource::handle_fetch(Conn& c, Buffer& b, kafka::Reader& r) {
 bool KafkaSource::process() {
   if (!started_ || failed_) return false;
   bool progress = false;
-  const int64_t now = shard_.now_;
+  const int64_t now = shard_.now();
   backlogged_ = false;
   for (auto& cp : conns_) {
     Conn& c = *cp;

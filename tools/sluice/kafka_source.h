@@ -42,7 +42,7 @@ class KafkaSource {
 
   // Connects to the bootstrap brokers.
   void start();
-  // A completion for one of this source's operations (user_data id, result).
+  // A completion for one of this source's operations (id = connection << 4 | op).
   void on_completion(uint64_t id, int res);
   // Decodes buffered responses, sends requests that are due. True if it made progress.
   bool process();
@@ -72,7 +72,7 @@ class KafkaSource {
   // "topic/partition@offset" of the record a partition stream is delivering.
   static size_t format_origin(const Stream& partition, char* out, size_t cap);
 
-  // Operations in user_data ids: id = source << 32 | connection << 4 | op.
+  // Operations of a connection (the low 4 bits of a completion's index).
   enum class Op : uint8_t { connect = 1, send = 2, recv = 3 };
 
   struct Partition;  // public for the shard's dead-letter origin
@@ -81,6 +81,7 @@ class KafkaSource {
   struct Conn;
   struct Buffer;
 
+  void on_op_done(uint32_t id, const io_uring_cqe& cqe);
   Conn& conn_for(int32_t node_id);
   void connect(Conn& c);
   void drop(Conn& c, const char* why);

@@ -9,9 +9,17 @@
 
 namespace sluice {
 
-MetricsServer::MetricsServer(EngineShared& sh, Ring& ring) : sh_(sh), ring_(ring) {
-  for (size_t i = 0; i < 2 * kConnsMax; ++i) conns_.push_back(std::make_unique<Conn>());
+MetricsServer::MetricsServer(EngineShared& sh, Ring& ring)
+    : sh_(sh), ring_(ring), accept_done_(Completion::to<&MetricsServer::on_accept>(this)) {
+  for (uint32_t i = 0; i < 2 * kConnsMax; ++i) {
+    conns_.push_back(std::make_unique<Conn>());
+    conns_.back()->recv_done.bind<&MetricsServer::on_recv_done>(this, i);
+    conns_.back()->send_done.bind<&MetricsServer::on_send_done>(this, i);
+  }
 }
+
+void MetricsServer::on_recv_done(uint32_t slot, const io_uring_cqe& cqe) { on_recv(slot, cqe.res); }
+void MetricsServer::on_send_done(uint32_t slot, const io_uring_cqe& cqe) { on_send(slot, cqe.res); }
 
 MetricsServer::~MetricsServer() {
   for (auto& c : conns_) close_conn(*c);
@@ -21,7 +29,7 @@ void MetricsServer::start(int64_t now_ns) {
   now_ = now_ns;
   io_uring_sqe* sqe = ring_.sqe();
   io_uring_prep_multishot_accept(sqe, sh_.metrics_fd, nullptr, nullptr, SOCK_CLOEXEC);
-  io_uring_sqe_set_data64(sqe, make_user_data(OpTag::metrics_accept, 0));
+  io_uring_sqe_set_data64(sqe, accept_done_.user_data());
 }
 
 void MetricsServer::on_accept(const io_uring_cqe& cqe) {
@@ -29,7 +37,7 @@ void MetricsServer::on_accept(const io_uring_cqe& cqe) {
   if (!(cqe.flags & IORING_CQE_F_MORE) && cqe.res != -EINVAL && cqe.res != -ECANCELED) {
     io_uring_sqe* sqe = ring_.sqe();
     io_uring_prep_multishot_accept(sqe, sh_.metrics_fd, nullptr, nullptr, SOCK_CLOEXEC);
-    io_uring_sqe_set_data64(sqe, make_user_data(OpTag::metrics_accept, 0));
+    io_uring_sqe_set_data64(sqe, accept_done_.user_data());
   }
 }
 
@@ -65,7 +73,7 @@ void MetricsServer::admit(int fd) {
     c.deadline = now_ + sh_.config.metrics.request_timeout_ns;
     io_uring_sqe* sqe = ring_.sqe();
     io_uring_prep_recv(sqe, c.fd, c.request, sizeof c.request, 0);
-    io_uring_sqe_set_data64(sqe, make_user_data(OpTag::metrics_recv, slot));
+    io_uring_sqe_set_data64(sqe, conns_[slot]->recv_done.user_data());
     return;
   }
   ::close(fd);  // evicted connections still closing hold every slot
@@ -83,7 +91,7 @@ void MetricsServer::on_recv(uint32_t slot, int res) {
   if (st == ParseStatus::need_more && c.len < sizeof c.request) {
     io_uring_sqe* sqe = ring_.sqe();
     io_uring_prep_recv(sqe, c.fd, c.request + c.len, sizeof c.request - c.len, 0);
-    io_uring_sqe_set_data64(sqe, make_user_data(OpTag::metrics_recv, slot));
+    io_uring_sqe_set_data64(sqe, conns_[slot]->recv_done.user_data());
     return;
   }
   std::string body;
@@ -131,7 +139,7 @@ void MetricsServer::respond(Conn& c, uint32_t slot) {
   }
   io_uring_sqe* sqe = ring_.sqe();
   io_uring_prep_send(sqe, c.fd, c.response.data() + c.sent, c.response.size() - c.sent, MSG_NOSIGNAL);
-  io_uring_sqe_set_data64(sqe, make_user_data(OpTag::metrics_send, slot));
+  io_uring_sqe_set_data64(sqe, conns_[slot]->send_done.user_data());
 }
 
 void MetricsServer::tick(int64_t now_ns) {

@@ -18,7 +18,7 @@
 #include <vector>
 
 #include "io/http.h"
-#include "io/ring.h"
+#include "core/ring.h"
 #include "tools/sluice/engine.h"
 
 namespace sluice {
@@ -54,7 +54,11 @@ class MetricsServer {
     bool closing = false;    // shut down by us: its pending operation will end
     int64_t deadline = 0;    // monotonic
     char request[kHttpRequestHeadBytesMax];
+    IndexedCompletion<MetricsServer> recv_done;  // index: slot
+    IndexedCompletion<MetricsServer> send_done;
   };
+  void on_recv_done(uint32_t slot, const io_uring_cqe& cqe);
+  void on_send_done(uint32_t slot, const io_uring_cqe& cqe);
   void admit(int fd);
   void respond(Conn& c, uint32_t slot);
   void shut(Conn& c);
@@ -63,6 +67,7 @@ class MetricsServer {
   EngineShared& sh_;
   Ring& ring_;
   int64_t now_ = 0;
+  Completion accept_done_;
   std::vector<std::unique_ptr<Conn>> conns_;  // 2 x kConnsMax slots
   uint64_t evicted_ = 0;
 };

@@ -2,7 +2,6 @@
 
 #include <fcntl.h>
 #include <linux/sockios.h>
-#include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/socket.h>
@@ -47,6 +46,7 @@ struct Shard::TcpConn : FramedStream {
   bool draining = false;     // stopping: reading what the peer already sent (stop_grace)
   int64_t last_line_ns = 0;  // monotonic: connect, or the last complete line
   int64_t last_bytes_ns = 0;  // monotonic: the last bytes received
+  IndexedCompletion<Shard> recv_done;  // the multishot receive (index: slot)
 };
 
 struct Shard::FileStream : FramedStream {
@@ -59,6 +59,7 @@ struct Shard::FileStream : FramedStream {
     uint64_t file_off = 0;  // where in the file data[0] came from
     int64_t recv_ns = 0;    // when the read completed
     enum class State : uint8_t { free, reading, ready } state = State::free;
+    IndexedCompletion<Shard> read_done;  // index: stream index << 1 | buffer
   };
   uint32_t index = 0;  // in files_
   const std::vector<std::string>* paths = nullptr;
@@ -166,7 +167,7 @@ Shard::Shard(EngineShared& shared, uint32_t id)
 
 Shard::~Shard() {
   // First the ring: pending reads (eventfd, signalfd, sockets) point into this object.
-  ring_.close();
+  reactor_.close();
   for (auto& c : conns_) {
     if (c && c->fd >= 0) ::close(c->fd);
   }
@@ -174,7 +175,6 @@ Shard::~Shard() {
     if (f->fd >= 0) ::close(f->fd);
   }
   metrics_server_.reset();
-  if (event_fd_ >= 0) ::close(event_fd_);
 }
 
 std::string Shard::init() {
@@ -198,7 +198,7 @@ std::string Shard::init_steps() {
     log_warn("shard {}: could not pin to cpu {}", id_, sh_.cpus[id_]);
   }
   step("the io_uring", 0);
-  if (std::string err = ring_.init(kRingEntries); !err.empty()) return err;
+  if (std::string err = reactor_.init(kRingEntries); !err.empty()) return err;
   step("the receive buffers", uint64_t(kRecvBuffers) * kRecvBufferBytes);
   if (std::string err = bufs_.init(ring_, 0, kRecvBuffers, kRecvBufferBytes, kLinePadding); !err.empty()) {
     return err;
@@ -206,8 +206,6 @@ std::string Shard::init_steps() {
   buf_next_.assign(kRecvBuffers, -1);
   buf_len_.assign(kRecvBuffers, 0);
   buf_recv_ns_.assign(kRecvBuffers, 0);
-  event_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  if (event_fd_ < 0) return std::string("eventfd: ") + std::strerror(errno);
 
   uint32_t line_max = limits::line_bytes_max_min;
   for (const SourceConfig& s : cfg_.sources) line_max = std::max(line_max, s.line_bytes_max);
@@ -219,8 +217,8 @@ std::string Shard::init_steps() {
   // Room for two worst-case dead letters of the longest line (every byte escaped).
   size_t dl_bytes = dead_letter_buffer_bytes(line_max);
   step("the dead-letter buffers", 2 * uint64_t(dl_bytes));
-  dl_ = std::make_unique<AsyncWriter>(sh_.dead_letter_fd, dl_bytes,
-                                      make_user_data(OpTag::dead_letter_write, 0));
+  dead_letter_done_ = Completion::to<&Shard::on_dead_letter_write>(this);
+  dl_ = std::make_unique<AsyncWriter>(sh_.dead_letter_fd, dl_bytes, dead_letter_done_.user_data());
   out_.assign(n_, nullptr);
   // Receivers start from initial_marker() (hold everything back); sent_marker_
   // mirrors what each receiver believes, so a marker that says otherwise
@@ -249,7 +247,9 @@ std::string Shard::init_steps() {
         f->range = id_;
         f->ranges = n_;
       }
-      for (auto& b : f->bufs) {
+      for (int bi = 0; bi < 2; ++bi) {
+        auto& b = f->bufs[bi];
+        b.read_done.bind<&Shard::on_file_read_done>(this, f->index << 1 | uint32_t(bi));
         b.data.reset(new char[size_t(f->read_bytes) + kLinePadding]);
         std::memset(b.data.get() + f->read_bytes, 0, kLinePadding);
       }
@@ -271,6 +271,9 @@ std::string Shard::init_steps() {
     gatherer_ = std::make_unique<Gatherer>(sh_, ring_);
     listener_open_.assign(cfg_.sources.size(), false);
     accept_rearm_.assign(cfg_.sources.size(), false);
+    accept_done_ = std::vector<IndexedCompletion<Shard>>(cfg_.sources.size());
+    for (uint32_t i = 0; i < cfg_.sources.size(); ++i) accept_done_[i].bind<&Shard::on_accept_done>(this, i);
+    signal_done_ = Completion::to<&Shard::on_signal>(this);
   }
   return {};
 }
@@ -316,8 +319,8 @@ void Shard::publish_ring_counters() {
 // Gauges, refreshed at most every kGaugeRefreshNs: they describe state, and a
 // scrape a few milliseconds old is as good as a fresh one.
 void Shard::refresh_gauges() {
-  if (now_ - gauges_at_ < kGaugeRefreshNs) return;
-  gauges_at_ = now_;
+  if (now() - gauges_at_ < kGaugeRefreshNs) return;
+  gauges_at_ = now();
   publish_ring_counters();
   windows_->flush();
   m_.open_windows.set(int64_t(windows_->open_windows()));
@@ -349,28 +352,7 @@ void Shard::refresh_gauges() {
 // ---------------------------------------------------------------------------
 // Waking
 
-void Shard::external_wake() {
-  uint64_t one = 1;
-  ssize_t rc = ::write(event_fd_, &one, sizeof one);
-  (void)rc;  // EAGAIN means the counter is already non-zero: a wake is pending anyway
-}
-
-void Shard::notify(uint32_t dst) {
-  Shard* t = sh_.shard_ptrs[dst];
-  // Pairs with the fence in run(): either the target sees our push before it
-  // sleeps, or we see that it sleeps and wake it.
-  std::atomic_thread_fence(std::memory_order_seq_cst);
-  if (!t->sleeping_.load(std::memory_order_relaxed)) return;
-  if (t->wake_pending_.exchange(true)) return;
-  if (ring_.has_msg_ring()) {
-    io_uring_sqe* sqe = ring_.sqe();
-    io_uring_prep_msg_ring(sqe, t->ring_.fd(), 0, make_user_data(OpTag::wake, 0), 0);
-    io_uring_sqe_set_data64(sqe, make_user_data(OpTag::ignore, 0));
-    sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
-  } else {
-    t->external_wake();
-  }
-}
+void Shard::notify(uint32_t dst) { reactor_.wake(sh_.shard_ptrs[dst]->reactor_); }
 
 bool Shard::inbound_pending() const {
   for (uint32_t s = 0; s < n_; ++s) {
@@ -392,13 +374,10 @@ bool Shard::inbound_pending() const {
 
 void Shard::run() {
   // Standing reads: the wake eventfd on every shard, the signalfd on shard 0.
-  arm_eventfd();
+  reactor_.start();
+  reactor_.update_now();
   if (id_ == 0) {
-    if (sh_.signal_fd >= 0) {
-      io_uring_sqe* sqe = ring_.sqe();
-      io_uring_prep_read(sqe, sh_.signal_fd, signal_buf_, sizeof signal_buf_, 0);
-      io_uring_sqe_set_data64(sqe, make_user_data(OpTag::signal, 0));
-    }
+    if (sh_.signal_fd >= 0) arm_signal();
     for (uint32_t i = 0; i < cfg_.sources.size(); ++i) {
       if (sh_.listen_fds[i] >= 0) {
         listener_open_[i] = true;
@@ -410,15 +389,14 @@ void Shard::run() {
       metrics_server_->start(monotonic_ns());
     }
   }
-  now_ = monotonic_ns();
   for (auto& f : files_) {
-    f->last_active_ns = now_;
+    f->last_active_ns = now();
     issue_read(*f);
     mark_ready(*f);  // an empty range issues no read: it must still be seen to finish
   }
   for (auto& g : gens_) {
-    g->last_active_ns = now_;
-    g->start_mono = now_;
+    g->last_active_ns = now();
+    g->start_mono = now();
     mark_ready(*g);
   }
   for (auto& k : kafka_) k->start();
@@ -435,12 +413,6 @@ void Shard::run() {
   }
   for (auto& k : kafka_) k->log_offsets();
   publish_ring_counters();
-}
-
-void Shard::arm_eventfd() {
-  io_uring_sqe* sqe = ring_.sqe();
-  io_uring_prep_read(sqe, event_fd_, &event_fd_value_, sizeof event_fd_value_, 0);
-  io_uring_sqe_set_data64(sqe, make_user_data(OpTag::wake, 1));
 }
 
 void Shard::out_of_memory() {
@@ -460,41 +432,14 @@ void Shard::out_of_memory() {
 
 void Shard::loop() {
   bool busy = true;
-  bool eventfd_rearm = false;
   for (;;) {
-    if (busy) {
-      ring_.poll();
-    } else {
-      sleeping_.store(true, std::memory_order_relaxed);
-      std::atomic_thread_fence(std::memory_order_seq_cst);
-      if (inbound_pending()) {
-        sleeping_.store(false, std::memory_order_relaxed);
-        ring_.poll();
-      } else {
-        int64_t now = monotonic_ns();
-        int64_t deadline = std::min(next_deadline(), now + kTickNs);
-        ring_.wait(std::max<int64_t>(deadline - now, 0));
-        sleeping_.store(false, std::memory_order_relaxed);
-      }
-    }
-    wake_pending_.store(false, std::memory_order_relaxed);
-    now_ = monotonic_ns();
+    if (!busy) reactor_.wake_at(next_deadline());
+    reactor_.step(busy, [&] { return inbound_pending(); }, kTickNs);
     if (future_limit_ns_ > 0) wall_now_ns_ = wall_ns();
-    ring_.drain([&](const io_uring_cqe& cqe) {
-      if (user_data_tag(cqe.user_data) == OpTag::wake && user_data_id(cqe.user_data) == 1) {
-        eventfd_rearm = true;
-      } else {
-        handle_completion(cqe);
-      }
-    });
-    if (eventfd_rearm) {
-      eventfd_rearm = false;
-      arm_eventfd();
-    }
 
     if (sh_.stop_requested.load(std::memory_order_relaxed) && !stopping_) begin_stop();
-    if (stop_deadline_ != 0 && now_ >= stop_deadline_) stop_timed_out();
-    if (accept_retry_at_ != 0 && now_ >= accept_retry_at_) {
+    if (stop_deadline_ != 0 && now() >= stop_deadline_) stop_timed_out();
+    if (accept_retry_at_ != 0 && now() >= accept_retry_at_) {
       accept_retry_at_ = 0;
       for (uint32_t i = 0; i < accept_rearm_.size(); ++i) {
         if (accept_rearm_[i] && listener_open_[i] && !stopping_) arm_accept(i);
@@ -515,15 +460,15 @@ void Shard::loop() {
     for (TcpConn* c : rearm_) {
       if (c->want_rearm && !c->eof && (!stopping_ || c->draining) && bufs_.available() > 0) arm_recv(*c);
     }
-    if (now_ >= read_timeout_at_) check_read_timeouts();
-    if (metrics_server_) metrics_server_->tick(now_);
+    if (now() >= read_timeout_at_) check_read_timeouts();
+    if (metrics_server_) metrics_server_->tick(now());
     if (drain_deadline_ != 0) drain_connections();
     std::erase_if(rearm_, [](TcpConn* c) { return !c->want_rearm || c->eof; });
     update_inputs_done();
     busy |= flush_outbound();
     busy |= fire_windows();
     if (gatherer_) {
-      busy |= gatherer_->step(now_);
+      busy |= gatherer_->step(now());
       const bool backlogged = gatherer_->update_backlog();
       if (backlogged != sh_.outputs_backlogged.load(std::memory_order_relaxed)) {
         sh_.outputs_backlogged.store(backlogged, std::memory_order_relaxed);
@@ -551,8 +496,7 @@ void Shard::loop() {
 }
 
 int64_t Shard::next_deadline() {
-  int64_t t = next_timer_;
-  next_timer_ = kTimeMax;
+  int64_t t = kTimeMax;
   if (stop_deadline_ != 0) t = std::min(t, stop_deadline_);
   if (drain_deadline_ != 0) t = std::min(t, drain_deadline_);
   t = std::min(t, read_timeout_at_);
@@ -580,63 +524,40 @@ int64_t Shard::next_deadline() {
   return t;
 }
 
-void Shard::handle_completion(const io_uring_cqe& cqe) {
-  uint64_t id = user_data_id(cqe.user_data);
-  switch (user_data_tag(cqe.user_data)) {
-    case OpTag::ignore:
-    case OpTag::wake:
-    case OpTag::close:
-      break;
-    case OpTag::signal:
-      if (cqe.res > 0) {
-        if (signal_seen_) {
-          log_warn("second signal: exiting at once, without flushing");
-          _exit(130);
-        }
-        signal_seen_ = true;
-        log_info("signal received: draining and flushing (send it again to exit at once)");
-        request_stop(sh_);
-        io_uring_sqe* sqe = ring_.sqe();
-        io_uring_prep_read(sqe, sh_.signal_fd, signal_buf_, sizeof signal_buf_, 0);
-        io_uring_sqe_set_data64(sqe, make_user_data(OpTag::signal, 0));
-      }
-      break;
-    case OpTag::accept:
-      on_accept(uint32_t(id), cqe);
-      break;
-    case OpTag::recv:
-      on_recv(*conns_[id], cqe);
-      break;
-    case OpTag::file_read:
-      on_file_read(*files_[id >> 1], int(id & 1), cqe.res);
-      break;
-    case OpTag::sink_write:
-      gatherer_->on_write(uint32_t(id), cqe.res);
-      break;
-    case OpTag::kafka:
-      for (auto& k : kafka_) {
-        if (k->source_index() == uint32_t(id >> 32)) k->on_completion(id, cqe.res);
-      }
-      break;
-    case OpTag::metrics_accept:
-      metrics_server_->on_accept(cqe);
-      break;
-    case OpTag::metrics_recv:
-      metrics_server_->on_recv(uint32_t(id), cqe.res);
-      break;
-    case OpTag::metrics_send:
-      metrics_server_->on_send(uint32_t(id), cqe.res);
-      break;
-    case OpTag::dead_letter_write:
-      dl_->on_complete(ring_, cqe.res);
-      if (dl_->error() != 0 && !dl_failed_) dead_letter_output_failed();
-      break;
+void Shard::arm_signal() {
+  io_uring_sqe* sqe = ring_.sqe();
+  io_uring_prep_read(sqe, sh_.signal_fd, signal_buf_, sizeof signal_buf_, 0);
+  io_uring_sqe_set_data64(sqe, signal_done_.user_data());
+}
+
+void Shard::on_signal(const io_uring_cqe& cqe) {
+  if (cqe.res <= 0) return;
+  if (signal_seen_) {
+    log_warn("second signal: exiting at once, without flushing");
+    _exit(130);
   }
+  signal_seen_ = true;
+  log_info("signal received: draining and flushing (send it again to exit at once)");
+  request_stop(sh_);
+  arm_signal();
+}
+
+void Shard::on_accept_done(uint32_t source, const io_uring_cqe& cqe) { on_accept(source, cqe); }
+
+void Shard::on_recv_done(uint32_t slot, const io_uring_cqe& cqe) { on_recv(*conns_[slot], cqe); }
+
+void Shard::on_file_read_done(uint32_t id, const io_uring_cqe& cqe) {
+  on_file_read(*files_[id >> 1], int(id & 1), cqe.res);
+}
+
+void Shard::on_dead_letter_write(const io_uring_cqe& cqe) {
+  dl_->on_complete(ring_, cqe.res);
+  if (dl_->error() != 0 && !dl_failed_) dead_letter_output_failed();
 }
 
 void Shard::begin_stop() {
   stopping_ = true;
-  if (id_ == 0 && cfg_.stop_timeout_ns > 0) stop_deadline_ = now_ + cfg_.stop_timeout_ns;
+  if (id_ == 0 && cfg_.stop_timeout_ns > 0) stop_deadline_ = now() + cfg_.stop_timeout_ns;
   if (id_ == 0) {
     for (uint32_t i = 0; i < listener_open_.size(); ++i) {
       // Wakes the multishot accept with an error; it is not re-armed.
@@ -658,7 +579,7 @@ void Shard::begin_stop() {
       close_by_engine(*c, TcpConn::Closing::stop);
     }
   }
-  if (grace > 0) drain_deadline_ = now_ + grace;
+  if (grace > 0) drain_deadline_ = now() + grace;
   for (auto& g : gens_) mark_ready(*g);
   for (auto& f : files_) mark_ready(*f);
   for (auto& k : kafka_) k->stop();
@@ -695,7 +616,7 @@ void Shard::update_inputs_done() {
 void Shard::arm_accept(uint32_t source) {
   io_uring_sqe* sqe = ring_.sqe();
   io_uring_prep_multishot_accept(sqe, sh_.listen_fds[source], nullptr, nullptr, SOCK_CLOEXEC);
-  io_uring_sqe_set_data64(sqe, make_user_data(OpTag::accept, source));
+  io_uring_sqe_set_data64(sqe, accept_done_[source].user_data());
 }
 
 void Shard::on_accept(uint32_t source, const io_uring_cqe& cqe) {
@@ -713,7 +634,7 @@ void Shard::on_accept(uint32_t source, const io_uring_cqe& cqe) {
         ::close(fd);
         m_.connections_refused.add();
         uint64_t suppressed = 0;
-        if (refuse_log_.allow(now_, suppressed)) {
+        if (refuse_log_.allow(now(), suppressed)) {
           log_warn("source {}: connection hand-off queue to shard {} full; connection closed{}",
                    cfg_.sources[source].name, target,
                    suppressed > 0 ? fmt::format(" ({} more refused since the last such message)", suppressed)
@@ -732,7 +653,7 @@ void Shard::on_accept(uint32_t source, const io_uring_cqe& cqe) {
       log_warn("source {}: accept: {}; retrying in {} ms", cfg_.sources[source].name,
                std::strerror(-cqe.res), kAcceptRetryNs / kNsPerMs);
       accept_rearm_[source] = true;
-      accept_retry_at_ = now_ + kAcceptRetryNs;
+      accept_retry_at_ = now() + kAcceptRetryNs;
     } else {
       arm_accept(source);
     }
@@ -770,10 +691,10 @@ void Shard::open_tcp(uint32_t source, int fd) {
   if (live * n_ >= sc.tcp.connections_max && quietest != nullptr) {
     m_.connections_evicted.add();
     uint64_t suppressed = 0;
-    if (evict_log_.allow(now_, suppressed)) {
+    if (evict_log_.allow(now(), suppressed)) {
       log_warn("source {}: connections_max ({}) reached; closed {} (no complete line for {} ms) to "
                "admit a new connection{}",
-               sc.name, sc.tcp.connections_max, quietest->peer, (now_ - quietest->last_line_ns) / kNsPerMs,
+               sc.name, sc.tcp.connections_max, quietest->peer, (now() - quietest->last_line_ns) / kNsPerMs,
                suppressed > 0 ? fmt::format(" ({} more since the last such message)", suppressed) : "");
     }
     close_by_engine(*quietest, TcpConn::Closing::evicted);
@@ -790,13 +711,14 @@ void Shard::open_tcp(uint32_t source, int fd) {
                                      sh_.fired_max.load(std::memory_order_acquire),
                                      sh_.connection_buffers.get());
   c->slot = slot;
+  c->recv_done.bind<&Shard::on_recv_done>(this, slot);
   c->fd = fd;
-  c->last_line_ns = now_;
-  if (sc.tcp.read_timeout_ns > 0) read_timeout_at_ = std::min(read_timeout_at_, now_ + sc.tcp.read_timeout_ns);
+  c->last_line_ns = now();
+  if (sc.tcp.read_timeout_ns > 0) read_timeout_at_ = std::min(read_timeout_at_, now() + sc.tcp.read_timeout_ns);
   sockaddr_storage ss{};
   socklen_t len = sizeof ss;
   c->peer = getpeername(fd, reinterpret_cast<sockaddr*>(&ss), &len) == 0 ? format_address(ss) : "?";
-  c->last_active_ns = now_;
+  c->last_active_ns = now();
   conns_[slot] = std::move(c);
   m_.connections.add();
   log_debug("source {}: connection from {} on shard {}", sc.name, conns_[slot]->peer, id_);
@@ -808,7 +730,7 @@ void Shard::arm_recv(TcpConn& c) {
   io_uring_prep_recv_multishot(sqe, c.fd, nullptr, 0, 0);
   sqe->flags |= IOSQE_BUFFER_SELECT;
   sqe->buf_group = bufs_.group();
-  io_uring_sqe_set_data64(sqe, make_user_data(OpTag::recv, c.slot));
+  io_uring_sqe_set_data64(sqe, c.recv_done.user_data());
   c.recv_armed = true;
   c.want_rearm = false;
 }
@@ -824,7 +746,7 @@ void Shard::on_recv(TcpConn& c, const io_uring_cqe& cqe) {
     uint16_t bid = uint16_t(cqe.flags >> IORING_CQE_BUFFER_SHIFT);
     bufs_.on_taken();
     buf_len_[bid] = uint32_t(cqe.res);
-    buf_recv_ns_[bid] = now_;
+    buf_recv_ns_[bid] = now();
     buf_next_[bid] = -1;
     if (c.tail >= 0) {
       buf_next_[size_t(c.tail)] = bid;
@@ -833,7 +755,7 @@ void Shard::on_recv(TcpConn& c, const io_uring_cqe& cqe) {
       c.head_off = 0;
     }
     c.tail = bid;
-    c.last_bytes_ns = now_;
+    c.last_bytes_ns = now();
     count_bytes(c, uint64_t(cqe.res));
     input_arrived(c);
   }
@@ -866,7 +788,7 @@ bool Shard::process_tcp(TcpConn& c) {
     const uint64_t lines_before = c.framer.line_number();
     size_t used = feed(c, data, len);
     end_chunk();
-    if (c.framer.line_number() != lines_before) c.last_line_ns = now_;
+    if (c.framer.line_number() != lines_before) c.last_line_ns = now();
     if (used > 0) progress = true;
     if (used < len && c.framer.out_of_budget()) {
       // The line so far (carried, plus what this buffer holds of it) is lost
@@ -890,7 +812,7 @@ bool Shard::process_tcp(TcpConn& c) {
       c.framer.reset();
       m_.connections_over_budget.add();
       uint64_t suppressed = 0;
-      if (budget_log_.allow(now_, suppressed)) {
+      if (budget_log_.allow(now(), suppressed)) {
         log_warn("source {}: {}: a line of {}+ bytes would pass connection_buffer_bytes_max ({} bytes "
                  "in use by all connections); connection closed{}",
                  cfg_.sources[c.source].name, c.peer, line_bytes, sh_.connection_buffers->used(),
@@ -979,7 +901,7 @@ void Shard::check_read_timeouts() {
     if (!c || c->eof || c->closing != TcpConn::Closing::no) continue;
     const int64_t timeout = cfg_.sources[c->source].tcp.read_timeout_ns;
     if (timeout <= 0) continue;
-    if (now_ - c->last_line_ns >= timeout) {
+    if (now() - c->last_line_ns >= timeout) {
       m_.connections_timed_out.add();
       log_debug("source {}: {}: no complete line for {} ms (read_timeout); closed",
                 cfg_.sources[c->source].name, c->peer, timeout / kNsPerMs);
@@ -1001,13 +923,13 @@ void Shard::drain_connections() {
     // for a moment (bytes a peer wrote may still be on their way from its
     // send buffer).
     int queued = 0;
-    const bool caught_up = c->head < 0 && now_ - c->last_bytes_ns >= kDrainQuietNs &&
+    const bool caught_up = c->head < 0 && now() - c->last_bytes_ns >= kDrainQuietNs &&
                            ::ioctl(c->fd, SIOCINQ, &queued) == 0 && queued == 0;
-    if (caught_up || now_ >= drain_deadline_) {
+    if (caught_up || now() >= drain_deadline_) {
       close_by_engine(*c, TcpConn::Closing::stop);
     } else {
       any = true;
-      next_timer_ = std::min(next_timer_, std::max(now_, c->last_bytes_ns) + kDrainQuietNs);
+      reactor_.wake_at(std::max(now(), c->last_bytes_ns) + kDrainQuietNs);
     }
   }
   if (!any) drain_deadline_ = 0;
@@ -1036,7 +958,7 @@ void Shard::issue_read(FileStream& f) {
   if (f.bufs[f.read_next ^ 1].state == FileStream::Buf::State::reading) return;
   io_uring_sqe* sqe = ring_.sqe();
   io_uring_prep_read(sqe, f.fd, b.data.get(), f.read_bytes, f.offset);
-  io_uring_sqe_set_data64(sqe, make_user_data(OpTag::file_read, uint64_t(f.index) << 1 | uint64_t(f.read_next)));
+  io_uring_sqe_set_data64(sqe, b.read_done.user_data());
   b.state = FileStream::Buf::State::reading;
   b.file_off = f.offset;
 }
@@ -1094,7 +1016,7 @@ void Shard::on_file_read(FileStream& f, int buf, int res) {
     }
   }
   b.state = FileStream::Buf::State::ready;
-  b.recv_ns = now_;
+  b.recv_ns = now();
   count_bytes(f, uint64_t(b.len - b.off));
   f.read_next ^= 1;
   input_arrived(f);
@@ -1175,10 +1097,10 @@ bool Shard::process_generator(GenStream& g) {
   uint64_t allowed = UINT64_MAX;
   if (g.rate > 0) {
     // Open loop: the schedule says how many events are due by now.
-    __int128 due = __int128(now_ - g.start_mono) * g.rate / kNsPerS;
+    __int128 due = __int128(now() - g.start_mono) * g.rate / kNsPerS;
     if (uint64_t(due) <= g.gen.produced()) {
       int64_t next = g.start_mono + int64_t(__int128(g.gen.produced() + 1) * kNsPerS / g.rate);
-      next_timer_ = std::min(next_timer_, next);
+      reactor_.wake_at(next);
       mark_ready(g);  // look again on the next iteration (after the timer)
       return progress;
     }
@@ -1187,7 +1109,7 @@ bool Shard::process_generator(GenStream& g) {
   uint64_t events;
   g.len = g.gen.generate(g.buf.get(), kGeneratorChunkBytes, allowed, events);
   g.off = 0;
-  g.made_ns = now_;
+  g.made_ns = now();
   count_bytes(g, g.len);
   input_arrived(g);
   return true;
@@ -1203,7 +1125,7 @@ void Shard::mark_ready(Stream& s) {
 }
 
 void Shard::touch(Stream& s) {
-  s.last_active_ns = now_;
+  s.last_active_ns = now();
   if (s.idle) {
     // Back from idle: windows may have fired without it meanwhile.
     s.idle = false;
@@ -1589,8 +1511,8 @@ Marker Shard::local_marker() {
   auto consider = [&](Stream& s, bool backlogged) {
     // Input that waits for room (back-pressure), or a source paused for the
     // sinks, is not silence.
-    if (backlogged || s.stalled || paused_) s.last_active_ns = now_;
-    if (!s.done && idle_ns > 0 && !s.idle && now_ - s.last_active_ns >= idle_ns) s.idle = true;
+    if (backlogged || s.stalled || paused_) s.last_active_ns = now();
+    if (!s.done && idle_ns > 0 && !s.idle && now() - s.last_active_ns >= idle_ns) s.idle = true;
     if (s.done || s.idle) {
       retired_ = std::max(retired_, s.wm.watermark());
       return;
@@ -1719,7 +1641,7 @@ bool Shard::fire_windows() {
       for (size_t a = 0; a < naggs; ++a) vals[a] = sh_.layout->result(acc, a);
       std::string_view key = t.key(fire_entry_);
       if (gatherer_) {
-        gatherer_->add_row(start, key, vals, now_);
+        gatherer_->add_row(start, key, vals, now());
         continue;
       }
       size_t bytes = result_row_bytes(key.size(), naggs);
@@ -1734,7 +1656,7 @@ bool Shard::fire_windows() {
         if (chunk_ == nullptr) return any;  // gatherer behind: resume this window later
         chunk_->reset();
       }
-      if (chunk_->rows == 0) chunk_->fire_ns = now_;
+      if (chunk_->rows == 0) chunk_->fire_ns = now();
       chunk_->used += uint32_t(write_result_row(start, key, vals, naggs, chunk_->data + chunk_->used));
       ++chunk_->rows;
     }

@@ -3,9 +3,9 @@
 // the keys that hash to it, its dead-letter output, and, on shard 0, the
 // listeners, the signal fd and the gatherer that writes results to sinks.
 //
-// Everything here is touched only by the shard's own thread, except
-// sleeping_/wake_pending_/event_fd_ (read by other shards to wake it) and the
-// channels (each end used by exactly one thread).
+// Everything here is touched only by the shard's own thread, except the
+// reactor's wake-up (other shards wake it) and the channels (each end used by
+// exactly one thread).
 //
 // The loop (run()): reap completions -> apply inbound batches -> adopt new
 // connections -> frame/decode/route ready input -> push outbound batches with
@@ -24,7 +24,8 @@
 #include "core/log.h"
 #include "core/memory_budget.h"
 #include "io/async_writer.h"
-#include "io/ring.h"
+#include "core/reactor.h"
+#include "core/ring.h"
 #include "operators/decoder.h"
 #include "operators/framing.h"
 #include "operators/watermark.h"
@@ -97,7 +98,7 @@ class Shard {
   void run();
 
   // Any thread: wake this shard if it sleeps (eventfd).
-  void external_wake();
+  void external_wake() { reactor_.external_wake(); }
   const ShardMetrics& metrics() const { return m_; }
   // After run(): outputs of this shard that failed (its dead-letter output,
   // and on shard 0 the sinks), each with what was and was not written.
@@ -109,14 +110,21 @@ class Shard {
   struct FileStream;
   struct GenStream;
 
+  // Monotonic ns of the current loop iteration (the reactor reads it once per step).
+  int64_t now() const { return reactor_.now(); }
   void loop();
   std::string init_steps();
   const char* init_step_ = "the shard";  // what init_steps() is allocating (for an error)
   uint64_t init_step_bytes_ = 0;
-  void arm_eventfd();
   [[noreturn]] void out_of_memory();
+  // Completions.
+  void arm_signal();
+  void on_signal(const io_uring_cqe& cqe);
+  void on_accept_done(uint32_t source, const io_uring_cqe& cqe);
+  void on_recv_done(uint32_t slot, const io_uring_cqe& cqe);
+  void on_dead_letter_write(const io_uring_cqe& cqe);
+  void on_file_read_done(uint32_t id, const io_uring_cqe& cqe);
   // Loop steps.
-  void handle_completion(const io_uring_cqe& cqe);
   bool drain_inbound();
   bool adopt_connections();
   bool process_ready();
@@ -186,7 +194,8 @@ class Shard {
   size_t nvals_;
   int64_t size_ns_;
 
-  Ring ring_;
+  Reactor reactor_;
+  Ring& ring_ = reactor_.ring();
   BufferRing bufs_;
   std::unique_ptr<Decoder> decoder_;
   std::unique_ptr<WindowSet> windows_;
@@ -194,11 +203,10 @@ class Shard {
   bool dl_failed_ = false;  // the dead-letter output failed: dead letters are counted, not written
   std::unique_ptr<Gatherer> gatherer_;  // shard 0 only
 
-  int event_fd_ = -1;
-  uint64_t event_fd_value_ = 0;
   uint64_t signal_buf_[16];  // one signalfd_siginfo (128 bytes)
-  std::atomic<bool> sleeping_{false};
-  std::atomic<bool> wake_pending_{false};
+  Completion signal_done_;
+  Completion dead_letter_done_;
+  std::vector<IndexedCompletion<Shard>> accept_done_;  // by source index (shard 0)
 
   std::vector<std::unique_ptr<TcpConn>> conns_;
   std::vector<uint32_t> free_conn_slots_;
@@ -250,10 +258,8 @@ class Shard {
   int64_t reported_ = kTimeMin;       // fired-through last reported to the gatherer
   bool reported_final_ = false;
 
-  int64_t now_ = 0;                   // monotonic ns, once per loop iteration
   int64_t wall_now_ns_ = 0;           // wall clock, once per iteration (with a future_limit)
   int64_t future_limit_ns_ = 0;
-  int64_t next_timer_ = kTimeMax;
   ShardMetrics& m_;
   uint64_t ring_submissions_seen_ = 0;
   uint64_t ring_completions_seen_ = 0;

@@ -1,4 +1,4 @@
-#include "io/ring.h"
+#include "core/ring.h"
 
 #include <sys/mman.h>
 

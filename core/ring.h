@@ -5,8 +5,9 @@
 // has them: completions are then processed only when this thread enters the
 // kernel, which is exactly when the shard loop wants them).
 //
-// user_data of every request is a tag (what kind of operation) in the top 8
-// bits and an id (which connection, file, sink...) in the low 56 bits.
+// user_data of every request is the address of its Completion (or 0: a
+// completion nobody waits for); whoever owns the ring dispatches by calling
+// it (see core/reactor.h). The ring knows no subsystem.
 #pragma once
 
 #include <liburing.h>
@@ -16,25 +17,58 @@
 
 namespace sluice {
 
-enum class OpTag : uint8_t {
-  ignore = 0,    ///< a completion nobody waits for
-  wake,          ///< another shard woke this one (msg_ring or eventfd read)
-  signal,        ///< signalfd read (shard 0)
-  accept,        ///< multishot accept on a TCP listener; id = source index
-  recv,          ///< multishot recv; id = connection slot
-  file_read,     ///< id = file stream index << 1 | buffer
-  sink_write,    ///< id = sink index
-  dead_letter_write,
-  close,
-  kafka,  ///< a Kafka source's connect/send/recv; id = source << 32 | connection << 4 | op
-  metrics_accept,  ///< multishot accept on the [metrics] listener (shard 0)
-  metrics_recv,    ///< id = metrics connection slot
-  metrics_send,    ///< id = metrics connection slot
+// What to do when one io_uring operation completes: fn(ctx, cqe). The
+// address of the Completion travels in the request's user_data, so routing a
+// completion is one indirect call, with no table and no scan. A Completion
+// must stay where it is (and alive) while an operation that names it is in
+// flight; owners embed one per kind of operation they issue.
+struct Completion {
+  using Fn = void (*)(void* ctx, const io_uring_cqe& cqe);
+  Fn fn = nullptr;
+  void* ctx = nullptr;
+
+  // A Completion that calls (owner->*Method)(cqe).
+  template <auto Method, typename T>
+  static Completion to(T* owner) {
+    return {[](void* c, const io_uring_cqe& cqe) { (static_cast<T*>(c)->*Method)(cqe); }, owner};
+  }
+  uint64_t user_data() const { return reinterpret_cast<uintptr_t>(this); }
 };
 
-constexpr uint64_t make_user_data(OpTag tag, uint64_t id) { return uint64_t(tag) << 56 | id; }
-constexpr OpTag user_data_tag(uint64_t ud) { return OpTag(ud >> 56); }
-constexpr uint64_t user_data_id(uint64_t ud) { return ud & ((uint64_t(1) << 56) - 1); }
+// A Completion for one of several objects of one owner (a connection slot,
+// a sink, a buffer): calls (owner->*Method)(index, cqe). bind() points the
+// completion at this object, so it must not move afterwards: keep it in
+// storage that does not relocate (a member of a heap object, a vector sized
+// once).
+template <typename T>
+struct IndexedCompletion {
+  Completion completion;
+  T* owner = nullptr;
+  uint32_t index = 0;
+
+  template <void (T::*Method)(uint32_t, const io_uring_cqe&)>
+  void bind(T* o, uint32_t i) {
+    owner = o;
+    index = i;
+    completion = {[](void* ctx, const io_uring_cqe& cqe) {
+                    auto* self = static_cast<IndexedCompletion*>(ctx);
+                    (self->owner->*Method)(self->index, cqe);
+                  },
+                  this};
+  }
+  uint64_t user_data() const { return completion.user_data(); }
+};
+
+// user_data of a request whose completion nobody waits for (a close, a
+// msg_ring's own completion).
+constexpr uint64_t kNoCompletion = 0;
+
+// Calls the Completion a cqe names (nothing for kNoCompletion).
+inline void dispatch(const io_uring_cqe& cqe) {
+  if (cqe.user_data == kNoCompletion) return;
+  const Completion* c = reinterpret_cast<const Completion*>(uintptr_t(cqe.user_data));
+  c->fn(c->ctx, cqe);
+}
 
 class Ring {
  public:
