@@ -15,7 +15,7 @@
 #include "core/config.h"
 #include "operators/event.h"
 #include "operators/framing.h"
-#include "tools/sluice/generator.h"
+#include "io/sources/sales_generator.h"
 
 namespace sluice::bench {
 

@@ -36,7 +36,7 @@
 #include "bench/bench_data.h"
 #include "core/channel.h"
 #include "core/cpu.h"
-#include "tools/sluice/batch.h"
+#include "dataflow/batch.h"
 
 namespace sluice::bench {
 namespace {

@@ -1,7 +1,7 @@
 // The subset of the Kafka protocol Sluice speaks as a consumer: API keys, error codes, the
 // versions Sluice implements and their negotiation, request encoders and response decoders
 // for ApiVersions, Metadata, ListOffsets and Fetch. No I/O here: the connection state machine
-// (tools/sluice/kafka_source.*) frames bytes off the socket and calls these.
+// (dataflow/kafka_source.*) frames bytes off the socket and calls these.
 //
 // Only non-flexible versions (no tagged fields, no compact strings): ApiVersions v0-v2,
 // Metadata v1-v8, ListOffsets v1-v5, Fetch v4-v11. Every broker since Kafka 0.11 (Fetch v4,

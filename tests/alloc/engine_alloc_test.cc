@@ -19,7 +19,7 @@
 #include "core/clock.h"
 #include "core/config.h"
 #include "tests/alloc/counting_new.h"
-#include "tools/sluice/engine.h"
+#include "dataflow/engine.h"
 
 namespace sluice {
 namespace {

@@ -27,8 +27,8 @@
 #include "operators/result_row.h"
 #include "operators/window_table.h"
 #include "tests/alloc/counting_new.h"
-#include "tools/sluice/batch.h"
-#include "tools/sluice/generator.h"
+#include "dataflow/batch.h"
+#include "io/sources/sales_generator.h"
 
 namespace sluice {
 namespace {

@@ -316,8 +316,19 @@ TEST(Histogram, ConcurrentReaderSeesConsistentSnapshots) {
     return i % 2 == 0 ? 1'000'000'000 + i * 1'000 : 10'000'000 - i;
   };
   std::atomic<bool> done{false};
+  // The writer starts once the reader has taken a snapshot and, halfway,
+  // waits for one more, so snapshots overlap the writes whatever the
+  // scheduling (it once wrote all 2 M records before the first snapshot).
+  std::atomic<int> taken{0};
+  auto wait_for = [&](int n) {
+    while (taken.load(std::memory_order_acquire) < n) std::this_thread::yield();
+  };
   std::thread writer([&] {
-    for (uint64_t i = 0; i < kRecords; ++i) h->record(value(i));
+    wait_for(1);
+    for (uint64_t i = 0; i < kRecords; ++i) {
+      if (i == kRecords / 2) wait_for(2);
+      h->record(value(i));
+    }
     done.store(true, std::memory_order_release);
   });
   auto s = std::make_unique<HistogramSnapshot>();
@@ -329,6 +340,7 @@ TEST(Histogram, ConcurrentReaderSeesConsistentSnapshots) {
     s->clear();
     h->merge_into(*s);
     ++snapshots;
+    taken.store(snapshots, std::memory_order_release);
     ASSERT_GE(s->count(), last_count);
     ASSERT_LE(s->count(), kRecords);
     last_count = s->count();

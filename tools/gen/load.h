@@ -15,7 +15,7 @@
 #include <vector>
 
 #include "tools/gen/lag_histogram.h"
-#include "tools/sluice/generator.h"
+#include "io/sources/sales_generator.h"
 
 namespace sluice::gen {
 

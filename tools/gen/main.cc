@@ -16,7 +16,7 @@
 #include "core/config.h"
 #include "core/timestamp.h"
 #include "tools/gen/load.h"
-#include "tools/sluice/generator.h"
+#include "io/sources/sales_generator.h"
 
 namespace {
 

@@ -9,7 +9,7 @@
 
 #include "core/config.h"
 #include "core/log.h"
-#include "tools/sluice/engine.h"
+#include "dataflow/engine.h"
 
 #ifndef SLUICE_VERSION
 #define SLUICE_VERSION "0.0.0"

@@ -1,4 +1,4 @@
-#include "tools/sluice/gatherer.h"
+#include "dataflow/gatherer.h"
 
 #include <sched.h>
 
@@ -11,7 +11,7 @@
 
 #include "core/log.h"
 #include "operators/result_row.h"
-#include "tools/sluice/shard.h"
+#include "dataflow/shard.h"
 
 namespace sluice {
 

@@ -19,7 +19,7 @@
 
 #include "io/http.h"
 #include "core/ring.h"
-#include "tools/sluice/engine.h"
+#include "dataflow/engine.h"
 
 namespace sluice {
 

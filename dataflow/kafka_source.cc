@@ -1,4 +1,4 @@
-#include "tools/sluice/kafka_source.h"
+#include "dataflow/kafka_source.h"
 
 #include <arpa/inet.h>
 #include <netdb.h>

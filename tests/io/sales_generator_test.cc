@@ -1,4 +1,4 @@
-#include "tools/sluice/generator.h"
+#include "io/sources/sales_generator.h"
 
 #include <gtest/gtest.h>
 #include <simdjson.h>

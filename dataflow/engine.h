@@ -22,7 +22,7 @@
 #include "core/metrics.h"
 #include "operators/aggregate.h"
 #include "operators/dead_letter.h"
-#include "tools/sluice/batch.h"
+#include "dataflow/batch.h"
 
 namespace sluice {
 

@@ -1,4 +1,4 @@
-#include "tools/sluice/engine.h"
+#include "dataflow/engine.h"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -16,7 +16,7 @@
 #include "core/log.h"
 #include "io/net.h"
 #include "operators/framing.h"
-#include "tools/sluice/shard.h"
+#include "dataflow/shard.h"
 
 namespace sluice {
 

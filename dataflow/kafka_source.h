@@ -29,7 +29,7 @@
 
 #include "io/kafka/compression.h"
 #include "io/kafka/protocol.h"
-#include "tools/sluice/shard.h"
+#include "dataflow/shard.h"
 
 namespace sluice {
 

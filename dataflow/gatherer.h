@@ -24,7 +24,7 @@
 #include "io/async_writer.h"
 #include "core/ring.h"
 #include "operators/row_encoder.h"
-#include "tools/sluice/engine.h"
+#include "dataflow/engine.h"
 
 namespace sluice {
 

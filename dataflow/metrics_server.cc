@@ -1,4 +1,4 @@
-#include "tools/sluice/metrics_server.h"
+#include "dataflow/metrics_server.h"
 
 #include <sys/socket.h>
 #include <unistd.h>

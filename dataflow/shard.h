@@ -30,8 +30,8 @@
 #include "operators/framing.h"
 #include "operators/watermark.h"
 #include "operators/window_table.h"
-#include "tools/sluice/engine.h"
-#include "tools/sluice/generator.h"
+#include "dataflow/engine.h"
+#include "io/sources/sales_generator.h"
 
 namespace sluice {
 

@@ -1,4 +1,4 @@
-#include "tools/sluice/shard.h"
+#include "dataflow/shard.h"
 
 #include <fcntl.h>
 #include <linux/sockios.h>
@@ -20,9 +20,9 @@
 #include "io/net.h"
 #include "operators/json_text.h"
 #include "operators/result_row.h"
-#include "tools/sluice/gatherer.h"
-#include "tools/sluice/kafka_source.h"
-#include "tools/sluice/metrics_server.h"
+#include "dataflow/gatherer.h"
+#include "dataflow/kafka_source.h"
+#include "dataflow/metrics_server.h"
 
 namespace sluice {
 
