@@ -15,29 +15,13 @@
 #include "core/cpu.h"
 #include "core/log.h"
 #include "io/net.h"
+#include "io/source.h"
 #include "operators/framing.h"
 #include "dataflow/shard.h"
 
 namespace sluice {
 
 Engine::Engine(PipelineConfig config) { shared_.config = std::move(config); }
-
-ShardCounters snapshot(const ShardMetrics& m) {
-  ShardCounters c;
-#define SLUICE_COUNTER_SNAPSHOT(field, name, help, unit) c.field = m.field.value();
-  SLUICE_SHARD_COUNTERS(SLUICE_COUNTER_SNAPSHOT)
-#undef SLUICE_COUNTER_SNAPSHOT
-  for (size_t r = 0; r < kDeadLetterReasons; ++r) c.dead_letters[r] = m.dead_letters[r].value();
-  return c;
-}
-
-ShardCounters& ShardCounters::operator+=(const ShardCounters& o) {
-#define SLUICE_COUNTER_ADD(field, name, help, unit) field += o.field;
-  SLUICE_SHARD_COUNTERS(SLUICE_COUNTER_ADD)
-#undef SLUICE_COUNTER_ADD
-  for (size_t r = 0; r < kDeadLetterReasons; ++r) dead_letters[r] += o.dead_letters[r];
-  return *this;
-}
 
 namespace {
 
@@ -167,30 +151,12 @@ FixedMemory estimate_fixed_memory(const PipelineConfig& cfg, uint32_t shards) {
                         16 * uint64_t(line_max);
   std::vector<uint64_t> shard(shards, base);
   for (uint32_t i = 1; i < shards; ++i) shard[i] += chunks;
-  // Sources: file streams (two reads each, on every shard when split),
-  // generators, Kafka (two response buffers per broker connection; at least
-  // one connection per shard).
-  uint32_t next = 0;
-  for (const SourceConfig& s : cfg.sources) {
-    switch (s.type) {
-      case SourceType::file: {
-        const uint64_t b = 2 * (uint64_t(s.file.read_bytes) + kLinePadding);
-        if (s.file.split) {
-          for (uint64_t& v : shard) v += b;
-        } else {
-          shard[next++ % shards] += b;
-        }
-        break;
-      }
-      case SourceType::generator:
-        shard[next++ % shards] += kGeneratorChunkBytes + kLinePadding;
-        break;
-      case SourceType::kafka:
-        for (uint64_t& v : shard) v += 2 * uint64_t(s.kafka.max_bytes);
-        break;
-      case SourceType::tcp:
-        break;
-    }
+  // Sources: what each kind holds on each shard (file read buffers, the
+  // generator's chunk, Kafka response buffers), placed as the engine places them.
+  const std::vector<uint32_t> placed = place_sources(cfg, shards);
+  for (size_t i = 0; i < cfg.sources.size(); ++i) {
+    const SourceKind* kind = find_source_kind(cfg.sources[i].type);
+    for (uint32_t k = 0; k < shards; ++k) shard[k] += kind->fixed_bytes(cfg.sources[i], k, shards, placed[i]);
   }
   // Sinks (shard 0): two buffers each.
   for (const SinkConfig& s : cfg.sinks) shard[0] += 2 * uint64_t(s.buffer_bytes);
@@ -200,6 +166,16 @@ FixedMemory estimate_fixed_memory(const PipelineConfig& cfg, uint32_t shards) {
     m.per_shard = std::max(m.per_shard, v);
   }
   return m;
+}
+
+std::vector<uint32_t> place_sources(const PipelineConfig& cfg, uint32_t shards) {
+  std::vector<uint32_t> placed;
+  uint32_t next = 0;
+  for (const SourceConfig& src : cfg.sources) {
+    // Finite sources are spread over shards so several files parse in parallel.
+    placed.push_back(src.type == SourceType::tcp ? 0 : next++ % shards);
+  }
+  return placed;
 }
 
 uint32_t effective_shards(const PipelineConfig& cfg) {
@@ -314,19 +290,16 @@ std::expected<void, std::string> Engine::prepare() {
     sh.metrics_address = l->address;
   }
 
-  uint32_t next_shard = 0;
+  sh.source_shard = place_sources(cfg, n);
   for (const SourceConfig& src : cfg.sources) {
     sh.listen_fds.push_back(-1);
     sh.listen_addresses.emplace_back();
-    sh.source_shard.push_back(0);
     if (src.type == SourceType::tcp) {
       auto l = open_listener(src.tcp.host, src.tcp.port, 1024);
       if (!l) return std::unexpected("source " + src.name + ": " + l.error());
       sh.listen_fds.back() = l->fd;
       sh.listen_addresses.back() = l->address;
     } else {
-      // Finite sources are spread over shards so several files parse in parallel.
-      sh.source_shard.back() = next_shard++ % n;
       if (src.type == SourceType::file) {
         for (const std::string& path : src.file.paths) {
           if (::access(path.c_str(), R_OK) != 0) {
@@ -413,7 +386,7 @@ int Engine::run() {
   totals_.freshness = summarize(fresh);
   for (auto& s : shards_) {
     for (std::string& f : s->failures()) totals_.failures.push_back(std::move(f));
-    const ShardCounters c = snapshot(s->metrics());
+    const ShardCounters c = snapshot(s->shard_metrics());
     totals_.per_shard.push_back(c);
     totals_.sum += c;
   }

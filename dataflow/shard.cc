@@ -21,118 +21,9 @@
 #include "operators/json_text.h"
 #include "operators/result_row.h"
 #include "dataflow/gatherer.h"
-#include "dataflow/kafka_source.h"
 #include "dataflow/metrics_server.h"
 
 namespace sluice {
-
-// Why the engine closes a connection (the peer did not).
-enum class Shard::ConnClosing : uint8_t { no, stop, read_timeout, evicted, over_budget };
-
-struct Shard::TcpConn : FramedStream {
-  TcpConn(uint32_t src, const SourceConfig& sc, int64_t delay, int64_t floor, MemoryBudget* budget)
-      : FramedStream(Kind::tcp, src, sc.line_bytes_max, delay, floor, budget) {}
-  using Closing = ConnClosing;
-  uint32_t slot = 0;
-  int fd = -1;
-  std::string peer;
-  int32_t head = -1;  // first queued receive buffer
-  int32_t tail = -1;
-  uint32_t head_off = 0;  // bytes of the head buffer already consumed
-  bool recv_armed = false;
-  bool eof = false;
-  bool want_rearm = false;
-  Closing closing = Closing::no;
-  bool draining = false;     // stopping: reading what the peer already sent (stop_grace)
-  int64_t last_line_ns = 0;  // monotonic: connect, or the last complete line
-  int64_t last_bytes_ns = 0;  // monotonic: the last bytes received
-  IndexedCompletion<Shard> recv_done;  // the multishot receive (index: slot)
-};
-
-struct Shard::FileStream : FramedStream {
-  FileStream(uint32_t src, const SourceConfig& sc, int64_t delay)
-      : FramedStream(Kind::file, src, sc.line_bytes_max, delay, kTimeMin) {}
-  struct Buf {
-    std::unique_ptr<char[]> data;
-    uint32_t len = 0;
-    uint32_t off = 0;
-    uint64_t file_off = 0;  // where in the file data[0] came from
-    int64_t recv_ns = 0;    // when the read completed
-    enum class State : uint8_t { free, reading, ready } state = State::free;
-    IndexedCompletion<Shard> read_done;  // index: stream index << 1 | buffer
-  };
-  uint32_t index = 0;  // in files_
-  const std::vector<std::string>* paths = nullptr;
-  size_t path_index = 0;
-  int fd = -1;
-  uint64_t offset = 0;
-  uint32_t read_bytes = 0;
-  Buf bufs[2];
-  int read_next = 0;     // buffer the next read goes into
-  int process_next = 0;  // buffer to process next (reads complete in order)
-  bool path_eof = false;
-  bool failed = false;
-  // split = true: this stream reads the lines that START in [range_begin,
-  // range_end) of each file (range `range` of `ranges`). Bytes before the
-  // first line start are skipped; the line holding byte range_end - 1 is
-  // read to its end.
-  uint32_t range = 0;
-  uint32_t ranges = 1;
-  uint64_t range_begin = 0;
-  uint64_t range_end = UINT64_MAX;
-  bool skipping = false;  // still before the first line of the range
-  bool range_done = false;  // the last line of the range has been read
-  bool open_path(size_t index, std::string& error);
-};
-
-// Opens paths[index] and positions the stream at its range.
-bool Shard::FileStream::open_path(size_t i, std::string& error) {
-  if (fd >= 0) ::close(fd);
-  path_index = i;
-  fd = ::open((*paths)[i].c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    error = "cannot open " + (*paths)[i] + ": " + std::strerror(errno);
-    return false;
-  }
-  path_eof = false;
-  range_done = false;
-  offset = 0;
-  skipping = false;
-  range_begin = 0;
-  range_end = UINT64_MAX;
-  if (ranges > 1) {
-    struct stat st {};
-    if (fstat(fd, &st) != 0) {
-      error = "cannot stat " + (*paths)[i] + ": " + std::strerror(errno);
-      return false;
-    }
-    uint64_t size = uint64_t(st.st_size);
-    range_begin = size * range / ranges;
-    range_end = size * (range + 1) / ranges;
-    if (range_begin >= range_end) {
-      path_eof = true;  // nothing starts in an empty range
-    } else if (range_begin > 0) {
-      // The line holding byte range_begin - 1 belongs to the previous range;
-      // ours start after its newline (at range_begin itself if that byte is one).
-      offset = range_begin - 1;
-      skipping = true;
-    }
-  }
-  return true;
-}
-
-struct Shard::GenStream : FramedStream {
-  GenStream(uint32_t src, const SourceConfig& sc, int64_t delay, TimeFormat tf, int64_t start)
-      : FramedStream(Kind::generator, src, sc.line_bytes_max, delay, kTimeMin),
-        gen(sc.generator, tf, start) {}
-  SalesGenerator gen;
-  std::unique_ptr<char[]> buf;
-  size_t len = 0;
-  size_t off = 0;
-  int64_t made_ns = 0;  // when buf was generated (its "receive" time)
-  int64_t start_mono = 0;
-  uint64_t rate = 0;
-};
 
 size_t dead_letter_buffer_bytes(uint32_t line_bytes_max) {
   return std::max<size_t>(1 << 20, 2 * (json_escaped_bytes_max(line_bytes_max) + 4096));
@@ -144,12 +35,6 @@ void request_stop(EngineShared& shared) {
 }
 
 namespace {
-// Back-off before re-arming accept after an error such as EMFILE.
-constexpr int64_t kAcceptRetryNs = 100 * kNsPerMs;
-// Stopping: a connection whose peer sent nothing for this long (and whose
-// socket holds nothing) has delivered what it had sent before the stop.
-constexpr int64_t kDrainQuietNs = 20 * kNsPerMs;
-
 bool same_marker(const Marker& a, const Marker& b) {
   return a.opinion == b.opinion && a.final == b.final && a.retired == b.retired &&
          (!a.opinion || a.watermark == b.watermark);
@@ -168,12 +53,7 @@ Shard::Shard(EngineShared& shared, uint32_t id)
 Shard::~Shard() {
   // First the ring: pending reads (eventfd, signalfd, sockets) point into this object.
   reactor_.close();
-  for (auto& c : conns_) {
-    if (c && c->fd >= 0) ::close(c->fd);
-  }
-  for (auto& f : files_) {
-    if (f->fd >= 0) ::close(f->fd);
-  }
+  sources_.clear();
   metrics_server_.reset();
 }
 
@@ -190,8 +70,8 @@ std::string Shard::init() {
 }
 
 std::string Shard::init_steps() {
-  auto step = [&](const char* what, uint64_t bytes) {
-    init_step_ = what;
+  auto step = [&](std::string what, uint64_t bytes) {
+    init_step_ = std::move(what);
     init_step_bytes_ = bytes;
   };
   if (!pin_current_thread(sh_.cpus[id_])) {
@@ -200,12 +80,12 @@ std::string Shard::init_steps() {
   step("the io_uring", 0);
   if (std::string err = reactor_.init(kRingEntries); !err.empty()) return err;
   step("the receive buffers", uint64_t(kRecvBuffers) * kRecvBufferBytes);
-  if (std::string err = bufs_.init(ring_, 0, kRecvBuffers, kRecvBufferBytes, kLinePadding); !err.empty()) {
+  if (std::string err = recv_.ring.init(ring_, 0, kRecvBuffers, kRecvBufferBytes, kLinePadding); !err.empty()) {
     return err;
   }
-  buf_next_.assign(kRecvBuffers, -1);
-  buf_len_.assign(kRecvBuffers, 0);
-  buf_recv_ns_.assign(kRecvBuffers, 0);
+  recv_.next.assign(kRecvBuffers, -1);
+  recv_.len.assign(kRecvBuffers, 0);
+  recv_.recv_ns.assign(kRecvBuffers, 0);
 
   uint32_t line_max = limits::line_bytes_max_min;
   for (const SourceConfig& s : cfg_.sources) line_max = std::max(line_max, s.line_bytes_max);
@@ -227,52 +107,27 @@ std::string Shard::init_steps() {
   in_marker_.assign(n_, initial_marker());
   inbound_.assign(n_, Inbound{});
 
-  const int64_t delay = cfg_.window.watermark_delay_ns;
+  // Each source kind decides whether this shard runs it (a file is read by
+  // one shard, a TCP source or a Kafka topic by every shard).
+  source_at_.assign(cfg_.sources.size(), nullptr);
   for (uint32_t i = 0; i < cfg_.sources.size(); ++i) {
     const SourceConfig& sc = cfg_.sources[i];
-    // Every shard reads the Kafka partitions it owns.
-    if (sc.type == SourceType::kafka) kafka_.push_back(std::make_unique<KafkaSource>(*this, i));
-    bool everywhere = sc.type == SourceType::file && sc.file.split;  // a range per shard
-    if (sc.type == SourceType::tcp || sc.type == SourceType::kafka ||
-        (sh_.source_shard[i] != id_ && !everywhere)) {
-      continue;
-    }
-    if (sc.type == SourceType::file) {
-      step("a file source's read buffers", 2 * uint64_t(sc.file.read_bytes));
-      auto f = std::make_unique<FileStream>(i, sc, delay);
-      f->index = uint32_t(files_.size());
-      f->paths = &sc.file.paths;
-      f->read_bytes = sc.file.read_bytes;
-      if (sc.file.split) {
-        f->range = id_;
-        f->ranges = n_;
-      }
-      for (int bi = 0; bi < 2; ++bi) {
-        auto& b = f->bufs[bi];
-        b.read_done.bind<&Shard::on_file_read_done>(this, f->index << 1 | uint32_t(bi));
-        b.data.reset(new char[size_t(f->read_bytes) + kLinePadding]);
-        std::memset(b.data.get() + f->read_bytes, 0, kLinePadding);
-      }
-      if (std::string error; !f->open_path(0, error)) return "source " + sc.name + ": " + error;
-      files_.push_back(std::move(f));
-    } else {
-      int64_t start = sc.generator.start_now ? sh_.start_wall_ns : sc.generator.start_ns;
-      auto g = std::make_unique<GenStream>(i, sc, delay, cfg_.schema.time_format, start);
-      g->buf.reset(new char[kGeneratorChunkBytes + kLinePadding]);
-      std::memset(g->buf.get(), 0, kGeneratorChunkBytes + kLinePadding);
-      g->rate = sc.generator.rate;
-      gens_.push_back(std::move(g));
-    }
+    const SourceKind* kind = find_source_kind(sc.type);
+    SLUICE_ASSERT(kind != nullptr);  // the config loader accepts registered types only
+    step(fmt::format("the buffers of source {}", sc.name),
+         kind->fixed_bytes(sc, id_, n_, sh_.source_shard[i]));
+    std::string error;
+    std::unique_ptr<Source> src = kind->make(*this, i, error);
+    if (!error.empty()) return error;
+    if (src == nullptr) continue;
+    source_at_[i] = src.get();
+    sources_.push_back(std::move(src));
   }
   if (id_ == 0) {
     uint64_t sink_bytes = 0;
     for (const SinkConfig& sc : cfg_.sinks) sink_bytes += 2 * uint64_t(sc.buffer_bytes);
     step("the sink buffers", sink_bytes);
     gatherer_ = std::make_unique<Gatherer>(sh_, ring_);
-    listener_open_.assign(cfg_.sources.size(), false);
-    accept_rearm_.assign(cfg_.sources.size(), false);
-    accept_done_ = std::vector<IndexedCompletion<Shard>>(cfg_.sources.size());
-    for (uint32_t i = 0; i < cfg_.sources.size(); ++i) accept_done_[i].bind<&Shard::on_accept_done>(this, i);
     signal_done_ = Completion::to<&Shard::on_signal>(this);
   }
   return {};
@@ -330,15 +185,11 @@ void Shard::refresh_gauges() {
   }
   // Per source: the lowest watermark of its active streams on this shard.
   source_wm_.assign(cfg_.sources.size(), kTimeMax);
-  auto note = [&](Stream& s) {
-    if (!s.done && !s.idle) source_wm_[s.source] = std::min(source_wm_[s.source], s.wm.watermark());
-  };
-  for (auto& c : conns_) {
-    if (c) note(*c);
+  for (auto& src : sources_) {
+    src->for_each_stream([&](Stream& s, bool) {
+      if (!s.done && !s.idle) source_wm_[s.source] = std::min(source_wm_[s.source], s.wm.watermark());
+    });
   }
-  for (auto& f : files_) note(*f);
-  for (auto& g : gens_) note(*g);
-  for (auto& k : kafka_) k->for_each_stream(note);
   const int64_t wall = wall_ns();
   for (size_t i = 0; i < source_wm_.size(); ++i) {
     int64_t w = source_wm_[i];
@@ -378,28 +229,12 @@ void Shard::run() {
   reactor_.update_now();
   if (id_ == 0) {
     if (sh_.signal_fd >= 0) arm_signal();
-    for (uint32_t i = 0; i < cfg_.sources.size(); ++i) {
-      if (sh_.listen_fds[i] >= 0) {
-        listener_open_[i] = true;
-        arm_accept(i);
-      }
-    }
     if (sh_.metrics_fd >= 0) {
       metrics_server_ = std::make_unique<MetricsServer>(sh_, ring_);
-      metrics_server_->start(monotonic_ns());
+      metrics_server_->start(now());
     }
   }
-  for (auto& f : files_) {
-    f->last_active_ns = now();
-    issue_read(*f);
-    mark_ready(*f);  // an empty range issues no read: it must still be seen to finish
-  }
-  for (auto& g : gens_) {
-    g->last_active_ns = now();
-    g->start_mono = now();
-    mark_ready(*g);
-  }
-  for (auto& k : kafka_) k->start();
+  for (auto& src : sources_) src->start();
   update_inputs_done();
 
   // A failed allocation (the window state outgrew the memory: a limit of
@@ -411,7 +246,7 @@ void Shard::run() {
   } catch (const std::bad_alloc&) {
     out_of_memory();
   }
-  for (auto& k : kafka_) k->log_offsets();
+  for (auto& src : sources_) src->log_at_exit();
   publish_ring_counters();
 }
 
@@ -439,31 +274,18 @@ void Shard::loop() {
 
     if (sh_.stop_requested.load(std::memory_order_relaxed) && !stopping_) begin_stop();
     if (stop_deadline_ != 0 && now() >= stop_deadline_) stop_timed_out();
-    if (accept_retry_at_ != 0 && now() >= accept_retry_at_) {
-      accept_retry_at_ = 0;
-      for (uint32_t i = 0; i < accept_rearm_.size(); ++i) {
-        if (accept_rearm_[i] && listener_open_[i] && !stopping_) arm_accept(i);
-        accept_rearm_[i] = false;
-      }
-    }
 
     busy = false;
     paused_ = sh_.outputs_backlogged.load(std::memory_order_relaxed);
     busy |= drain_inbound();
     busy |= adopt_connections();
     busy |= process_ready();
-    for (auto& k : kafka_) {
-      k->set_paused(paused_);
-      busy |= k->process();
+    recv_.ring.publish();  // receive buffers framed above go back to the kernel
+    for (auto& src : sources_) {
+      src->set_paused(paused_);
+      busy |= src->poll();
     }
-    bufs_.publish();
-    for (TcpConn* c : rearm_) {
-      if (c->want_rearm && !c->eof && (!stopping_ || c->draining) && bufs_.available() > 0) arm_recv(*c);
-    }
-    if (now() >= read_timeout_at_) check_read_timeouts();
     if (metrics_server_) metrics_server_->tick(now());
-    if (drain_deadline_ != 0) drain_connections();
-    std::erase_if(rearm_, [](TcpConn* c) { return !c->want_rearm || c->eof; });
     update_inputs_done();
     busy |= flush_outbound();
     busy |= fire_windows();
@@ -498,26 +320,14 @@ void Shard::loop() {
 int64_t Shard::next_deadline() {
   int64_t t = kTimeMax;
   if (stop_deadline_ != 0) t = std::min(t, stop_deadline_);
-  if (drain_deadline_ != 0) t = std::min(t, drain_deadline_);
-  t = std::min(t, read_timeout_at_);
   if (metrics_server_) t = std::min(t, metrics_server_->next_deadline());
   if (gatherer_) t = std::min(t, gatherer_->next_deadline());
-  if (cfg_.window.idle_timeout_ns > 0) {
-    auto idle_at = [&](const Stream& s) {
-      if (!s.done && !s.idle) t = std::min(t, s.last_active_ns + cfg_.window.idle_timeout_ns);
-    };
-    for (auto& c : conns_) {
-      if (c) idle_at(*c);
-    }
-    for (auto& f : files_) idle_at(*f);
-    for (auto& g : gens_) idle_at(*g);
-  }
-  if (accept_retry_at_ != 0) t = std::min(t, accept_retry_at_);
-  for (auto& k : kafka_) {
-    t = std::min(t, k->next_deadline());
-    if (cfg_.window.idle_timeout_ns > 0) {
-      k->for_each_stream([&](Stream& s) {
-        if (!s.done && !s.idle) t = std::min(t, s.last_active_ns + cfg_.window.idle_timeout_ns);
+  const int64_t idle_ns = cfg_.window.idle_timeout_ns;
+  for (auto& src : sources_) {
+    t = std::min(t, src->next_deadline());
+    if (idle_ns > 0) {
+      src->for_each_stream([&](Stream& s, bool) {
+        if (!s.done && !s.idle) t = std::min(t, s.last_active_ns + idle_ns);
       });
     }
   }
@@ -538,16 +348,8 @@ void Shard::on_signal(const io_uring_cqe& cqe) {
   }
   signal_seen_ = true;
   log_info("signal received: draining and flushing (send it again to exit at once)");
-  request_stop(sh_);
+  sluice::request_stop(sh_);
   arm_signal();
-}
-
-void Shard::on_accept_done(uint32_t source, const io_uring_cqe& cqe) { on_accept(source, cqe); }
-
-void Shard::on_recv_done(uint32_t slot, const io_uring_cqe& cqe) { on_recv(*conns_[slot], cqe); }
-
-void Shard::on_file_read_done(uint32_t id, const io_uring_cqe& cqe) {
-  on_file_read(*files_[id >> 1], int(id & 1), cqe.res);
 }
 
 void Shard::on_dead_letter_write(const io_uring_cqe& cqe) {
@@ -558,31 +360,7 @@ void Shard::on_dead_letter_write(const io_uring_cqe& cqe) {
 void Shard::begin_stop() {
   stopping_ = true;
   if (id_ == 0 && cfg_.stop_timeout_ns > 0) stop_deadline_ = now() + cfg_.stop_timeout_ns;
-  if (id_ == 0) {
-    for (uint32_t i = 0; i < listener_open_.size(); ++i) {
-      // Wakes the multishot accept with an error; it is not re-armed.
-      if (listener_open_[i]) ::shutdown(sh_.listen_fds[i], SHUT_RDWR);
-    }
-  }
-  // Connections first read what their peers already sent, for up to
-  // stop_grace, unless the grace is 0 (or the stop is a failure's).
-  int64_t grace = 0;
-  for (auto& c : conns_) {
-    if (!c || c->eof || c->closing != TcpConn::Closing::no) continue;
-    const int64_t g = cfg_.sources[c->source].tcp.stop_grace_ns;
-    if (g > 0 && sh_.exit_code.load(std::memory_order_relaxed) == 0) {
-      c->draining = true;
-      c->closing = TcpConn::Closing::stop;
-      grace = std::max(grace, g);
-      if (c->want_rearm) rearm_.push_back(c.get());
-    } else {
-      close_by_engine(*c, TcpConn::Closing::stop);
-    }
-  }
-  if (grace > 0) drain_deadline_ = now() + grace;
-  for (auto& g : gens_) mark_ready(*g);
-  for (auto& f : files_) mark_ready(*f);
-  for (auto& k : kafka_) k->stop();
+  for (auto& src : sources_) src->stop();
 }
 
 // The drain after a stop has taken longer than stop_timeout (an output that
@@ -596,524 +374,46 @@ void Shard::stop_timed_out() {
 }
 
 void Shard::update_inputs_done() {
-  bool all_finite = sh_.config.all_sources_finite();
-  bool done = stopping_ || all_finite;
-  for (auto& c : conns_) {
-    if (c) done = false;
-  }
-  for (auto& f : files_) done &= f->done;
-  for (auto& g : gens_) done &= g->done;
-  for (auto& k : kafka_) done &= k->done();
-  if (id_ == 0) {
-    for (bool open : listener_open_) done &= !open;
-  }
+  bool done = stopping_ || sh_.config.all_sources_finite();
+  for (auto& src : sources_) done = done && src->done();
   inputs_done_ = done;
 }
 
 // ---------------------------------------------------------------------------
-// TCP
+// Sources
 
-void Shard::arm_accept(uint32_t source) {
-  io_uring_sqe* sqe = ring_.sqe();
-  io_uring_prep_multishot_accept(sqe, sh_.listen_fds[source], nullptr, nullptr, SOCK_CLOEXEC);
-  io_uring_sqe_set_data64(sqe, accept_done_[source].user_data());
-}
-
-void Shard::on_accept(uint32_t source, const io_uring_cqe& cqe) {
-  if (cqe.res >= 0) {
-    int fd = cqe.res;
-    if (stopping_) {
-      ::close(fd);
-    } else {
-      uint32_t target = accept_rr_++ % n_;
-      if (target == id_) {
-        open_tcp(source, fd);
-      } else if (sh_.accepted[target]->try_enqueue(uint64_t(source) << 32 | uint32_t(fd))) {
-        notify(target);
-      } else {
-        ::close(fd);
-        m_.connections_refused.add();
-        uint64_t suppressed = 0;
-        if (refuse_log_.allow(now(), suppressed)) {
-          log_warn("source {}: connection hand-off queue to shard {} full; connection closed{}",
-                   cfg_.sources[source].name, target,
-                   suppressed > 0 ? fmt::format(" ({} more refused since the last such message)", suppressed)
-                                  : "");
-        }
-      }
-    }
-  }
-  if (!(cqe.flags & IORING_CQE_F_MORE)) {
-    if (stopping_ || cqe.res == -EINVAL || cqe.res == -ECANCELED) {
-      if (listener_open_[source]) {
-        listener_open_[source] = false;
-        ::close(sh_.listen_fds[source]);
-      }
-    } else if (cqe.res < 0) {
-      log_warn("source {}: accept: {}; retrying in {} ms", cfg_.sources[source].name,
-               std::strerror(-cqe.res), kAcceptRetryNs / kNsPerMs);
-      accept_rearm_[source] = true;
-      accept_retry_at_ = now() + kAcceptRetryNs;
-    } else {
-      arm_accept(source);
-    }
-  }
-}
-
+// Connections shard 0's listeners handed to this shard.
 bool Shard::adopt_connections() {
   uint64_t item;
   bool any = false;
   while (sh_.accepted[id_]->try_dequeue(item)) {
     int fd = int(uint32_t(item));
     uint32_t source = uint32_t(item >> 32);
-    if (stopping_) {
+    if (stopping_ || source_at_[source] == nullptr) {
       ::close(fd);
     } else {
-      open_tcp(source, fd);
+      source_at_[source]->adopt(fd);
     }
     any = true;
   }
   return any;
 }
 
-void Shard::open_tcp(uint32_t source, int fd) {
-  const SourceConfig& sc = cfg_.sources[source];
-  uint32_t live = 0;
-  TcpConn* quietest = nullptr;  // the open connection longest without a complete line
-  for (auto& c : conns_) {
-    if (!c || c->source != source || c->closing != TcpConn::Closing::no || c->eof) continue;
-    ++live;
-    if (quietest == nullptr || c->last_line_ns < quietest->last_line_ns) quietest = c.get();
-  }
-  // connections_max is per source; each shard holds its round-robin share.
-  // At the limit the quietest connection makes room: idle sockets cannot
-  // lock out a sender that arrives later.
-  if (live * n_ >= sc.tcp.connections_max && quietest != nullptr) {
-    m_.connections_evicted.add();
-    uint64_t suppressed = 0;
-    if (evict_log_.allow(now(), suppressed)) {
-      log_warn("source {}: connections_max ({}) reached; closed {} (no complete line for {} ms) to "
-               "admit a new connection{}",
-               sc.name, sc.tcp.connections_max, quietest->peer, (now() - quietest->last_line_ns) / kNsPerMs,
-               suppressed > 0 ? fmt::format(" ({} more since the last such message)", suppressed) : "");
-    }
-    close_by_engine(*quietest, TcpConn::Closing::evicted);
-  }
-  uint32_t slot;
-  if (!free_conn_slots_.empty()) {
-    slot = free_conn_slots_.back();
-    free_conn_slots_.pop_back();
-  } else {
-    slot = uint32_t(conns_.size());
-    conns_.emplace_back();
-  }
-  auto c = std::make_unique<TcpConn>(source, sc, cfg_.window.watermark_delay_ns,
-                                     sh_.fired_max.load(std::memory_order_acquire),
-                                     sh_.connection_buffers.get());
-  c->slot = slot;
-  c->recv_done.bind<&Shard::on_recv_done>(this, slot);
-  c->fd = fd;
-  c->last_line_ns = now();
-  if (sc.tcp.read_timeout_ns > 0) read_timeout_at_ = std::min(read_timeout_at_, now() + sc.tcp.read_timeout_ns);
-  sockaddr_storage ss{};
-  socklen_t len = sizeof ss;
-  c->peer = getpeername(fd, reinterpret_cast<sockaddr*>(&ss), &len) == 0 ? format_address(ss) : "?";
-  c->last_active_ns = now();
-  conns_[slot] = std::move(c);
-  m_.connections.add();
-  log_debug("source {}: connection from {} on shard {}", sc.name, conns_[slot]->peer, id_);
-  arm_recv(*conns_[slot]);
-}
-
-void Shard::arm_recv(TcpConn& c) {
-  io_uring_sqe* sqe = ring_.sqe();
-  io_uring_prep_recv_multishot(sqe, c.fd, nullptr, 0, 0);
-  sqe->flags |= IOSQE_BUFFER_SELECT;
-  sqe->buf_group = bufs_.group();
-  io_uring_sqe_set_data64(sqe, c.recv_done.user_data());
-  c.recv_armed = true;
-  c.want_rearm = false;
-}
-
-void Shard::on_recv(TcpConn& c, const io_uring_cqe& cqe) {
-  const bool closing = c.closing != TcpConn::Closing::no && c.closing != TcpConn::Closing::stop;
-  if (cqe.res > 0 && (cqe.flags & IORING_CQE_F_BUFFER) && closing) {
-    // Closed by the engine: what still arrives is not read.
-    uint16_t bid = uint16_t(cqe.flags >> IORING_CQE_BUFFER_SHIFT);
-    bufs_.on_taken();
-    bufs_.recycle(bid);
-  } else if (cqe.res > 0 && (cqe.flags & IORING_CQE_F_BUFFER)) {
-    uint16_t bid = uint16_t(cqe.flags >> IORING_CQE_BUFFER_SHIFT);
-    bufs_.on_taken();
-    buf_len_[bid] = uint32_t(cqe.res);
-    buf_recv_ns_[bid] = now();
-    buf_next_[bid] = -1;
-    if (c.tail >= 0) {
-      buf_next_[size_t(c.tail)] = bid;
-    } else {
-      c.head = bid;
-      c.head_off = 0;
-    }
-    c.tail = bid;
-    c.last_bytes_ns = now();
-    count_bytes(c, uint64_t(cqe.res));
-    input_arrived(c);
-  }
-  if (!(cqe.flags & IORING_CQE_F_MORE)) {
-    c.recv_armed = false;
-    // While stopping, a draining connection goes on reading (stop_grace).
-    const bool reading = !closing && (!stopping_ || c.draining);
-    if (cqe.res == -ENOBUFS && reading) {
-      c.want_rearm = true;  // re-armed once buffers come back
-      rearm_.push_back(&c);
-    } else if (cqe.res <= 0 || !reading) {
-      if (cqe.res < 0 && cqe.res != -ECONNRESET && cqe.res != -ECANCELED) {
-        log_debug("source {}: {}: recv: {}", cfg_.sources[c.source].name, c.peer, std::strerror(-cqe.res));
-      }
-      c.eof = true;
-    } else {
-      arm_recv(c);
-    }
-    mark_ready(c);
-  }
-}
-
-bool Shard::process_tcp(TcpConn& c) {
-  bool progress = false;
-  while (c.head >= 0) {
-    uint16_t bid = uint16_t(c.head);
-    const char* data = bufs_.buffer(bid) + c.head_off;
-    size_t len = buf_len_[bid] - c.head_off;
-    begin_chunk(buf_recv_ns_[bid]);
-    const uint64_t lines_before = c.framer.line_number();
-    size_t used = feed(c, data, len);
-    end_chunk();
-    if (c.framer.line_number() != lines_before) c.last_line_ns = now();
-    if (used > 0) progress = true;
-    if (used < len && c.framer.out_of_budget()) {
-      // The line so far (carried, plus what this buffer holds of it) is lost
-      // with the connection: one partial_line dead letter for it.
-      const char* rest = data + used;
-      const size_t rest_len = len - used;
-      const void* nl = std::memchr(rest, '\n', rest_len);
-      const uint64_t line_bytes =
-          c.framer.pending_bytes() + (nl ? size_t(static_cast<const char*>(nl) - rest) : rest_len);
-      std::string_view prefix = c.framer.pending_bytes() > 0
-                                    ? c.framer.pending_prefix()
-                                    : std::string_view(rest, std::min(rest_len, kTooLongPrefixBytes));
-      if (!dead_letter(&c, DeadLetterReason::partial_line,
-                       "connection closed: the line would pass connection_buffer_bytes_max", prefix,
-                       line_bytes > prefix.size(), line_bytes)) {
-        c.head_off += uint32_t(used);
-        c.stalled = true;  // the dead-letter output is full: try again later
-        return progress;
-      }
-      m_.partial_line_bytes.add(line_bytes);
-      c.framer.reset();
-      m_.connections_over_budget.add();
-      uint64_t suppressed = 0;
-      if (budget_log_.allow(now(), suppressed)) {
-        log_warn("source {}: {}: a line of {}+ bytes would pass connection_buffer_bytes_max ({} bytes "
-                 "in use by all connections); connection closed{}",
-                 cfg_.sources[c.source].name, c.peer, line_bytes, sh_.connection_buffers->used(),
-                 suppressed > 0 ? fmt::format(" ({} more since the last such message)", suppressed) : "");
-      }
-      close_by_engine(c, TcpConn::Closing::over_budget);
-      return true;
-    }
-    if (used < len) {
-      c.head_off += uint32_t(used);
-      c.stalled = true;
-      return progress;
-    }
-    c.head = buf_next_[bid];
-    if (c.head < 0) c.tail = -1;
-    c.head_off = 0;
-    bufs_.recycle(bid);
-  }
-  c.stalled = false;
-  if (c.eof && !c.recv_armed) {
-    uint64_t partial = 0;
-    if (c.framer.pending_bytes() > 0) {
-      std::string_view prefix = c.framer.pending_prefix();
-      bool truncated = c.framer.pending_bytes() > prefix.size();
-      const char* detail = "connection closed in the middle of a line";
-      switch (c.closing) {
-        case TcpConn::Closing::read_timeout:
-          detail = "connection closed by read_timeout in the middle of a line";
-          break;
-        case TcpConn::Closing::evicted:
-          detail = "connection closed at connections_max, to admit a new one, in the middle of a line";
-          break;
-        case TcpConn::Closing::over_budget:
-          detail = "connection closed: the line would pass connection_buffer_bytes_max";
-          break;
-        case TcpConn::Closing::no:
-        case TcpConn::Closing::stop:
-          break;
-      }
-      if (!dead_letter(&c, DeadLetterReason::partial_line, detail, prefix, truncated,
-                       c.framer.pending_bytes())) {
-        c.stalled = true;
-        return progress;
-      }
-    }
-    c.framer.finish(false, [](const Line&) { return true; }, partial);
-    m_.partial_line_bytes.add(partial);
-    close_tcp(c);
-    return true;
-  }
-  return progress;
-}
-
-// The engine ends a connection (stop, read_timeout, eviction, budget): no
-// more is read from it; what it had queued and not yet framed is dropped
-// (except on stop, where the queue is still processed); the pending receive
-// completes with end-of-stream and the usual close path follows.
-void Shard::close_by_engine(TcpConn& c, TcpConn::Closing why) {
-  if (c.closing != TcpConn::Closing::no && c.closing != TcpConn::Closing::stop) return;
-  c.closing = why;
-  c.draining = false;
-  if (why != TcpConn::Closing::stop) {
-    while (c.head >= 0) {
-      uint16_t bid = uint16_t(c.head);
-      c.head = buf_next_[bid];
-      bufs_.recycle(bid);
-    }
-    c.tail = -1;
-    c.head_off = 0;
-    c.stalled = false;
-  }
-  if (c.eof) return;
-  if (c.recv_armed) {
-    ::shutdown(c.fd, SHUT_RDWR);  // the pending receive completes with end-of-stream
-  } else {
-    c.eof = true;
-    c.want_rearm = false;
-    mark_ready(c);
-  }
-}
-
-// Connections past read_timeout without a complete line are closed.
-void Shard::check_read_timeouts() {
-  read_timeout_at_ = kTimeMax;
-  for (auto& c : conns_) {
-    if (!c || c->eof || c->closing != TcpConn::Closing::no) continue;
-    const int64_t timeout = cfg_.sources[c->source].tcp.read_timeout_ns;
-    if (timeout <= 0) continue;
-    if (now() - c->last_line_ns >= timeout) {
-      m_.connections_timed_out.add();
-      log_debug("source {}: {}: no complete line for {} ms (read_timeout); closed",
-                cfg_.sources[c->source].name, c->peer, timeout / kNsPerMs);
-      close_by_engine(*c, TcpConn::Closing::read_timeout);
-    } else {
-      read_timeout_at_ = std::min(read_timeout_at_, c->last_line_ns + timeout);
-    }
-  }
-}
-
-// Stopping with stop_grace: each connection goes on reading until what its
-// peer had sent is in (the socket's receive queue is empty and every queued
-// buffer framed) or its grace is over; then it is shut down.
-void Shard::drain_connections() {
-  bool any = false;
-  for (auto& c : conns_) {
-    if (!c || !c->draining) continue;
-    // Caught up: nothing queued here or in the socket, and nothing arrived
-    // for a moment (bytes a peer wrote may still be on their way from its
-    // send buffer).
-    int queued = 0;
-    const bool caught_up = c->head < 0 && now() - c->last_bytes_ns >= kDrainQuietNs &&
-                           ::ioctl(c->fd, SIOCINQ, &queued) == 0 && queued == 0;
-    if (caught_up || now() >= drain_deadline_) {
-      close_by_engine(*c, TcpConn::Closing::stop);
-    } else {
-      any = true;
-      reactor_.wake_at(std::max(now(), c->last_bytes_ns) + kDrainQuietNs);
-    }
-  }
-  if (!any) drain_deadline_ = 0;
-}
-
-void Shard::close_tcp(TcpConn& c) {
-  retired_ = std::max(retired_, c.wm.watermark());  // the stream object goes away now
-  ::close(c.fd);
-  c.fd = -1;
-  c.done = true;
-  log_debug("source {}: {} closed", cfg_.sources[c.source].name, c.peer);
-  uint32_t slot = c.slot;
-  std::erase(rearm_, &c);
-  conns_[slot].reset();  // callers must not touch c after this
-  free_conn_slots_.push_back(slot);
-}
-
-// ---------------------------------------------------------------------------
-// Files
-
-void Shard::issue_read(FileStream& f) {
-  if (f.path_eof || f.range_done || f.failed || stopping_) return;
-  FileStream::Buf& b = f.bufs[f.read_next];
-  if (b.state != FileStream::Buf::State::free) return;
-  // One read in flight per file keeps completions in order.
-  if (f.bufs[f.read_next ^ 1].state == FileStream::Buf::State::reading) return;
-  io_uring_sqe* sqe = ring_.sqe();
-  io_uring_prep_read(sqe, f.fd, b.data.get(), f.read_bytes, f.offset);
-  io_uring_sqe_set_data64(sqe, b.read_done.user_data());
-  b.state = FileStream::Buf::State::reading;
-  b.file_off = f.offset;
-}
-
-void Shard::on_file_read(FileStream& f, int buf, int res) {
-  FileStream::Buf& b = f.bufs[buf];
-  b.state = FileStream::Buf::State::free;
-  if (f.range_done) {
-    mark_ready(f);  // a read issued before the range's end was found: not ours
-    return;
-  }
-  if (res == -EINTR || res == -EAGAIN) {
-    issue_read(f);
-    return;
-  }
-  if (res < 0) {
-    log_error("source {}: read {}: {}", cfg_.sources[f.source].name, (*f.paths)[f.path_index],
-              std::strerror(-res));
-    sh_.exit_code.store(1);
-    f.failed = true;
-    mark_ready(f);
-    return;
-  }
-  if (res == 0) {
-    f.path_eof = true;
-    mark_ready(f);
-    return;
-  }
-  b.len = uint32_t(res);
-  b.off = 0;
-  f.offset += uint64_t(res);
-  if (f.skipping) {
-    const char* nl = static_cast<const char*>(std::memchr(b.data.get(), '\n', b.len));
-    if (nl == nullptr) {
-      issue_read(f);  // the previous range's line goes on
-      return;
-    }
-    b.off = uint32_t(nl - b.data.get()) + 1;
-    f.skipping = false;
-    if (b.file_off + b.off >= f.range_end) {
-      // The range lies inside one long line: no line starts in it.
-      b.len = b.off;
-      f.range_done = true;
-    }
-  }
-  if (f.ranges > 1 && b.file_off + b.len >= f.range_end) {
-    // This buffer reaches our end: the range stops after the newline that
-    // ends the line holding byte range_end - 1.
-    uint64_t from = f.range_end - 1 > b.file_off ? f.range_end - 1 - b.file_off : 0;
-    from = std::max<uint64_t>(from, b.off);
-    const char* nl = static_cast<const char*>(std::memchr(b.data.get() + from, '\n', b.len - from));
-    if (nl != nullptr) {
-      b.len = uint32_t(nl - b.data.get()) + 1;
-      f.range_done = true;
-    }
-  }
-  b.state = FileStream::Buf::State::ready;
-  b.recv_ns = now();
-  count_bytes(f, uint64_t(b.len - b.off));
-  f.read_next ^= 1;
-  input_arrived(f);
-  issue_read(f);
-}
-
-bool Shard::process_file(FileStream& f) {
-  using State = FileStream::Buf::State;
-  bool progress = false;
-  for (;;) {
-    FileStream::Buf& b = f.bufs[f.process_next];
-    if (b.state != State::ready) break;
-    begin_chunk(b.recv_ns);
-    size_t used = feed(f, b.data.get() + b.off, b.len - b.off);
-    end_chunk();
-    if (used > 0) progress = true;
-    if (used < b.len - b.off) {
-      b.off += uint32_t(used);
-      f.stalled = true;
-      return progress;
-    }
-    b.state = State::free;
-    f.process_next ^= 1;
-    issue_read(f);
-  }
-  f.stalled = false;
-  bool reading = f.bufs[0].state == State::reading || f.bufs[1].state == State::reading;
-  if (reading) return progress;
-  if (f.path_eof || f.range_done || f.failed || stopping_) {
-    uint64_t partial = 0;
-    // A file's last line needs no newline; on stop or failure a partial line is dropped.
-    bool deliver = (f.path_eof || f.range_done) && !f.failed;
-    if (!f.framer.finish(deliver, [&](const Line& l) { return on_line(f, l); }, partial)) {
-      f.stalled = true;
-      return progress;
-    }
-    m_.partial_line_bytes.add(partial);
-    if ((f.path_eof || f.range_done) && !f.failed && !stopping_ &&
-        f.path_index + 1 < f.paths->size()) {
-      std::string error;
-      if (!f.open_path(f.path_index + 1, error)) {
-        log_error("source {}: {}", cfg_.sources[f.source].name, error);
-        sh_.exit_code.store(1);
-        f.failed = true;
-      }
-      f.framer.restart();
-      issue_read(f);
-      mark_ready(f);
-      return true;
-    }
-    f.done = true;
-    return true;
-  }
-  return progress;
-}
-
-// ---------------------------------------------------------------------------
-// Generator
-
-bool Shard::process_generator(GenStream& g) {
-  bool progress = false;
-  if (g.off < g.len) {
-    begin_chunk(g.made_ns);
-    size_t used = feed(g, g.buf.get() + g.off, g.len - g.off);
-    end_chunk();
-    g.off += used;
-    progress = used > 0;
-    if (g.off < g.len) {
-      g.stalled = true;
-      return progress;
-    }
-  }
-  g.stalled = false;
-  if (g.gen.finished() || stopping_) {
-    g.done = true;
-    return true;
-  }
-  uint64_t allowed = UINT64_MAX;
-  if (g.rate > 0) {
-    // Open loop: the schedule says how many events are due by now.
-    __int128 due = __int128(now() - g.start_mono) * g.rate / kNsPerS;
-    if (uint64_t(due) <= g.gen.produced()) {
-      int64_t next = g.start_mono + int64_t(__int128(g.gen.produced() + 1) * kNsPerS / g.rate);
-      reactor_.wake_at(next);
-      mark_ready(g);  // look again on the next iteration (after the timer)
-      return progress;
-    }
-    allowed = uint64_t(due) - g.gen.produced();
-  }
-  uint64_t events;
-  g.len = g.gen.generate(g.buf.get(), kGeneratorChunkBytes, allowed, events);
-  g.off = 0;
-  g.made_ns = now();
-  count_bytes(g, g.len);
-  input_arrived(g);
+bool Shard::hand_off(uint32_t shard, uint32_t source_index, int fd) {
+  if (!sh_.accepted[shard]->try_enqueue(uint64_t(source_index) << 32 | uint32_t(fd))) return false;
+  notify(shard);
   return true;
 }
+
+void Shard::retire(Stream& s) { retired_ = std::max(retired_, s.wm.watermark()); }
+
+void Shard::fail() { sh_.exit_code.store(1); }
+
+void Shard::request_stop() { sluice::request_stop(sh_); }
+
+int64_t Shard::fired_max() const { return sh_.fired_max.load(std::memory_order_acquire); }
+
+bool Shard::stop_is_failure() const { return sh_.exit_code.load(std::memory_order_relaxed) != 0; }
 
 // ---------------------------------------------------------------------------
 // Ready list
@@ -1133,10 +433,6 @@ void Shard::touch(Stream& s) {
   }
 }
 
-// Bytes arrived for s. They do not make it active: only events do (a peer
-// trickling bytes that never complete a line must not hold the watermark).
-void Shard::input_arrived(Stream& s) { mark_ready(s); }
-
 bool Shard::process_ready() {
   // The sinks are behind: no input is read until they catch up (what is
   // ready stays ready). TCP receive buffers then stay queued, the buffer
@@ -1147,28 +443,8 @@ bool Shard::process_ready() {
   std::swap(ready_, ready_next_);
   for (Stream* s : ready_next_) {
     s->in_ready = false;
-    bool p = false;
-    switch (s->kind) {
-      case Stream::Kind::tcp: {
-        TcpConn& c = static_cast<TcpConn&>(*s);
-        p = process_tcp(c);
-        // c may be gone (closed) here: only touch it through conns_.
-        if (p) progress = true;
-        continue;
-      }
-      case Stream::Kind::file: p = process_file(static_cast<FileStream&>(*s)); break;
-      case Stream::Kind::generator: p = process_generator(static_cast<GenStream&>(*s)); break;
-      case Stream::Kind::kafka: break;  // driven by KafkaSource::process()
-    }
-    progress |= p;
-    if (s->stalled || (s->kind == Stream::Kind::generator && !s->done && !s->in_ready &&
-                       static_cast<GenStream*>(s)->rate == 0)) {
-      mark_ready(*s);
-    }
-  }
-  // Stalled connections stay ready so they are retried.
-  for (auto& c : conns_) {
-    if (c && c->stalled) mark_ready(*c);
+    // The source marks s ready again if it stalled; s may be gone after this.
+    progress |= s->owner->process(*s);
   }
   if (!progress) {
     for (Stream* s : ready_) {
@@ -1181,8 +457,22 @@ bool Shard::process_ready() {
 // ---------------------------------------------------------------------------
 // The per-line path
 
-size_t Shard::feed(FramedStream& s, const char* data, size_t len) {
-  return s.framer.feed(data, len, [&](const Line& line) { return on_line(s, line); });
+size_t Shard::feed(FramedStream& s, const char* data, size_t len, int64_t recv_ns) {
+  begin_chunk(recv_ns);
+  const size_t used = s.framer.feed(data, len, [&](const Line& line) { return on_line(s, line); });
+  end_chunk();
+  return used;
+}
+
+bool Shard::finish(FramedStream& s, bool deliver_partial) {
+  uint64_t partial = 0;
+  if (!s.framer.finish(deliver_partial, [&](const Line& l) { return on_line(s, l); }, partial)) return false;
+  m_.partial_line_bytes.add(partial);
+  return true;
+}
+
+bool Shard::on_record(Stream& s, std::string_view value, const RecordMeta* meta) {
+  return on_event(s, value, meta);
 }
 
 bool Shard::on_line(FramedStream& s, const Line& line) {
@@ -1275,31 +565,7 @@ bool Shard::dead_letter(Stream* s, DeadLetterReason reason, std::string_view det
   std::string_view source_name = "";
   if (s != nullptr) {
     source_name = cfg_.sources[s->source].name;
-    switch (s->kind) {
-      case Stream::Kind::tcp: origin_view = static_cast<TcpConn*>(s)->peer; break;
-      case Stream::Kind::file: {
-        auto* f = static_cast<FileStream*>(s);
-        // path:line; a range that does not start the file counts lines from
-        // its first byte: path@byte:line.
-        int n = f->range_begin == 0
-                    ? std::snprintf(origin, sizeof origin, "%s:%llu", (*f->paths)[f->path_index].c_str(),
-                                    static_cast<unsigned long long>(f->framer.line_number()))
-                    : std::snprintf(origin, sizeof origin, "%s@%llu:%llu",
-                                    (*f->paths)[f->path_index].c_str(),
-                                    static_cast<unsigned long long>(f->range_begin),
-                                    static_cast<unsigned long long>(f->framer.line_number()));
-        origin_view = std::string_view(origin, size_t(std::min<int>(n, int(sizeof origin) - 1)));
-        if (!is_valid_utf8(origin_view)) origin_view = {};
-        break;
-      }
-      case Stream::Kind::generator: break;
-      case Stream::Kind::kafka: {
-        size_t n = KafkaSource::format_origin(*s, origin, sizeof origin);
-        origin_view = std::string_view(origin, n);
-        if (!is_valid_utf8(origin_view)) origin_view = {};
-        break;
-      }
-    }
+    origin_view = s->origin(origin, sizeof origin);
   }
   if (dl_failed_) {
     // Nowhere left to put it: counted, and the pipeline is already stopping.
@@ -1333,7 +599,7 @@ void Shard::dead_letter_output_failed() {
             "not written; the pipeline stops and exits with status 1",
             std::strerror(dl_->error()), dl_->bytes_written());
   sh_.exit_code.store(1);
-  request_stop(sh_);
+  sluice::request_stop(sh_);
 }
 
 std::vector<std::string> Shard::failures() const {
@@ -1521,15 +787,9 @@ Marker Shard::local_marker() {
     if (!m.opinion || w < m.watermark) m.watermark = w;
     m.opinion = true;
   };
-  for (auto& c : conns_) {
-    if (c) consider(*c, c->head >= 0);
-  }
-  for (auto& f : files_) consider(*f, false);
-  for (auto& g : gens_) consider(*g, false);
-  for (auto& k : kafka_) {
-    const bool backlogged = k->backlogged();
-    k->for_each_stream([&](Stream& s) { consider(s, backlogged); });
-    if (k->holds_back()) {
+  for (auto& src : sources_) {
+    src->for_each_stream(consider);
+    if (src->holds_back()) {
       m.opinion = true;
       m.watermark = kTimeMin;
     }

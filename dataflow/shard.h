@@ -1,17 +1,20 @@
-// One shard: a thread pinned to one CPU that owns one io_uring, the sources
-// assigned to it (TCP connections, files, generators), the window tables of
-// the keys that hash to it, its dead-letter output, and, on shard 0, the
-// listeners, the signal fd and the gatherer that writes results to sinks.
+// One shard: a thread pinned to one CPU that owns one reactor (io_uring), the
+// sources it runs (io/source.h: its TCP connections, the files and
+// generators placed on it, its Kafka partitions), the window tables of the
+// keys that hash to it, its dead-letter output, and, on shard 0, the signal
+// fd, the metrics endpoint and the gatherer that writes results to sinks.
 //
 // Everything here is touched only by the shard's own thread, except the
 // reactor's wake-up (other shards wake it) and the channels (each end used by
 // exactly one thread).
 //
-// The loop (run()): reap completions -> apply inbound batches -> adopt new
-// connections -> frame/decode/route ready input -> push outbound batches with
-// this shard's watermark marker -> fire windows the pipeline watermark has
-// passed -> (shard 0) gather and write results -> write dead letters -> sleep
-// in the kernel when there is nothing to do.
+// The loop (run()): reap and dispatch completions -> apply inbound batches ->
+// adopt handed-off connections -> process ready streams (the sources frame
+// and hand over their input; decode, lateness, routing happen here) -> poll
+// the sources -> push outbound batches with this shard's watermark marker ->
+// fire windows the pipeline watermark has passed -> (shard 0) gather and
+// write results -> write dead letters -> sleep in the kernel when there is
+// nothing to do.
 #pragma once
 
 #include <atomic>
@@ -23,20 +26,19 @@
 
 #include "core/log.h"
 #include "core/memory_budget.h"
-#include "io/async_writer.h"
 #include "core/reactor.h"
 #include "core/ring.h"
+#include "dataflow/engine.h"
+#include "io/async_writer.h"
+#include "io/source.h"
 #include "operators/decoder.h"
 #include "operators/framing.h"
 #include "operators/watermark.h"
 #include "operators/window_table.h"
-#include "dataflow/engine.h"
-#include "io/sources/sales_generator.h"
 
 namespace sluice {
 
 class Gatherer;
-class KafkaSource;
 class MetricsServer;
 
 // Asks every shard to drain and stop, and wakes them (any thread).
@@ -53,40 +55,12 @@ constexpr unsigned kRingEntries = 1024;
 constexpr int64_t kTickNs = 200 * kNsPerMs;
 // How often a shard refreshes its gauges (and ring counters) for scrapes.
 constexpr int64_t kGaugeRefreshNs = 100 * kNsPerMs;
-// Generator lines produced per loop iteration when the rate is unlimited.
-constexpr size_t kGeneratorChunkBytes = 64 * 1024;
 
 // Each of the two buffers of a shard's dead-letter writer: room for two
 // worst-case dead letters of the longest line (every byte escaped).
 size_t dead_letter_buffer_bytes(uint32_t line_bytes_max);
 
-// One source of events with its own watermark: a TCP connection, a file
-// source, a generator, a Kafka partition.
-struct Stream {
-  enum class Kind : uint8_t { tcp, file, generator, kafka };
-  Stream(Kind k, uint32_t src, int64_t delay_ns, int64_t floor_ns)
-      : kind(k), source(src), wm(delay_ns, floor_ns) {}
-  virtual ~Stream() = default;
-
-  Kind kind;
-  uint32_t source;  // index into config.sources
-  SourceWatermark wm;
-  int64_t last_active_ns = 0;  // monotonic time input last arrived
-  bool idle = false;
-  bool done = false;  // finished: no longer holds the watermark back
-  bool in_ready = false;
-  bool stalled = false;  // refused by back-pressure on the last attempt
-};
-
-// A stream of NDJSON bytes, cut into lines.
-struct FramedStream : Stream {
-  FramedStream(Kind k, uint32_t src, uint32_t line_bytes_max, int64_t delay_ns, int64_t floor_ns,
-               MemoryBudget* budget = nullptr)
-      : Stream(k, src, delay_ns, floor_ns), framer(line_bytes_max, budget) {}
-  LineFramer framer;
-};
-
-class Shard {
+class Shard final : private SourceHost {
  public:
   Shard(EngineShared& shared, uint32_t id);
   ~Shard();
@@ -99,31 +73,53 @@ class Shard {
 
   // Any thread: wake this shard if it sleeps (eventfd).
   void external_wake() { reactor_.external_wake(); }
-  const ShardMetrics& metrics() const { return m_; }
+  const ShardMetrics& shard_metrics() const { return m_; }
   // After run(): outputs of this shard that failed (its dead-letter output,
   // and on shard 0 the sinks), each with what was and was not written.
   std::vector<std::string> failures() const;
 
  private:
-  friend class KafkaSource;
-  struct TcpConn;
-  struct FileStream;
-  struct GenStream;
-
   // Monotonic ns of the current loop iteration (the reactor reads it once per step).
   int64_t now() const { return reactor_.now(); }
+
+  // SourceHost: what the sources on this shard use (see io/source.h).
+  Reactor& reactor() override { return reactor_; }
+  uint32_t shard_id() const override { return id_; }
+  uint32_t shards() const override { return n_; }
+  const PipelineConfig& config() const override { return cfg_; }
+  ShardMetrics& metrics() override { return m_; }
+  int64_t start_wall_ns() const override { return sh_.start_wall_ns; }
+  int64_t fired_max() const override;
+  bool stopping() const override { return stopping_; }
+  bool stop_is_failure() const override;
+  uint32_t placed_shard(uint32_t source_index) const override { return sh_.source_shard[source_index]; }
+  size_t feed(FramedStream& s, const char* data, size_t len, int64_t recv_ns) override;
+  bool finish(FramedStream& s, bool deliver_partial) override;
+  bool on_record(Stream& s, std::string_view value, const RecordMeta* meta) override;
+  void begin_chunk(int64_t recv_ns) override;
+  void end_chunk() override;
+  bool dead_letter(Stream* s, DeadLetterReason reason, std::string_view detail, std::string_view raw,
+                   bool truncated = false, uint64_t raw_bytes = 0) override;
+  void count_line(Stream& s) override;
+  void count_bytes(Stream& s, uint64_t n) override;
+  void mark_ready(Stream& s) override;
+  void retire(Stream& s) override;
+  ReceiveBuffers& receive_buffers() override { return recv_; }
+  int listen_fd(uint32_t source_index) const override { return sh_.listen_fds[source_index]; }
+  MemoryBudget* connection_buffers() override { return sh_.connection_buffers.get(); }
+  bool hand_off(uint32_t shard, uint32_t source_index, int fd) override;
+  void fail() override;
+  void request_stop() override;
+
   void loop();
   std::string init_steps();
-  const char* init_step_ = "the shard";  // what init_steps() is allocating (for an error)
+  std::string init_step_ = "the shard";  // what init_steps() is allocating (for an error)
   uint64_t init_step_bytes_ = 0;
   [[noreturn]] void out_of_memory();
   // Completions.
   void arm_signal();
   void on_signal(const io_uring_cqe& cqe);
-  void on_accept_done(uint32_t source, const io_uring_cqe& cqe);
-  void on_recv_done(uint32_t slot, const io_uring_cqe& cqe);
   void on_dead_letter_write(const io_uring_cqe& cqe);
-  void on_file_read_done(uint32_t id, const io_uring_cqe& cqe);
   // Loop steps.
   bool drain_inbound();
   bool adopt_connections();
@@ -135,36 +131,15 @@ class Shard {
   void update_inputs_done();
   int64_t next_deadline();
 
-  // Sources.
-  void open_tcp(uint32_t source, int fd);
-  void arm_accept(uint32_t source);
-  void arm_recv(TcpConn& c);
-  void on_accept(uint32_t source, const io_uring_cqe& cqe);
-  void on_recv(TcpConn& c, const io_uring_cqe& cqe);
-  bool process_tcp(TcpConn& c);
-  void close_tcp(TcpConn& c);
-  enum class ConnClosing : uint8_t;
-  void close_by_engine(TcpConn& c, ConnClosing why);
-  void check_read_timeouts();
-  void drain_connections();
-  void issue_read(FileStream& f);
-  void on_file_read(FileStream& f, int buf, int res);
-  bool process_file(FileStream& f);
-  bool process_generator(GenStream& g);
-  void mark_ready(Stream& s);
-  void input_arrived(Stream& s);
   // Input arrived for s: it is active (and no longer idle).
   void touch(Stream& s);
 
   // The per-line path.
-  size_t feed(FramedStream& s, const char* data, size_t len);
   bool on_line(FramedStream& s, const Line& line);
   // One event's text (a line, a record value) through decode, lateness and
   // routing. False: refused for now (back-pressure); offer it again later.
   bool on_event(Stream& s, std::string_view text, const RecordMeta* meta);
   bool route(Stream& s, const Event& e, int64_t window_start, std::string_view raw);
-  bool dead_letter(Stream* s, DeadLetterReason reason, std::string_view detail,
-                   std::string_view raw, bool truncated = false, uint64_t raw_bytes = 0);
   void dead_letter_output_failed();
   bool future_dead_letter(Stream& s, const Event& e, std::string_view raw);
   bool late_dead_letter(Stream* s, const Event& e, int64_t window_start, int64_t watermark,
@@ -173,10 +148,6 @@ class Shard {
   bool apply_remote(const Event& e);
 
   // Metrics.
-  void begin_chunk(int64_t recv_ns);
-  void end_chunk();
-  void count_line(Stream& s);
-  void count_bytes(Stream& s, uint64_t n);
   void publish_ring_counters();
   void refresh_gauges();
 
@@ -196,7 +167,7 @@ class Shard {
 
   Reactor reactor_;
   Ring& ring_ = reactor_.ring();
-  BufferRing bufs_;
+  ReceiveBuffers recv_;
   std::unique_ptr<Decoder> decoder_;
   std::unique_ptr<WindowSet> windows_;
   std::unique_ptr<AsyncWriter> dl_;
@@ -206,31 +177,13 @@ class Shard {
   uint64_t signal_buf_[16];  // one signalfd_siginfo (128 bytes)
   Completion signal_done_;
   Completion dead_letter_done_;
-  std::vector<IndexedCompletion<Shard>> accept_done_;  // by source index (shard 0)
 
-  std::vector<std::unique_ptr<TcpConn>> conns_;
-  std::vector<uint32_t> free_conn_slots_;
-  std::vector<std::unique_ptr<FileStream>> files_;
-  std::vector<std::unique_ptr<GenStream>> gens_;
-  std::vector<std::unique_ptr<KafkaSource>> kafka_;
+  std::vector<std::unique_ptr<Source>> sources_;  // the sources this shard runs
+  std::vector<Source*> source_at_;                // by config index; null when not run here
 
   std::unique_ptr<MetricsServer> metrics_server_;  // shard 0, with [metrics]
   std::vector<Stream*> ready_;
   std::vector<Stream*> ready_next_;
-  std::vector<TcpConn*> rearm_;
-  // Received buffers queued per connection, as a linked list through bids.
-  std::vector<int32_t> buf_next_;
-  std::vector<uint32_t> buf_len_;
-  std::vector<int64_t> buf_recv_ns_;  // when each queued buffer was received
-  std::vector<bool> listener_open_;  // by source index (shard 0)
-  uint32_t accept_rr_ = 0;
-  int64_t read_timeout_at_ = kTimeMax;  // earliest read_timeout of an open connection
-  int64_t drain_deadline_ = 0;          // stopping: the end of stop_grace (0: not draining)
-  LogRateLimit evict_log_, refuse_log_, budget_log_;
-  // After an accept error (EMFILE, ENFILE...), listeners are re-armed at this
-  // monotonic time instead of at once, so a persistent error does not spin.
-  int64_t accept_retry_at_ = 0;
-  std::vector<bool> accept_rearm_;  // by source index
 
   std::vector<EventBatch*> out_;      // open outbound batch per destination
   std::vector<Marker> sent_marker_;   // last marker sent to each destination

@@ -29,53 +29,52 @@
 
 #include "io/kafka/compression.h"
 #include "io/kafka/protocol.h"
-#include "dataflow/shard.h"
+#include "io/source.h"
 
 namespace sluice {
 
-class KafkaSource {
+class KafkaSource final : public Source {
  public:
-  KafkaSource(Shard& shard, uint32_t source_index);
-  ~KafkaSource();
+  KafkaSource(SourceHost& host, uint32_t source_index);
+  ~KafkaSource() override;
   KafkaSource(const KafkaSource&) = delete;
   KafkaSource& operator=(const KafkaSource&) = delete;
 
   // Connects to the bootstrap brokers.
-  void start();
+  void start() override;
+  // Partitions are not driven through the ready list: poll() delivers them.
+  bool process(Stream&) override { return false; }
   // A completion for one of this source's operations (id = connection << 4 | op).
   void on_completion(uint64_t id, int res);
   // Decodes buffered responses, sends requests that are due. True if it made progress.
-  bool process();
+  bool poll() override;
   // Stop requested: no more fetching; connections are shut down.
-  void stop();
+  void stop() override;
   // Every owned partition is finished (stop = "end" reached, or stopped), and
   // the partition set is known.
-  bool done() const;
+  bool done() const override;
   // Until this shard knows which partitions it reads, it cannot vouch for
   // them: the pipeline watermark must wait (they may hold old records).
-  bool holds_back() const { return started_ && !metadata_known_ && !stopping_ && !failed_; }
+  bool holds_back() const override { return started_ && !metadata_known_ && !stopping_ && !failed_; }
   // The earliest monotonic time a retry or timeout is due, or kTimeMax.
-  int64_t next_deadline() const;
-  // Streams for the shard's watermark (one per owned partition).
-  template <typename F>
-  void for_each_stream(F&& f) {
-    for (Stream* s : streams_) f(*s);
+  int64_t next_deadline() const override;
+  // One stream per owned partition; fetched records waiting for room
+  // (back-pressure) mean its partitions are not idle.
+  void for_each_stream(FunctionRef<void(Stream&, bool)> f) override {
+    for (Stream* s : streams_) f(*s, backlogged_);
   }
-  uint32_t source_index() const { return source_; }
-  // Fetched records wait for room (back-pressure): its partitions are not idle.
-  bool backlogged() const { return backlogged_; }
   // While paused (the sinks are behind), fetched records are not delivered;
   // with both response buffers full, fetching stops.
-  void set_paused(bool paused) { paused_ = paused; }
+  void set_paused(bool paused) override { paused_ = paused; }
+  // Each owned partition's next offset.
+  void positions(FunctionRef<void(const StreamPosition&)> f) const override;
   // Logs each owned partition's next offset (at exit).
-  void log_offsets() const;
-  // "topic/partition@offset" of the record a partition stream is delivering.
-  static size_t format_origin(const Stream& partition, char* out, size_t cap);
+  void log_at_exit() const override;
 
   // Operations of a connection (the low 4 bits of a completion's index).
   enum class Op : uint8_t { connect = 1, send = 2, recv = 3 };
 
-  struct Partition;  // public for the shard's dead-letter origin
+  struct Partition;
 
  private:
   struct Conn;
@@ -106,7 +105,7 @@ class KafkaSource {
   bool corrupt_batch(Partition& p, int64_t first, int64_t last, const char* detail);
   void m_bytes(uint64_t n);
 
-  Shard& shard_;
+  SourceHost& host_;
   const SourceConfig& cfg_;
   const KafkaSourceConfig& kc_;
   uint32_t source_;

@@ -1,4 +1,4 @@
-#include "dataflow/kafka_source.h"
+#include "io/sources/kafka_source.h"
 
 #include <arpa/inet.h>
 #include <netdb.h>
@@ -13,6 +13,7 @@
 #include "core/log.h"
 #include "io/kafka/record_batch.h"
 #include "operators/framing.h"
+#include "operators/json_text.h"
 
 namespace sluice {
 
@@ -41,8 +42,14 @@ using namespace kafka_limits;
 using kafka::ErrorCode;
 
 struct KafkaSource::Partition : Stream {
-  Partition(uint32_t src, int32_t pid, int64_t delay, int64_t floor)
-      : Stream(Kind::kafka, src, delay, floor), id(pid) {}
+  Partition(Source& owner, uint32_t src, int32_t pid, int64_t delay, int64_t floor)
+      : Stream(owner, src, delay, floor), id(pid) {}
+  // "topic/partition@offset" of the record being delivered.
+  std::string_view origin(char* out, size_t cap) const override {
+    int n = std::snprintf(out, cap, "%s@%lld", name.c_str(), static_cast<long long>(current_offset));
+    std::string_view v(out, n < 0 ? 0 : std::min(size_t(n), cap - 1));
+    return is_valid_utf8(v) ? v : std::string_view();
+  }
   enum class State : uint8_t {
     need_leader,  ///< waiting for Metadata to name a leader
     need_start,   ///< waiting for ListOffsets: where to start
@@ -152,9 +159,9 @@ bool resolve(const std::string& host, uint16_t port, sockaddr_storage& ss, sockl
 }
 }  // namespace
 
-KafkaSource::KafkaSource(Shard& shard, uint32_t source_index)
-    : shard_(shard),
-      cfg_(shard.cfg_.sources[source_index]),
+KafkaSource::KafkaSource(SourceHost& host, uint32_t source_index)
+    : host_(host),
+      cfg_(host.config().sources[source_index]),
       kc_(cfg_.kafka),
       source_(source_index) {
   auto bootstrap = std::make_unique<Conn>();
@@ -185,8 +192,8 @@ KafkaSource::Conn& KafkaSource::conn_for(int32_t node_id) {
 }
 
 void KafkaSource::m_bytes(uint64_t n) {
-  shard_.m_.bytes_in.add(n);
-  shard_.m_.sources[source_]->bytes_in.add(n);
+  host_.metrics().bytes_in.add(n);
+  host_.metrics().sources[source_]->bytes_in.add(n);
 }
 
 void KafkaSource::start() {
@@ -213,7 +220,7 @@ void KafkaSource::connect(Conn& c) {
   if (!resolve(c.host, c.port, c.addr, c.addr_len)) {
     log_warn("source {}: cannot resolve broker {}:{}", cfg_.name, c.host, c.port);
     c.state = Conn::State::backoff;
-    c.retry_at = shard_.now() + c.backoff_ns;
+    c.retry_at = host_.now() + c.backoff_ns;
     c.backoff_ns = std::min(c.backoff_ns * 2, kBackoffMaxNs);
     return;
   }
@@ -221,7 +228,7 @@ void KafkaSource::connect(Conn& c) {
   if (c.fd < 0) {
     log_warn("source {}: socket: {}", cfg_.name, std::strerror(errno));
     c.state = Conn::State::backoff;
-    c.retry_at = shard_.now() + c.backoff_ns;
+    c.retry_at = host_.now() + c.backoff_ns;
     return;
   }
   int one = 1;
@@ -237,8 +244,8 @@ void KafkaSource::connect(Conn& c) {
     b.len = 0;
   }
   c.api_versions_version = kafka::kApiVersionsVersions.max;
-  c.deadline = shard_.now() + kRequestTimeoutNs;
-  io_uring_sqe* sqe = shard_.ring_.sqe();
+  c.deadline = host_.now() + kRequestTimeoutNs;
+  io_uring_sqe* sqe = host_.reactor().sqe();
   io_uring_prep_connect(sqe, c.fd, reinterpret_cast<sockaddr*>(&c.addr), c.addr_len);
   io_uring_sqe_set_data64(sqe, c.connect_done.user_data());
   ++c.ops;
@@ -283,12 +290,12 @@ void KafkaSource::finish_close(Conn& c) {
   for (Buffer& b : c.bufs) b.state = Buffer::State::free;
   c.receiving = -1;
   c.state = Conn::State::backoff;
-  c.retry_at = shard_.now() + c.backoff_ns;
+  c.retry_at = host_.now() + c.backoff_ns;
   c.backoff_ns = std::min(c.backoff_ns * 2, kBackoffMaxNs);
 }
 
 void KafkaSource::send_request(Conn& c) {
-  io_uring_sqe* sqe = shard_.ring_.sqe();
+  io_uring_sqe* sqe = host_.reactor().sqe();
   io_uring_prep_send(sqe, c.fd, c.out.data() + c.sent, c.out.size() - c.sent, MSG_NOSIGNAL);
   io_uring_sqe_set_data64(sqe, c.send_done.user_data());
   ++c.ops;
@@ -303,7 +310,7 @@ void KafkaSource::arm_recv(Conn& c) {
     b.data.reset(new uint8_t[b.cap + kLinePadding]);
     std::memset(b.data.get() + b.cap, 0, kLinePadding);
   }
-  io_uring_sqe* sqe = shard_.ring_.sqe();
+  io_uring_sqe* sqe = host_.reactor().sqe();
   io_uring_prep_recv(sqe, c.fd, b.data.get() + b.len, b.cap - b.len, 0);
   io_uring_sqe_set_data64(sqe, c.recv_done.user_data());
   ++c.ops;
@@ -416,7 +423,7 @@ void KafkaSource::next_request(Conn& c) {
     queued = true;
   } else if (c.state == Conn::State::ready) {
     if (c.index == 0) {
-      queued = metadata_needed_ && shard_.now() >= metadata_not_before_ && send_metadata(c);
+      queued = metadata_needed_ && host_.now() >= metadata_not_before_ && send_metadata(c);
     } else {
       queued = send_list_offsets(c, false) || send_list_offsets(c, true) || send_fetch(c);
     }
@@ -426,7 +433,7 @@ void KafkaSource::next_request(Conn& c) {
   c.bufs[free_buf].state = Buffer::State::receiving;
   c.bufs[free_buf].len = 0;
   int64_t wait = c.req == Conn::Req::fetch ? kc_.max_wait_ns : 0;
-  c.deadline = shard_.now() + wait + kRequestTimeoutNs;
+  c.deadline = host_.now() + wait + kRequestTimeoutNs;
   send_request(c);
 }
 
@@ -543,14 +550,14 @@ void KafkaSource::handle_metadata(Conn& c, kafka::Reader& r) {
   for (const kafka::MetadataTopic& t : metadata_.topics) {
     if (t.name == kc_.topic) topic = &t;
   }
-  metadata_not_before_ = shard_.now() + kMetadataRetryNs;
+  metadata_not_before_ = host_.now() + kMetadataRetryNs;
   if (topic == nullptr || topic->error != ErrorCode::none) {
     ErrorCode e = topic ? topic->error : ErrorCode::unknown_topic_or_partition;
     if (!metadata_known_) {
       log_warn("source {}: topic {}: {}; asking again", cfg_.name, kc_.topic, kafka::to_string(e));
     }
     metadata_needed_ = true;
-    metadata_not_before_ = shard_.now() + kBackoffMaxNs / 10;
+    metadata_not_before_ = host_.now() + kBackoffMaxNs / 10;
     return;
   }
   auto parts = metadata_.partitions_of(*topic);
@@ -558,13 +565,13 @@ void KafkaSource::handle_metadata(Conn& c, kafka::Reader& r) {
   bool first = !metadata_known_;
   bool leaderless = false;
   for (const kafka::MetadataPartition& mp : parts) {
-    if (mp.partition < 0 || uint32_t(mp.partition) % shard_.n_ != shard_.id_) continue;
+    if (mp.partition < 0 || uint32_t(mp.partition) % host_.shards() != host_.shard_id()) continue;
     Partition* p = partition_by_id(mp.partition);
     if (p == nullptr) {
-      auto np = std::make_unique<Partition>(source_, mp.partition, shard_.cfg_.window.watermark_delay_ns,
-                                            shard_.sh_.fired_max.load(std::memory_order_acquire));
+      auto np = std::make_unique<Partition>(*this, source_, mp.partition, host_.config().window.watermark_delay_ns,
+                                            host_.fired_max());
       np->name = kc_.topic + "/" + std::to_string(mp.partition);
-      np->last_active_ns = shard_.now();
+      np->last_active_ns = host_.now();
       switch (kc_.start) {
         case KafkaSourceConfig::Start::earliest: np->start_query = kafka::kListOffsetsEarliest; break;
         case KafkaSourceConfig::Start::latest: np->start_query = kafka::kListOffsetsLatest; break;
@@ -616,13 +623,13 @@ void KafkaSource::handle_metadata(Conn& c, kafka::Reader& r) {
   metadata_known_ = true;
   if (leaderless) {
     metadata_needed_ = true;
-    metadata_not_before_ = shard_.now() + kMetadataRetryNs;
+    metadata_not_before_ = host_.now() + kMetadataRetryNs;
   }
   if (first) {
     std::string owned;
     for (auto& p : partitions_) owned += (owned.empty() ? "" : ",") + std::to_string(p->id);
     log_info("source {}: topic {} has {} partition{}; shard {} reads {}", cfg_.name, kc_.topic,
-             topic_partitions_, topic_partitions_ == 1 ? "" : "s", shard_.id_,
+             topic_partitions_, topic_partitions_ == 1 ? "" : "s", host_.shard_id(),
              owned.empty() ? std::string("none") : "partitions " + owned);
   }
   for (size_t i = 1; i < conns_.size(); ++i) next_request(*conns_[i]);
@@ -689,7 +696,7 @@ void KafkaSource::handle_fetch(Conn& c, Buffer& b, kafka::Reader& r) {
     return;
   }
   m_bytes(b.len);
-  b.recv_ns = shard_.now();
+  b.recv_ns = host_.now();
   b.plans.clear();
   b.plan_next = 0;
   for (const kafka::FetchPartition& fp : b.fetch.partitions) {
@@ -764,10 +771,10 @@ void KafkaSource::handle_fetch(Conn& c, Buffer& b, kafka::Reader& r) {
 // ---------------------------------------------------------------------------
 // Delivery
 
-bool KafkaSource::process() {
+bool KafkaSource::poll() {
   if (!started_ || failed_) return false;
   bool progress = false;
-  const int64_t now = shard_.now();
+  const int64_t now = host_.now();
   backlogged_ = false;
   for (auto& cp : conns_) {
     Conn& c = *cp;
@@ -811,9 +818,9 @@ bool KafkaSource::process_buffer(Conn& c, Buffer& b) {
     const Buffer::Plan& plan = b.plans[b.plan_next];
     Partition& p = *plan.partition;
     if (plan.epoch != p.epoch || p.state != Partition::State::fetching) continue;
-    shard_.begin_chunk(b.recv_ns);
+    host_.begin_chunk(b.recv_ns);
     bool delivered = deliver(p, b, b.plan_next);
-    shard_.end_chunk();
+    host_.end_chunk();
     if (!delivered) return false;
   }
   return true;
@@ -824,7 +831,7 @@ bool KafkaSource::corrupt_batch(Partition& p, int64_t first, int64_t last, const
   std::snprintf(text, sizeof text, "partition %d offsets %lld-%lld: %s", p.id,
                 static_cast<long long>(first), static_cast<long long>(last), detail);
   p.current_offset = first;
-  return shard_.dead_letter(&p, DeadLetterReason::corrupt_batch, text, "");
+  return host_.dead_letter(&p, DeadLetterReason::corrupt_batch, text, "");
 }
 
 bool KafkaSource::deliver(Partition& p, const Buffer& b, size_t slot) {
@@ -856,20 +863,20 @@ bool KafkaSource::deliver(Partition& p, const Buffer& b, size_t slot) {
         p.current_offset = rec.offset;
         bool accepted;
         if (rec.value_null) {
-          accepted = shard_.dead_letter(&p, DeadLetterReason::schema_error,
+          accepted = host_.dead_letter(&p, DeadLetterReason::schema_error,
                                         "the record has no value (a tombstone)", "");
-          if (accepted) shard_.count_line(p);
+          if (accepted) host_.count_line(p);
         } else if (rec.value.size() > cfg_.line_bytes_max) {
           char detail[128];
           std::snprintf(detail, sizeof detail, "record value of %zu bytes exceeds line_bytes_max (%u)",
                         rec.value.size(), cfg_.line_bytes_max);
           std::string_view prefix = rec.value.substr(0, std::min<size_t>(kTooLongPrefixBytes, cfg_.line_bytes_max));
-          accepted = shard_.dead_letter(&p, DeadLetterReason::line_too_long, detail, prefix, true,
+          accepted = host_.dead_letter(&p, DeadLetterReason::line_too_long, detail, prefix, true,
                                         rec.value.size());
-          if (accepted) shard_.count_line(p);
+          if (accepted) host_.count_line(p);
         } else {
           RecordMeta meta{rec.timestamp_ms, rec.key, rec.key_null};
-          accepted = shard_.on_event(p, rec.value, &meta);
+          accepted = host_.on_record(p, rec.value, &meta);
         }
         if (!accepted) return false;
         p.next_offset = rec.offset + 1;
@@ -925,8 +932,8 @@ void KafkaSource::fail_source(const std::string& why) {
     p->done = true;
   }
   metadata_known_ = true;
-  shard_.sh_.exit_code.store(1);
-  request_stop(shard_.sh_);
+  host_.fail();
+  host_.request_stop();
   for (auto& c : conns_) drop(*c, "source stopped");
 }
 
@@ -978,17 +985,35 @@ int64_t KafkaSource::next_deadline() const {
   return t;
 }
 
-size_t KafkaSource::format_origin(const Stream& s, char* out, size_t cap) {
-  const auto& p = static_cast<const Partition&>(s);
-  int n = std::snprintf(out, cap, "%s@%lld", p.name.c_str(), static_cast<long long>(p.current_offset));
-  return n < 0 ? 0 : std::min(size_t(n), cap - 1);
+void KafkaSource::positions(FunctionRef<void(const StreamPosition&)> f) const {
+  for (const auto& p : partitions_) {
+    f(StreamPosition{p->name, uint64_t(std::max<int64_t>(p->next_offset, 0)), 0, p->wm.watermark()});
+  }
 }
 
-void KafkaSource::log_offsets() const {
+void KafkaSource::log_at_exit() const {
   for (const auto& p : partitions_) {
     log_info("source {}: partition {}: next offset {} (high watermark {})", cfg_.name, p->name,
              p->next_offset, p->high_watermark);
   }
 }
+
+namespace {
+std::unique_ptr<Source> make_kafka_source(SourceHost& host, uint32_t index, std::string&) {
+  // Every shard reads the partitions it owns.
+  return std::make_unique<KafkaSource>(host, index);
+}
+}  // namespace
+
+extern const SourceKind kKafkaSourceKind = {
+    .type = SourceType::kafka,
+    .name = "kafka",
+    .make = make_kafka_source,
+    // Two response buffers per broker connection (at least one per shard).
+    .fixed_bytes = [](const SourceConfig& sc, uint32_t, uint32_t, uint32_t) -> uint64_t {
+      return 2 * uint64_t(sc.kafka.max_bytes);
+    },
+    .placed = false,
+};
 
 }  // namespace sluice

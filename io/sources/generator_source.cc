@@ -1,0 +1,122 @@
+// The generator source: synthetic sales events (io/sources/sales_generator.h)
+// made in 64 KiB chunks on the shard that reads them, as fast as possible or
+// on an open-loop schedule of `rate` events per second.
+#include <cstring>
+#include <memory>
+
+#include "io/source.h"
+#include "io/sources/sales_generator.h"
+
+namespace sluice {
+
+namespace {
+
+// Generator lines produced per loop iteration when the rate is unlimited.
+constexpr size_t kGeneratorChunkBytes = 64 * 1024;
+
+struct GenStream : FramedStream {
+  GenStream(Source& owner, uint32_t src, const SourceConfig& sc, int64_t delay, TimeFormat tf, int64_t start)
+      : FramedStream(owner, src, sc.line_bytes_max, delay, kTimeMin), gen(sc.generator, tf, start) {}
+  SalesGenerator gen;
+  std::unique_ptr<char[]> buf;
+  size_t len = 0;
+  size_t off = 0;
+  int64_t made_ns = 0;  // when buf was generated (its "receive" time)
+  int64_t start_mono = 0;
+  uint64_t rate = 0;
+};
+
+class GeneratorSource final : public Source {
+ public:
+  GeneratorSource(SourceHost& host, uint32_t index) : host_(host) {
+    const SourceConfig& sc = host.config().sources[index];
+    const int64_t start = sc.generator.start_now ? host.start_wall_ns() : sc.generator.start_ns;
+    g_ = std::make_unique<GenStream>(*this, index, sc, host.config().window.watermark_delay_ns,
+                                     host.config().schema.time_format, start);
+    g_->buf.reset(new char[kGeneratorChunkBytes + kLinePadding]);
+    std::memset(g_->buf.get(), 0, kGeneratorChunkBytes + kLinePadding);
+    g_->rate = sc.generator.rate;
+  }
+
+  void start() override {
+    g_->last_active_ns = host_.now();
+    g_->start_mono = host_.now();
+    host_.mark_ready(*g_);
+  }
+  bool process(Stream&) override {
+    const bool progress = process_generator();
+    // Stalled, or unlimited and not done: go on next iteration.
+    if (g_->stalled || (!g_->done && !g_->in_ready && g_->rate == 0)) host_.mark_ready(*g_);
+    return progress;
+  }
+  void stop() override { host_.mark_ready(*g_); }
+  bool done() const override { return g_->done; }
+  void for_each_stream(FunctionRef<void(Stream&, bool)> f) override { f(*g_, false); }
+  void positions(FunctionRef<void(const StreamPosition&)> f) const override {
+    f(StreamPosition{"generator", g_->gen.produced(), 0, g_->wm.watermark()});
+  }
+
+ private:
+  bool process_generator();
+
+  SourceHost& host_;
+  std::unique_ptr<GenStream> g_;
+};
+
+bool GeneratorSource::process_generator() {
+  GenStream& g = *g_;
+  bool progress = false;
+  if (g.off < g.len) {
+    size_t used = host_.feed(g, g.buf.get() + g.off, g.len - g.off, g.made_ns);
+    g.off += used;
+    progress = used > 0;
+    if (g.off < g.len) {
+      g.stalled = true;
+      return progress;
+    }
+  }
+  g.stalled = false;
+  if (g.gen.finished() || host_.stopping()) {
+    g.done = true;
+    return true;
+  }
+  const int64_t now = host_.now();
+  uint64_t allowed = UINT64_MAX;
+  if (g.rate > 0) {
+    // Open loop: the schedule says how many events are due by now.
+    __int128 due = __int128(now - g.start_mono) * g.rate / kNsPerS;
+    if (uint64_t(due) <= g.gen.produced()) {
+      int64_t next = g.start_mono + int64_t(__int128(g.gen.produced() + 1) * kNsPerS / g.rate);
+      host_.reactor().wake_at(next);
+      host_.mark_ready(g);  // look again on the next iteration (after the timer)
+      return progress;
+    }
+    allowed = uint64_t(due) - g.gen.produced();
+  }
+  uint64_t events;
+  g.len = g.gen.generate(g.buf.get(), kGeneratorChunkBytes, allowed, events);
+  g.off = 0;
+  g.made_ns = now;
+  host_.count_bytes(g, g.len);
+  host_.mark_ready(g);
+  return true;
+}
+
+std::unique_ptr<Source> make_generator_source(SourceHost& host, uint32_t index, std::string&) {
+  if (host.placed_shard(index) != host.shard_id()) return nullptr;
+  return std::make_unique<GeneratorSource>(host, index);
+}
+
+}  // namespace
+
+extern const SourceKind kGeneratorSourceKind = {
+    .type = SourceType::generator,
+    .name = "generator",
+    .make = make_generator_source,
+    .fixed_bytes = [](const SourceConfig&, uint32_t shard, uint32_t, uint32_t placed) -> uint64_t {
+      return shard == placed ? kGeneratorChunkBytes + kLinePadding : 0;
+    },
+    .placed = true,
+};
+
+}  // namespace sluice
