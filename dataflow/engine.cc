@@ -15,6 +15,8 @@
 #include "core/cpu.h"
 #include "core/log.h"
 #include "io/net.h"
+#include "io/async_writer.h"
+#include "io/sink.h"
 #include "io/source.h"
 #include "operators/framing.h"
 #include "dataflow/shard.h"
@@ -158,8 +160,8 @@ FixedMemory estimate_fixed_memory(const PipelineConfig& cfg, uint32_t shards) {
     const SourceKind* kind = find_source_kind(cfg.sources[i].type);
     for (uint32_t k = 0; k < shards; ++k) shard[k] += kind->fixed_bytes(cfg.sources[i], k, shards, placed[i]);
   }
-  // Sinks (shard 0): two buffers each.
-  for (const SinkConfig& s : cfg.sinks) shard[0] += 2 * uint64_t(s.buffer_bytes);
+  // Sinks (shard 0): their buffers.
+  for (const SinkConfig& s : cfg.sinks) shard[0] += find_sink_kind(s.type)->fixed_bytes(s);
   FixedMemory m;
   for (uint64_t v : shard) {
     m.total += v;
@@ -206,29 +208,13 @@ Engine::~Engine() {
   for (int fd : shared_.listen_fds) {
     if (fd >= 0) ::close(fd);
   }
-  for (int fd : shared_.sink_fds) {
-    if (fd > 2) ::close(fd);
+  for (const SinkResource& r : shared_.sink_resources) {
+    if (r.owned && r.fd >= 0) ::close(r.fd);
   }
   if (shared_.dead_letter_fd > 2) ::close(shared_.dead_letter_fd);
   if (shared_.signal_fd >= 0) ::close(shared_.signal_fd);
   if (shared_.metrics_fd >= 0) ::close(shared_.metrics_fd);
 }
-
-namespace {
-
-std::expected<int, std::string> open_output(const std::string& path, bool append, const char* what) {
-  std::error_code ec;
-  std::filesystem::path parent = std::filesystem::path(path).parent_path();
-  if (!parent.empty()) std::filesystem::create_directories(parent, ec);
-  // No O_APPEND even when appending: the sink writer keeps its own offset
-  // from the file's size at start (see io/async_writer.h).
-  int flags = O_WRONLY | O_CREAT | O_CLOEXEC | (append ? 0 : O_TRUNC);
-  int fd = ::open(path.c_str(), flags, 0644);
-  if (fd < 0) return std::unexpected(std::string(what) + ": cannot open " + path + ": " + std::strerror(errno));
-  return fd;
-}
-
-}  // namespace
 
 bool Engine::handle_signals() {
   sigset_t mask;
@@ -310,17 +296,13 @@ std::expected<void, std::string> Engine::prepare() {
     }
   }
   for (const SinkConfig& sink : cfg.sinks) {
-    if (sink.type == SinkType::stdout_sink) {
-      sh.sink_fds.push_back(STDOUT_FILENO);
-      continue;
-    }
-    auto fd = open_output(sink.path, sink.append, ("sink " + sink.name).c_str());
-    if (!fd) return std::unexpected(fd.error());
-    sh.sink_fds.push_back(*fd);
+    auto res = find_sink_kind(sink.type)->open(sink);
+    if (!res) return std::unexpected(res.error());
+    sh.sink_resources.push_back(*res);
   }
   if (!cfg.dead_letter.path.empty()) {
     // Every shard appends whole records to this one file; O_APPEND keeps them intact.
-    auto fd = open_output(cfg.dead_letter.path, cfg.dead_letter.append, "dead_letter");
+    auto fd = open_output_file(cfg.dead_letter.path, cfg.dead_letter.append, "dead_letter");
     if (!fd) return std::unexpected(fd.error());
     ::close(*fd);
     int afd = ::open(cfg.dead_letter.path.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);

@@ -21,6 +21,7 @@
 #include "core/memory_budget.h"
 #include "core/metrics.h"
 #include "io/shard_metrics.h"
+#include "io/sink.h"
 #include "operators/aggregate.h"
 #include "operators/dead_letter.h"
 #include "dataflow/batch.h"
@@ -86,7 +87,7 @@ struct EngineShared {
   std::vector<std::string> listen_addresses;
   // Which shard reads each file / generator source.
   std::vector<uint32_t> source_shard;
-  std::vector<int> sink_fds;
+  std::vector<SinkResource> sink_resources;  // by sink index, opened by each sink's kind
   int dead_letter_fd = 2;
   int signal_fd = -1;
 

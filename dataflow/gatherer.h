@@ -1,17 +1,19 @@
 // The gatherer runs on shard 0. It collects the rows of fired windows from
 // every shard, decides when a window is complete (every shard has reported
-// firing through its end), orders its rows if a sink asks for key order,
-// encodes them per sink (NDJSON or CSV) and writes each sink with batched
-// io_uring writes: one write per flush, never one per row.
+// firing through its end), orders its rows if a sink asks for key order, and
+// hands complete windows, in window order, to every sink (io/sink.h), which
+// encode and write them their own way.
 //
-// Rows of a window are written only after every earlier window's rows, and
-// a window's rows wait at most flush_interval once the window is complete
-// (less when the sink buffer fills first).
+// Rows of a window reach a sink only after every earlier window's rows. What
+// waits for a sink (rows of complete windows it has not taken, plus what it
+// took and has not written) is bounded by its pending_bytes_max: past it,
+// the gatherer says so (backlogged), the shards stop firing and the sources
+// pause, until every sink is at half of it.
 //
 // Memory: rows of windows not yet complete are held here (they are bounded
-// by the window state the shards just released); each sink has two buffers
-// of buffer_bytes. Row buffers of written windows are reused for new ones,
-// so a steady stream of similar windows does not allocate.
+// by the window state the shards just released). Row buffers of written
+// windows are reused for new ones, so a steady stream of similar windows
+// does not allocate.
 #pragma once
 
 #include <cstdint>
@@ -21,16 +23,18 @@
 #include <string_view>
 #include <vector>
 
-#include "io/async_writer.h"
-#include "core/ring.h"
-#include "operators/row_encoder.h"
+#include "core/reactor.h"
 #include "dataflow/engine.h"
+#include "io/sink.h"
 
 namespace sluice {
 
-class Gatherer {
+class Gatherer final : private SinkHost {
  public:
-  Gatherer(EngineShared& shared, Ring& ring);
+  // Makes every sink; error() is non-empty when one could not be made.
+  Gatherer(EngineShared& shared, Reactor& reactor);
+  ~Gatherer() override;
+  const std::string& error() const { return error_; }
 
   // Rows from shard 0 itself; fire_ns: when its window fired (monotonic).
   void add_row(int64_t window_start, std::string_view key, const AggValue* values, int64_t fire_ns);
@@ -39,12 +43,10 @@ class Gatherer {
   // Shard `shard` has sent every row of every window ending at or before fired_through.
   void set_progress(uint32_t shard, int64_t fired_through, bool final);
 
-  // Completes windows, encodes rows, starts writes. Returns true if it did anything.
+  // Completes windows, hands rows to the sinks, lets them flush. Returns true if it did anything.
   bool step(int64_t now_ns);
-  // Monotonic time at which a buffered flush falls due, or kTimeMax.
+  // Monotonic time at which a sink's buffered flush falls due, or kTimeMax.
   int64_t next_deadline() const;
-  void on_write(uint32_t sink, int res);
-  void on_write_done(uint32_t sink, const io_uring_cqe& cqe);
 
   // Every shard is final and everything has been written.
   bool done() const;
@@ -60,7 +62,7 @@ class Gatherer {
   bool update_backlog();
   bool backlogged() const { return backlogged_; }
   uint64_t backlog_episodes() const { return backlog_episodes_; }
-  // Sink buffer gauges (shard 0 calls this with its other gauges).
+  // Sink gauges (shard 0 calls this with its other gauges).
   void refresh_gauges();
 
  private:
@@ -70,54 +72,37 @@ class Gatherer {
     std::vector<char> rows;
     std::vector<uint32_t> offsets;
   };
-  // A window whose last row a sink has encoded; its latencies are recorded
-  // when the bytes up to `end` have been written.
-  struct Pending {
-    uint64_t end;
-    int64_t fire_ns;
-    int64_t window_end_ns;
-  };
-  // Windows awaiting their write, per sink; beyond this many (a sink far
-  // behind), further ones are not timed rather than held in memory.
-  static constexpr size_t kPendingMax = 4096;
-  struct Sink {
+  // One sink and where it is in the queue of complete windows.
+  struct Slot {
     const SinkConfig* cfg;
-    RowEncoder encoder;
-    std::unique_ptr<AsyncWriter> writer;
-    uint64_t window_seq;  // absolute index of the window being encoded
-    size_t row;           // next row within it
-    int64_t dirty_since = kTimeMax;  // when the fill buffer last went from empty to not
-    bool failed = false;
-    uint64_t encoded = 0;            // bytes appended to the writer so far
-    // Rows in the fill buffer and in the buffer being written, and the bytes
-    // of the CSV header at the start of each (not a row); rows whose write
-    // completed, and rows that will never be written (the sink failed).
-    uint64_t fill_rows = 0;
-    uint64_t flight_rows = 0;
-    size_t fill_header = 0;
-    size_t flight_header = 0;
-    uint64_t rows_written = 0;
-    uint64_t rows_lost = 0;
-    // Row bytes of the complete windows this sink has encoded (see waiting_bytes()).
+    std::unique_ptr<Sink> sink;
+    uint64_t window_seq = 0;  // absolute index of the window it is taking
+    size_t row = 0;           // next row within it
+    // Row bytes of the complete windows it has taken (see waiting_bytes()).
     uint64_t consumed_bytes = 0;
-    std::vector<Pending> pending;    // a FIFO ring of kPendingMax
-    size_t pending_head = 0;
-    size_t pending_size = 0;
     SinkMetrics* metrics = nullptr;
   };
+
+  // SinkHost
+  Reactor& reactor() override { return reactor_; }
+  const PipelineConfig& config() const override { return sh_.config; }
+  void window_written(int64_t fire_ns, int64_t window_end_ns) override;
+  void rows_written() override;
+  void sink_failed() override;
+
   Window& window(int64_t start, int64_t fire_ns);
   bool complete_windows();
-  bool encode(Sink& s);
-  bool start_write(Sink& s);
-  // Rows of complete windows the sink has not encoded, plus encoded bytes not yet written.
-  uint64_t waiting_bytes(const Sink& s) const;
-  void sink_failed(Sink& s);
-  void update_rows_out();
+  SinkWindow view(const Window& w) const;
+  // Offers the sink the rows of complete windows it has not taken yet.
+  bool feed(Slot& s, int64_t now_ns);
+  // Rows of complete windows the sink has not taken, plus what it took and has not written.
+  uint64_t waiting_bytes(const Slot& s) const;
 
   EngineShared& sh_;
-  Ring& ring_;
+  Reactor& reactor_;
   size_t aggregates_;
   bool sort_by_key_ = false;
+  std::string error_;
   std::vector<int64_t> progress_;  // fired-through per shard
   std::vector<bool> final_;
   std::vector<Window> pending_;        // not yet complete, ascending start (a few at a time)
@@ -127,8 +112,7 @@ class Gatherer {
   uint64_t complete_bytes_ = 0;        // row bytes of every window ever completed
   bool backlogged_ = false;
   uint64_t backlog_episodes_ = 0;
-  std::vector<Sink> sinks_;
-  std::vector<IndexedCompletion<Gatherer>> write_done_;  // by sink, sized once
+  std::vector<Slot> sinks_;
   uint64_t rows_out_ = 0;
   ShardMetrics& metrics_;  // shard 0's
 };

@@ -127,7 +127,8 @@ std::string Shard::init_steps() {
     uint64_t sink_bytes = 0;
     for (const SinkConfig& sc : cfg_.sinks) sink_bytes += 2 * uint64_t(sc.buffer_bytes);
     step("the sink buffers", sink_bytes);
-    gatherer_ = std::make_unique<Gatherer>(sh_, ring_);
+    gatherer_ = std::make_unique<Gatherer>(sh_, reactor_);
+    if (!gatherer_->error().empty()) return gatherer_->error();
     signal_done_ = Completion::to<&Shard::on_signal>(this);
   }
   return {};

@@ -2,12 +2,25 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <cstring>
+#include <filesystem>
 #include <utility>
 
 namespace sluice {
+
+std::expected<int, std::string> open_output_file(const std::string& path, bool append, std::string_view what) {
+  std::error_code ec;
+  const std::filesystem::path parent = std::filesystem::path(path).parent_path();
+  if (!parent.empty()) std::filesystem::create_directories(parent, ec);
+  const int flags = O_WRONLY | O_CREAT | O_CLOEXEC | (append ? 0 : O_TRUNC);
+  const int fd = ::open(path.c_str(), flags, 0644);
+  if (fd < 0) return std::unexpected(std::string(what) + ": cannot open " + path + ": " + std::strerror(errno));
+  return fd;
+}
 
 int64_t AsyncWriter::offset_for(int fd) {
   struct stat st {};

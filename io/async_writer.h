@@ -21,6 +21,8 @@
 #pragma once
 
 #include <cstdint>
+#include <expected>
+#include <string>
 #include <string_view>
 
 #include "core/byte_buffer.h"
@@ -38,6 +40,12 @@ struct WriteFaults {
   uint64_t fail_at_byte = UINT64_MAX;   // stream offset (bytes written by this writer)
   int fail_errno = 28;                  // ENOSPC
 };
+
+// Opens (creating it and its directory if needed) a file to write output to:
+// truncated, or kept for appending. No O_APPEND even when appending: the
+// writer keeps its own offset from the file's size at start. Errors name
+// `what` and the path.
+std::expected<int, std::string> open_output_file(const std::string& path, bool append, std::string_view what);
 
 class AsyncWriter {
  public:
