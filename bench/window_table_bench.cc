@@ -134,7 +134,7 @@ void set_items(benchmark::State& state, size_t per_iteration) {
 template <bool Pipelined>
 void BM_WindowSetApply(benchmark::State& state) {
   const Keys& k = keys(size_t(state.range(0)));
-  WindowSet ws(layout(), kWindowNs);
+  WindowSet ws(layout());
   Event e{};
   for (size_t i = 0; i < k.n; ++i) {
     fill_event(e, k.key(i), i);
@@ -202,7 +202,7 @@ void BM_UnorderedMapBaseline(benchmark::State& state) {
 
 void BM_WindowSetFill(benchmark::State& state) {
   const Keys& k = keys(size_t(state.range(0)));
-  WindowSet ws(layout(), kWindowNs);
+  WindowSet ws(layout());
   Event e{};
   auto fill = [&](int64_t start) {
     for (size_t i = 0; i < k.n; ++i) {

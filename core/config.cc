@@ -98,19 +98,10 @@ size_t edit_distance(std::string_view a, std::string_view b) {
 
 // "cannot <verb> string field": reads better than the bare function name.
 const char* verb(AggFn fn) {
-  switch (fn) {
-    case AggFn::count:
-      return "count";
-    case AggFn::sum:
-      return "sum";
-    case AggFn::min:
-      return "take the min of";
-    case AggFn::max:
-      return "take the max of";
-    case AggFn::avg:
-      return "average";
-  }
-  return "?";
+  if (fn == AggFn::min) return "take the min of";
+  if (fn == AggFn::max) return "take the max of";
+  if (fn == AggFn::avg) return "average";
+  return fn.c_str();
 }
 
 bool before(const toml::source_region& a, const toml::source_region& b) {
@@ -576,19 +567,14 @@ class ConfigParser {
                                   {SourceType::generator, kGeneratorKeys},
                                   {SourceType::kafka, kKafkaKeys}};
     if (typed) {
-      switch (source.type) {
-        case SourceType::tcp:
-          parse_tcp_source(r, source);
-          break;
-        case SourceType::file:
-          parse_file_source(r, source);
-          break;
-        case SourceType::generator:
-          parse_generator_source(r, source.generator);
-          break;
-        case SourceType::kafka:
-          parse_kafka_source(r, source);
-          break;
+      if (source.type == SourceType::tcp) {
+        parse_tcp_source(r, source);
+      } else if (source.type == SourceType::file) {
+        parse_file_source(r, source);
+      } else if (source.type == SourceType::generator) {
+        parse_generator_source(r, source.generator);
+      } else if (source.type == SourceType::kafka) {
+        parse_kafka_source(r, source);
       }
     }
     std::string variant = fmt::format("a {} source", to_string(source.type));
@@ -1192,19 +1178,7 @@ std::string format_duration(int64_t ns) {
   return out;
 }
 
-const char* to_string(SourceType type) {
-  switch (type) {
-    case SourceType::tcp:
-      return "tcp";
-    case SourceType::file:
-      return "file";
-    case SourceType::generator:
-      return "generator";
-    case SourceType::kafka:
-      return "kafka";
-  }
-  return "?";
-}
+const char* to_string(SourceType type) { return type.c_str(); }
 
 const char* to_string(FieldType type) {
   switch (type) {
@@ -1218,21 +1192,7 @@ const char* to_string(FieldType type) {
   return "?";
 }
 
-const char* to_string(AggFn fn) {
-  switch (fn) {
-    case AggFn::count:
-      return "count";
-    case AggFn::sum:
-      return "sum";
-    case AggFn::min:
-      return "min";
-    case AggFn::max:
-      return "max";
-    case AggFn::avg:
-      return "avg";
-  }
-  return "?";
-}
+const char* to_string(AggFn fn) { return fn.c_str(); }
 
 const char* to_string(TimeFormat format) {
   switch (format) {

@@ -42,7 +42,26 @@ constexpr size_t value_fields_max = 32;
 constexpr size_t aggregates_max = 64;
 }  // namespace limits
 
-enum class SourceType { tcp, file, generator, kafka };
+// The name a kind of source, sink, aggregate function or window goes by in
+// the config (`type = "tcp"`, `fn = "sum"`, `kind = "tumbling"`). The built-in
+// kinds are the constants; a kind registered later is just its name, which
+// its registry resolves (io/source.h, io/sink.h, operators/aggregate.h,
+// operators/window_kind.h). Names are compared by value; a name must point
+// to storage that lives as long as the program (a kind's own literal).
+#define SLUICE_KIND_NAME_TYPE(Type)                                   \
+  std::string_view name;                                              \
+  const char* c_str() const { return name.data(); }                   \
+  friend bool operator==(const Type&, const Type&) = default
+
+struct SourceType {
+  SLUICE_KIND_NAME_TYPE(SourceType);
+  static const SourceType tcp, file, generator, kafka;
+};
+inline constexpr SourceType SourceType::tcp{"tcp"};
+inline constexpr SourceType SourceType::file{"file"};
+inline constexpr SourceType SourceType::generator{"generator"};
+inline constexpr SourceType SourceType::kafka{"kafka"};
+
 enum class InputFormat { ndjson };
 
 struct TcpSourceConfig {
@@ -149,7 +168,11 @@ struct SchemaConfig {
   int field_index(std::string_view name) const;
 };
 
-enum class WindowKind { tumbling };
+struct WindowKind {
+  SLUICE_KIND_NAME_TYPE(WindowKind);
+  static const WindowKind tumbling;
+};
+inline constexpr WindowKind WindowKind::tumbling{"tumbling"};
 
 struct WindowConfig {
   WindowKind kind = WindowKind::tumbling;
@@ -158,7 +181,15 @@ struct WindowConfig {
   int64_t idle_timeout_ns = 30 * 1'000'000'000LL;  // 0 = a source never counts as idle
 };
 
-enum class AggFn { count, sum, min, max, avg };
+struct AggFn {
+  SLUICE_KIND_NAME_TYPE(AggFn);
+  static const AggFn count, sum, min, max, avg;
+};
+inline constexpr AggFn AggFn::count{"count"};
+inline constexpr AggFn AggFn::sum{"sum"};
+inline constexpr AggFn AggFn::min{"min"};
+inline constexpr AggFn AggFn::max{"max"};
+inline constexpr AggFn AggFn::avg{"avg"};
 
 struct AggregateConfig {
   std::string name;
@@ -167,7 +198,12 @@ struct AggregateConfig {
   int field_index = -1;  // index into SchemaConfig::fields, -1 for count
 };
 
-enum class SinkType { stdout_sink, file };
+struct SinkType {
+  SLUICE_KIND_NAME_TYPE(SinkType);
+  static const SinkType stdout_sink, file;
+};
+inline constexpr SinkType SinkType::stdout_sink{"stdout"};
+inline constexpr SinkType SinkType::file{"file"};
 enum class OutputFormat { ndjson, csv };
 enum class RowOrder { none, key };
 

@@ -22,6 +22,7 @@ Gatherer::Gatherer(EngineShared& sh, Reactor& reactor)
     : sh_(sh),
       reactor_(reactor),
       aggregates_(sh.config.aggregates.size()),
+      window_kind_(sh.config.window),
       progress_(sh.shards, kTimeMin),
       final_(sh.shards, false),
       metrics_(*sh.metrics[0]) {
@@ -91,7 +92,7 @@ bool Gatherer::complete_windows() {
   bool all_final = std::all_of(final_.begin(), final_.end(), [](bool f) { return f; });
   bool any = false;
   while (!pending_.empty()) {
-    if (!all_final && pending_.front().start + sh_.config.window.size_ns > through) break;
+    if (!all_final && window_kind_.end_of(pending_.front().start) > through) break;
     Window w = std::move(pending_.front());
     pending_.erase(pending_.begin());
     if (sort_by_key_) {
@@ -131,7 +132,7 @@ bool Gatherer::update_backlog() {
 }
 
 SinkWindow Gatherer::view(const Window& w) const {
-  return SinkWindow{w.start, w.start + sh_.config.window.size_ns, w.fire_ns, w.rows.data(), w.offsets.data(),
+  return SinkWindow{w.start, window_kind_.end_of(w.start), w.fire_ns, w.rows.data(), w.offsets.data(),
                     w.offsets.size(), aggregates_};
 }
 

@@ -26,6 +26,7 @@
 #include "core/reactor.h"
 #include "dataflow/engine.h"
 #include "io/sink.h"
+#include "operators/window_kind.h"
 
 namespace sluice {
 
@@ -101,6 +102,7 @@ class Gatherer final : private SinkHost {
   EngineShared& sh_;
   Reactor& reactor_;
   size_t aggregates_;
+  Windows window_kind_;  // the end of each window
   bool sort_by_key_ = false;
   std::string error_;
   std::vector<int64_t> progress_;  // fired-through per shard

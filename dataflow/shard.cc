@@ -47,7 +47,7 @@ Shard::Shard(EngineShared& shared, uint32_t id)
       id_(id),
       n_(shared.shards),
       nvals_(shared.config.schema.fields.size()),
-      size_ns_(shared.config.window.size_ns),
+      window_kind_(shared.config.window),
       m_(*shared.metrics[id]) {}
 
 Shard::~Shard() {
@@ -93,7 +93,7 @@ std::string Shard::init_steps() {
   decoder_ = std::make_unique<Decoder>(cfg_.schema, line_max);
   future_limit_ns_ = cfg_.schema.future_limit_ns;
   wall_now_ns_ = wall_ns();
-  windows_ = std::make_unique<WindowSet>(*sh_.layout, size_ns_);
+  windows_ = std::make_unique<WindowSet>(*sh_.layout);
   // Room for two worst-case dead letters of the longest line (every byte escaped).
   size_t dl_bytes = dead_letter_buffer_bytes(line_max);
   step("the dead-letter buffers", 2 * uint64_t(dl_bytes));
@@ -514,8 +514,9 @@ bool Shard::on_event(Stream& s, std::string_view text, const RecordMeta* meta) {
     count_line(s);
     return true;
   }
-  int64_t start;
-  if (!windows_->window_of(e.time_ns, start)) {
+  int64_t starts[kWindowsPerEventMax];
+  const size_t n = window_kind_.of(e.time_ns, starts);
+  if (n == 0) {
     if (!dead_letter(&s, DeadLetterReason::schema_error,
                      "event time too close to the int64 nanosecond range for its window", text)) {
       return false;
@@ -523,27 +524,26 @@ bool Shard::on_event(Stream& s, std::string_view text, const RecordMeta* meta) {
     count_line(s);
     return true;
   }
-  if (s.wm.is_late(start + size_ns_)) {
-    if (!late_dead_letter(&s, e, start, s.wm.watermark(), text, false)) return false;
+  // Late: every window it belongs to ended at or before its source's watermark.
+  if (s.wm.is_late(window_kind_.end_of(starts[n - 1]))) {
+    if (!late_dead_letter(&s, e, starts[n - 1], s.wm.watermark(), text, false)) return false;
     count_line(s);
     return true;
   }
-  if (!route(s, e, start, text)) return false;
+  if (!route(s, e, starts, n, text)) return false;
   s.wm.observe(e.time_ns);
   count_line(s);
   return true;
 }
 
-bool Shard::route(Stream& s, const Event& e, int64_t start, std::string_view raw) {
+bool Shard::route(Stream& s, const Event& e, const int64_t* starts, size_t n, std::string_view raw) {
   // Lemire's multiply-shift: the high bits of the hash pick the shard.
   uint32_t owner = uint32_t((static_cast<unsigned __int128>(e.key_hash) * n_) >> 64);
   if (owner == id_) {
-    if (start + size_ns_ <= target_) {
-      // Its window has already been (or is being) written out.
-      return late_dead_letter(&s, e, start, target_, raw, true);
+    if (!apply_local(e, starts, n)) {
+      // Its windows have already been (or are being) written out.
+      return late_dead_letter(&s, e, starts[n - 1], target_, raw, true);
     }
-    windows_->apply_pipelined(start, e);  // applied by end_chunk() at the latest
-    m_.events_in.add();
     ++chunk_applied_;
     return true;
   }
@@ -630,7 +630,7 @@ bool Shard::late_dead_letter(Stream* s, const Event& e, int64_t start, int64_t w
                              std::string_view raw, bool already_written) {
   char ws[kRfc3339BytesMax + 1], we[kRfc3339BytesMax + 1], wm[kRfc3339BytesMax + 1];
   ws[format_rfc3339(start, ws)] = 0;
-  we[format_rfc3339(start + size_ns_, we)] = 0;
+  we[format_rfc3339(window_kind_.end_of(start), we)] = 0;
   wm[format_rfc3339(watermark, wm)] = 0;
   char detail[256];
   if (already_written) {
@@ -645,18 +645,30 @@ bool Shard::late_dead_letter(Stream* s, const Event& e, int64_t start, int64_t w
   return dead_letter(s, DeadLetterReason::late, detail, raw);
 }
 
-// An event from another shard whose window fired before it arrived (a source
-// that joined or woke up while the window was being fired). The raw line
-// stayed on the reading shard, so the record is rebuilt from the decoded fields.
-bool Shard::apply_remote(const Event& e) {
-  int64_t start;
-  const bool fits = windows_->window_of(e.time_ns, start);
-  SLUICE_ASSERT(fits);  // the reading shard checked it
-  if (start + size_ns_ > target_) {
-    windows_->apply_pipelined(start, e);  // drain_inbound() flushes after each batch
-    m_.events_in.add();
-    return true;
+// Applies e to those of its windows not yet fired (the pipelined apply is
+// flushed by end_chunk() or after each inbound batch). False: every one of
+// them has fired; nothing was applied.
+bool Shard::apply_local(const Event& e, const int64_t* starts, size_t n) {
+  bool applied = false;
+  for (size_t i = 0; i < n; ++i) {
+    if (window_kind_.end_of(starts[i]) <= target_) continue;
+    windows_->apply_pipelined(starts[i], e);
+    applied = true;
   }
+  if (applied) m_.events_in.add();
+  return applied;
+}
+
+// An event from another shard. When its windows fired before it arrived (a
+// source that joined or woke up while they were being fired), it is a late
+// dead letter; the raw line stayed on the reading shard, so the record is
+// rebuilt from the decoded fields.
+bool Shard::apply_remote(const Event& e) {
+  int64_t starts[kWindowsPerEventMax];
+  const size_t n = window_kind_.of(e.time_ns, starts);
+  SLUICE_ASSERT(n > 0);  // the reading shard checked it
+  if (apply_local(e, starts, n)) return true;
+  const int64_t start = starts[n - 1];
   char raw[4096];
   char* p = raw;
   *p++ = '{';
@@ -893,7 +905,7 @@ bool Shard::fire_windows() {
   SLUICE_ASSERT(naggs <= 64);
   SpscChannel<ResultChunk>* ch = id_ == 0 ? nullptr : sh_.results[id_].get();
   windows_->flush();
-  while (!windows_->empty() && windows_->oldest_start() + size_ns_ <= target_) {
+  while (!windows_->empty() && window_kind_.end_of(windows_->oldest_start()) <= target_) {
     if (gatherer_ && gatherer_->backlogged()) return any;  // the sinks are behind: fire later
     int64_t start = windows_->oldest_start();
     const KeyTable& t = windows_->oldest();
@@ -927,7 +939,7 @@ bool Shard::fire_windows() {
     any = true;
   }
   bool final = target_ == kTimeMax && windows_->empty();
-  bool caught_up = windows_->empty() || windows_->oldest_start() + size_ns_ > target_;
+  bool caught_up = windows_->empty() || window_kind_.end_of(windows_->oldest_start()) > target_;
   if (caught_up && (target_ != reported_ || (final && !reported_final_))) {
     if (gatherer_) {
       gatherer_->set_progress(0, target_, final);

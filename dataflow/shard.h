@@ -34,6 +34,7 @@
 #include "operators/decoder.h"
 #include "operators/framing.h"
 #include "operators/watermark.h"
+#include "operators/window_kind.h"
 #include "operators/window_table.h"
 
 namespace sluice {
@@ -139,7 +140,8 @@ class Shard final : private SourceHost {
   // One event's text (a line, a record value) through decode, lateness and
   // routing. False: refused for now (back-pressure); offer it again later.
   bool on_event(Stream& s, std::string_view text, const RecordMeta* meta);
-  bool route(Stream& s, const Event& e, int64_t window_start, std::string_view raw);
+  bool route(Stream& s, const Event& e, const int64_t* window_starts, size_t windows, std::string_view raw);
+  bool apply_local(const Event& e, const int64_t* window_starts, size_t windows);
   void dead_letter_output_failed();
   bool future_dead_letter(Stream& s, const Event& e, std::string_view raw);
   bool late_dead_letter(Stream* s, const Event& e, int64_t window_start, int64_t watermark,
@@ -163,7 +165,7 @@ class Shard final : private SourceHost {
   uint32_t id_;
   uint32_t n_;
   size_t nvals_;
-  int64_t size_ns_;
+  Windows window_kind_;  // which windows an event belongs to, and their ends
 
   Reactor reactor_;
   Ring& ring_ = reactor_.ring();

@@ -132,6 +132,8 @@ struct SinkKind {
                                 SinkMetrics& metrics, std::string& error);
   // Bytes it holds whatever the data (its buffers), for the fixed-memory estimate.
   uint64_t (*fixed_bytes)(const SinkConfig& config);
+  // What `sluice check` says about one ("rows.ndjson, ndjson").
+  std::string (*describe)(const SinkConfig& config);
 };
 
 const SinkKind* find_sink_kind(SinkType type);

@@ -218,6 +218,8 @@ struct SourceKind {
   // buffers, Kafka response buffers), for the fixed-memory estimate.
   uint64_t (*fixed_bytes)(const SourceConfig& config, uint32_t shard, uint32_t shards,
                           uint32_t placed_shard);
+  // What `sluice check` says about one ("path +2 more", "topic t via b:9092").
+  std::string (*describe)(const SourceConfig& config);
   // Whether the engine places it on one shard (spread round-robin over
   // shards), rather than on every shard.
   bool placed;

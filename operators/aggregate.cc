@@ -1,6 +1,6 @@
 #include "operators/aggregate.h"
 
-#include <cmath>
+#include <cstring>
 
 #include "core/assert.h"
 
@@ -8,102 +8,80 @@ namespace sluice {
 
 AggLayout::AggLayout(const std::vector<AggregateConfig>& aggregates, const SchemaConfig& schema) {
   for (const AggregateConfig& a : aggregates) {
-    AggSpec s{a.fn, FieldType::int64, a.fn == AggFn::count ? -1 : a.field_index, slots_};
+    const AggregateFunction* fn = find_aggregate_function(a.fn);
+    SLUICE_ASSERT(fn != nullptr);  // the config loader accepts registered functions only
+    AggSpec s{fn, AggOp::call, FieldType::int64, fn->needs_field ? a.field_index : -1, slots_};
     if (s.field_index >= 0) {
       s.type = schema.fields[size_t(s.field_index)].type;
-      SLUICE_ASSERT(s.type != FieldType::string);  // refused by the config loader
+      SLUICE_ASSERT(fn->accepts(s.type));  // refused by the config loader
     }
-    switch (a.fn) {
-      case AggFn::count: break;
-      case AggFn::sum:  // int64: 128-bit sum; float64: sum + compensation
-      case AggFn::avg:  // int64: 128-bit sum; float64: sum + compensation
-        slots_ += 2;
-        break;
-      case AggFn::min:
-      case AggFn::max: slots_ += 1; break;
-    }
+    s.op = fn->inline_op(s.type);
+    slots_ += fn->slots(s.type);
+    out_of_line_ |= fn->destroy != nullptr;
+    serialized_max_ += 4 + fn->serialized_bytes_max(s.type);
     specs_.push_back(s);
   }
 }
 
 void AggLayout::init(Value* acc) const {
   for (uint32_t i = 0; i < slots_; ++i) acc[i].i = 0;
-  for (const AggSpec& s : specs_) {
-    Value* a = acc + s.slot;
-    switch (s.fn) {
-      case AggFn::sum:
-      case AggFn::avg:
-        if (s.type == FieldType::float64) {
-          a[0].f = 0.0;
-          a[1].f = 0.0;
-        }
-        break;
-      case AggFn::min:
-        if (s.type == FieldType::int64) {
-          a[0].i = std::numeric_limits<int64_t>::max();
-        } else {
-          a[0].f = std::numeric_limits<double>::infinity();
-        }
-        break;
-      case AggFn::max:
-        if (s.type == FieldType::int64) {
-          a[0].i = std::numeric_limits<int64_t>::min();
-        } else {
-          a[0].f = -std::numeric_limits<double>::infinity();
-        }
-        break;
-      case AggFn::count: break;
-    }
-  }
+  for (const AggSpec& s : specs_) s.fn->init(acc + s.slot, s.type);
+}
+
+void AggLayout::merge(Value* into, const Value* from) const {
+  into[0].i += from[0].i;
+  for (const AggSpec& s : specs_) s.fn->merge(into + s.slot, from + s.slot, s.type);
 }
 
 AggValue AggLayout::result(const Value* acc, size_t index) const {
   const AggSpec& s = specs_[index];
-  const Value* a = acc + s.slot;
-  AggValue r;
-  auto as_float = [&](double f) {
-    // JSON has no inf/nan: an overflowing float sum is reported as null.
-    if (std::isfinite(f)) {
-      r.kind = AggValue::Kind::float64;
-      r.v.f = f;
-    }
-  };
-  switch (s.fn) {
-    case AggFn::count:
-      r.kind = AggValue::Kind::int64;
-      r.v.i = acc[0].i;
-      break;
-    case AggFn::sum:
-      if (s.type == FieldType::int64) {
-        __int128 sum = int128_value(a);
-        if (sum >= std::numeric_limits<int64_t>::min() && sum <= std::numeric_limits<int64_t>::max()) {
-          r.kind = AggValue::Kind::int64;
-          r.v.i = int64_t(sum);
-        }
-      } else {
-        as_float(a[0].f + a[1].f);
-      }
-      break;
-    case AggFn::min:
-    case AggFn::max:
-      if (s.type == FieldType::int64) {
-        r.kind = AggValue::Kind::int64;
-        r.v.i = a[0].i;
-      } else {
-        as_float(a[0].f);
-      }
-      break;
-    case AggFn::avg:
-      if (s.type == FieldType::int64) {
-        // long double keeps the quotient exact enough that e.g. the mean of
-        // INT64_MIN and INT64_MAX comes out as -0.5.
-        as_float(double(static_cast<long double>(int128_value(a)) / static_cast<long double>(acc[0].i)));
-      } else {
-        as_float((a[0].f + a[1].f) / double(acc[0].i));
-      }
-      break;
+  return s.fn->finalize(acc + s.slot, acc[0].i, s.type);
+}
+
+void AggLayout::destroy(Value* acc) const {
+  if (!out_of_line_) return;
+  for (const AggSpec& s : specs_) {
+    if (s.fn->destroy != nullptr) s.fn->destroy(acc + s.slot, s.type);
   }
-  return r;
+}
+
+// The event count, then per aggregate: u32 length, its bytes.
+size_t AggLayout::serialize(const Value* acc, char* out) const {
+  char* p = out;
+  std::memcpy(p, &acc[0].i, 8);
+  p += 8;
+  for (const AggSpec& s : specs_) {
+    const uint32_t n = uint32_t(s.fn->serialize(acc + s.slot, s.type, p + 4));
+    std::memcpy(p, &n, 4);
+    p += 4 + n;
+  }
+  return size_t(p - out);
+}
+
+bool AggLayout::deserialize(Value* acc, const char* in, size_t len) const {
+  init(acc);
+  if (len < 8) return false;
+  std::memcpy(&acc[0].i, in, 8);
+  size_t off = 8;
+  for (const AggSpec& s : specs_) {
+    uint32_t n;
+    if (len - off < 4) return false;
+    std::memcpy(&n, in + off, 4);
+    off += 4;
+    if (n > len - off || n > s.fn->serialized_bytes_max(s.type) ||
+        !s.fn->deserialize(acc + s.slot, s.type, in + off, n)) {
+      destroy(acc);
+      init(acc);
+      return false;
+    }
+    off += n;
+  }
+  if (off != len) {
+    destroy(acc);
+    init(acc);
+    return false;
+  }
+  return true;
 }
 
 }  // namespace sluice

@@ -20,17 +20,65 @@
 
 namespace sluice {
 
-struct AggSpec {
-  AggFn fn;
-  FieldType type;       // of the field; int64 for count
-  int field_index;      // -1 for count
-  uint32_t slot;        // first accumulator slot of this aggregate
-};
-
 // The final value of one aggregate for one entry, as written to the output.
 struct AggValue {
   enum class Kind : uint8_t { null, int64, float64 } kind = Kind::null;
   Value v{};
+};
+
+// The update of a built-in function, inlined by AggLayout::update (the
+// per-event path); `call` goes through the function table.
+enum class AggOp : uint8_t { count, sum_int, sum_float, min_int, min_float, max_int, max_float, call };
+
+// One aggregate function: a table of functions over its state for one
+// (window, key) entry. The state is `slots` 8-byte Values inline in the
+// entry, right after the entry's event count (slot 0, kept by the layout).
+// State that is larger (a sketch of kilobytes) lives out of line: its inline
+// slot holds the owner of memory that init() leaves empty, update() and
+// merge() fill, and destroy() gives back when the entry is dropped, so a
+// large state never sits in the 64-byte entry.
+//
+// Adding one: a file in operators/aggregates/ that defines an
+// AggregateFunction, plus its line in operators/aggregates/aggregates.cc.
+struct AggregateFunction {
+  AggFn name;                  // the config's `fn`
+  const char* verb;            // "cannot <verb> string field ..." in config errors
+  bool needs_field;            // false for count
+  bool (*accepts)(FieldType);  // field types it can aggregate (when needs_field)
+  uint32_t (*slots)(FieldType);
+  void (*init)(Value* state, FieldType);
+  void (*update)(Value* state, Value value, FieldType);
+  // Folds `from` (the same function's state over other events of the same
+  // window and key) into `into`.
+  void (*merge)(Value* into, const Value* from, FieldType);
+  // The output value; events: the entry's event count.
+  AggValue (*finalize)(const Value* state, int64_t events, FieldType);
+  // State as bytes and back (checkpoints). serialize() writes at most
+  // serialized_bytes_max() bytes; deserialize() returns false on bytes it
+  // did not write (a corrupt checkpoint), leaving the state initialised.
+  uint32_t (*serialized_bytes_max)(FieldType);
+  size_t (*serialize)(const Value* state, FieldType, char* out);
+  bool (*deserialize)(Value* state, FieldType, const char* in, size_t len);
+  // Out-of-line state: give it back (nullptr when the state is inline only).
+  void (*destroy)(Value* state, FieldType);
+  // The inlined update of a built-in, for the per-event path; the op for a
+  // field of type `type` (AggOp::call for functions without one).
+  AggOp (*inline_op)(FieldType type);
+};
+
+// The function registered under `name`, or nullptr.
+const AggregateFunction* find_aggregate_function(AggFn name);
+// Adds a function to the registry (start-up, before configs are built; the
+// built-ins are in operators/aggregates/aggregates.cc). A test or a plugin
+// registers its own this way.
+void register_aggregate_function(const AggregateFunction* function);
+
+struct AggSpec {
+  const AggregateFunction* fn;
+  AggOp op;
+  FieldType type;       // of the field; int64 for count
+  int field_index;      // -1 for count
+  uint32_t slot;        // first accumulator slot of this aggregate
 };
 
 // a[0]: low 64 bits, a[1]: high 64 bits of a 128-bit integer sum.
@@ -56,61 +104,70 @@ inline void neumaier_add(Value* a, double x) {
   a[0].f = t;
 }
 
+// The accumulators of one (window, key) entry for a pipeline's aggregates:
+// slot 0 is the entry's event count, then each aggregate's state. Computed
+// once from the config; update() is the per-event path.
 class AggLayout {
  public:
   explicit AggLayout(const std::vector<AggregateConfig>& aggregates, const SchemaConfig& schema);
 
   uint32_t slots() const { return slots_; }
   const std::vector<AggSpec>& specs() const { return specs_; }
+  // Some aggregate keeps state out of line: entries must be destroyed.
+  bool has_out_of_line_state() const { return out_of_line_; }
 
   // Initialises a fresh entry's accumulators (before its first update).
   void init(Value* acc) const;
   // Folds one event into an entry.
   void update(Value* acc, const Value* values) const;
+  // Folds entry `from` (same window and key, other events) into `into`.
+  void merge(Value* into, const Value* from) const;
   // Final value of aggregate `a` of an entry.
   AggValue result(const Value* acc, size_t a) const;
+  // Gives back out-of-line state; the entry must be init()ed before reuse.
+  void destroy(Value* acc) const;
+  // The entry as bytes (checkpoints): at most serialized_bytes_max().
+  size_t serialized_bytes_max() const { return serialized_max_; }
+  size_t serialize(const Value* acc, char* out) const;
+  // False on bytes serialize() did not produce; acc is then initialised.
+  bool deserialize(Value* acc, const char* in, size_t len) const;
 
  private:
   std::vector<AggSpec> specs_;
   uint32_t slots_ = 1;
+  bool out_of_line_ = false;
+  size_t serialized_max_ = 8;
 };
 
 inline void AggLayout::update(Value* acc, const Value* values) const {
   acc[0].i += 1;
   for (const AggSpec& s : specs_) {
     Value* a = acc + s.slot;
-    switch (s.fn) {
-      case AggFn::count:
+    switch (s.op) {
+      case AggOp::count:
         break;  // slot 0 is the count
-      case AggFn::sum:
-        if (s.type == FieldType::int64) {
-          // Exact: a 128-bit sum over two slots cannot overflow (2^64 events
-          // of any int64), so only a final sum outside int64 is null.
-          int128_add(a, values[s.field_index].i);
-        } else {
-          neumaier_add(a, values[s.field_index].f);
-        }
+      case AggOp::sum_int:
+        // Exact: a 128-bit sum over two slots cannot overflow (2^64 events
+        // of any int64), so only a final sum outside int64 is null. avg too.
+        int128_add(a, values[s.field_index].i);
         break;
-      case AggFn::min:
-        if (s.type == FieldType::int64) {
-          if (values[s.field_index].i < a[0].i) a[0].i = values[s.field_index].i;
-        } else if (values[s.field_index].f < a[0].f) {
-          a[0].f = values[s.field_index].f;
-        }
+      case AggOp::sum_float:
+        neumaier_add(a, values[s.field_index].f);
         break;
-      case AggFn::max:
-        if (s.type == FieldType::int64) {
-          if (values[s.field_index].i > a[0].i) a[0].i = values[s.field_index].i;
-        } else if (values[s.field_index].f > a[0].f) {
-          a[0].f = values[s.field_index].f;
-        }
+      case AggOp::min_int:
+        if (values[s.field_index].i < a[0].i) a[0].i = values[s.field_index].i;
         break;
-      case AggFn::avg:
-        if (s.type == FieldType::int64) {
-          int128_add(a, values[s.field_index].i);  // exact; divided once at the end
-        } else {
-          neumaier_add(a, values[s.field_index].f);
-        }
+      case AggOp::min_float:
+        if (values[s.field_index].f < a[0].f) a[0].f = values[s.field_index].f;
+        break;
+      case AggOp::max_int:
+        if (values[s.field_index].i > a[0].i) a[0].i = values[s.field_index].i;
+        break;
+      case AggOp::max_float:
+        if (values[s.field_index].f > a[0].f) a[0].f = values[s.field_index].f;
+        break;
+      case AggOp::call:
+        s.fn->update(a, s.field_index >= 0 ? values[s.field_index] : Value{}, s.type);
         break;
     }
   }

@@ -132,21 +132,14 @@ size_t KeyTable::memory_bytes() const {
   return index_.capacity() * sizeof(uint64_t) + block_capacity_ * stride_ + keys_.capacity();
 }
 
-WindowSet::WindowSet(const AggLayout& layout, int64_t size_ns) : layout_(layout), size_ns_(size_ns) {
-  SLUICE_ASSERT(size_ns > 0);
+WindowSet::WindowSet(const AggLayout& layout) : layout_(layout) {
   for (const AggSpec& s : layout.specs()) {
     if (s.field_index >= 0) value_fields_ = std::max(value_fields_, size_t(s.field_index) + 1);
   }
   SLUICE_ASSERT(value_fields_ <= kValueFieldsMax);
 }
 
-bool WindowSet::window_fits(int64_t t) const {
-  int64_t start, end;
-  return !__builtin_mul_overflow(floor_div(t, size_ns_), size_ns_, &start) &&
-         !__builtin_add_overflow(start, size_ns_, &end);
-}
 
-int64_t WindowSet::window_start(int64_t t) const { return floor_div(t, size_ns_) * size_ns_; }
 
 KeyTable* WindowSet::table_for(int64_t start) {
   if (last_hit_ < open_.size() && open_[last_hit_].start == start) return open_[last_hit_].table;
@@ -205,10 +198,21 @@ void WindowSet::pop_oldest() {
   SLUICE_ASSERT(!open_.empty());
   SLUICE_ASSERT(staged_ == 0);
   KeyTable* t = open_.front().table;
+  release_state(*t);
   t->clear();
   free_.push_back(t);
   open_.erase(open_.begin());
   last_hit_ = 0;
+}
+
+void WindowSet::release_state(KeyTable& t) {
+  if (!layout_.has_out_of_line_state()) return;
+  for (size_t i = 0; i < t.size(); ++i) layout_.destroy(t.mutable_acc(i));
+}
+
+WindowSet::~WindowSet() {
+  flush();
+  for (const Open& w : open_) release_state(*w.table);
 }
 
 size_t WindowSet::memory_bytes() const {

@@ -41,6 +41,7 @@ class KeyTable {
     return {e.key_len <= kInlineKeyBytes ? e.inline_key : keys_.data() + e.key_off, e.key_len};
   }
   const Value* acc(size_t entry) const { return accs(entry); }
+  Value* mutable_acc(size_t entry) { return accs(entry); }
   // Forgets every entry, keeps the memory.
   void clear();
   // Bytes held (capacity), for metrics and the bytes-per-entry benchmark.
@@ -115,27 +116,12 @@ class KeyTable {
 
 class WindowSet {
  public:
-  WindowSet(const AggLayout& layout, int64_t size_ns);
-
-  int64_t size_ns() const { return size_ns_; }
-  // Start of the window holding event time t: floor(t / size) * size.
-  // REQUIRES: window_fits(t).
-  int64_t window_start(int64_t t) const;
-  // Whether [start, start + size) of t's window is representable in int64 ns.
-  bool window_fits(int64_t t) const;
-
-  // window_fits(t) and, if so, window_start(t), with one division at most:
-  // the last window seen is remembered, and most events fall in it.
-  bool window_of(int64_t t, int64_t& start) {
-    if (has_last_ && t >= last_start_ && uint64_t(t) - uint64_t(last_start_) < uint64_t(size_ns_)) {
-      start = last_start_;
-      return true;
-    }
-    if (!window_fits(t)) return false;
-    start = last_start_ = window_start(t);
-    has_last_ = true;
-    return true;
-  }
+  // Which windows an event belongs to is not its business (operators/
+  // window_kind.h): it keeps the tables of the windows it is given.
+  explicit WindowSet(const AggLayout& layout);
+  ~WindowSet();
+  WindowSet(const WindowSet&) = delete;
+  WindowSet& operator=(const WindowSet&) = delete;
 
   // Folds one event into its window (after the staged ones, if any).
   void apply(int64_t window_start, const Event& e);
@@ -174,6 +160,8 @@ class WindowSet {
     KeyTable* table;
   };
   KeyTable* table_for(int64_t start);
+  // Gives back the out-of-line aggregate state of every entry of t.
+  void release_state(KeyTable& t);
   void apply_oldest_staged();
 
   // An event between apply_pipelined() and its application. Key and values
@@ -192,9 +180,6 @@ class WindowSet {
   size_t value_fields_ = 0;  // values an event carries that the layout reads
 
   const AggLayout& layout_;
-  int64_t size_ns_;
-  bool has_last_ = false;  // last_start_ is the start of a window that fits
-  int64_t last_start_ = 0;
   std::vector<Open> open_;  // ascending start
   size_t last_hit_ = 0;
   std::vector<std::unique_ptr<KeyTable>> tables_;  // every table ever made

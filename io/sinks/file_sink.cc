@@ -20,6 +20,7 @@
 
 #include <fmt/format.h>
 
+#include "core/config.h"
 #include "core/log.h"
 #include "io/async_writer.h"
 #include "io/sink.h"
@@ -269,6 +270,11 @@ std::unique_ptr<Sink> make_file_sink(SinkHost& host, const SinkConfig& cfg, Sink
 
 uint64_t file_sink_fixed_bytes(const SinkConfig& cfg) { return 2 * uint64_t(cfg.buffer_bytes); }
 
+std::string describe_file_sink(const SinkConfig& cfg) {
+  return (cfg.type == SinkType::file ? cfg.path : std::string("stdout")) + ", " +
+         to_string(cfg.format);
+}
+
 }  // namespace
 
 extern const SinkKind kFileSinkKind = {
@@ -277,6 +283,7 @@ extern const SinkKind kFileSinkKind = {
     .open = open_file_sink,
     .make = make_file_sink,
     .fixed_bytes = file_sink_fixed_bytes,
+    .describe = describe_file_sink,
 };
 
 extern const SinkKind kStdoutSinkKind = {
@@ -285,6 +292,7 @@ extern const SinkKind kStdoutSinkKind = {
     .open = open_file_sink,
     .make = make_file_sink,
     .fixed_bytes = file_sink_fixed_bytes,
+    .describe = describe_file_sink,
 };
 
 }  // namespace sluice

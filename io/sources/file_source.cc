@@ -311,6 +311,11 @@ extern const SourceKind kFileSourceKind = {
     .name = "file",
     .make = make_file_source,
     .fixed_bytes = file_fixed_bytes,
+    .describe =
+        [](const SourceConfig& s) {
+          return s.file.paths[0] +
+                 (s.file.paths.size() > 1 ? " +" + std::to_string(s.file.paths.size() - 1) + " more" : "");
+        },
     .placed = true,
 };
 

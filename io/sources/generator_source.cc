@@ -116,6 +116,11 @@ extern const SourceKind kGeneratorSourceKind = {
     .fixed_bytes = [](const SourceConfig&, uint32_t shard, uint32_t, uint32_t placed) -> uint64_t {
       return shard == placed ? kGeneratorChunkBytes + kLinePadding : 0;
     },
+    .describe =
+        [](const SourceConfig& s) {
+          return (s.generator.count == 0 ? std::string("unlimited") : std::to_string(s.generator.count)) +
+                 " events";
+        },
     .placed = true,
 };
 

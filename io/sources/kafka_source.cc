@@ -1013,6 +1013,12 @@ extern const SourceKind kKafkaSourceKind = {
     .fixed_bytes = [](const SourceConfig& sc, uint32_t, uint32_t, uint32_t) -> uint64_t {
       return 2 * uint64_t(sc.kafka.max_bytes);
     },
+    .describe =
+        [](const SourceConfig& s) {
+          return "topic " + s.kafka.topic + " via " + s.kafka.brokers[0].host + ":" +
+                 std::to_string(s.kafka.brokers[0].port) +
+                 (s.kafka.brokers.size() > 1 ? " +" + std::to_string(s.kafka.brokers.size() - 1) + " more" : "");
+        },
     .placed = false,
 };
 

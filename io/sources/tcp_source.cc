@@ -512,6 +512,7 @@ extern const SourceKind kTcpSourceKind = {
     .name = "tcp",
     .make = make_tcp_source,
     .fixed_bytes = [](const SourceConfig&, uint32_t, uint32_t, uint32_t) -> uint64_t { return 0; },
+    .describe = [](const SourceConfig& s) { return s.tcp.host + ":" + std::to_string(s.tcp.port); },
     .placed = false,
 };
 

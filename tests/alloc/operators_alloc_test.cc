@@ -25,6 +25,7 @@
 #include "operators/decoder.h"
 #include "operators/framing.h"
 #include "operators/result_row.h"
+#include "operators/window_kind.h"
 #include "operators/window_table.h"
 #include "tests/alloc/counting_new.h"
 #include "dataflow/batch.h"
@@ -84,7 +85,8 @@ class OperatorPath {
         aggregates_(sales_aggregates()),
         layout_(aggregates_, schema_),
         decoder_(schema_, kLineBytesMax),
-        windows_(layout_, kWindowNs),
+        windows_(layout_),
+        tumbling_(kWindowNs),
         framer_(kLineBytesMax),
         batch_(std::make_unique<EventBatch>()),
         results_(std::make_unique<ResultChunk>()),
@@ -125,7 +127,7 @@ class OperatorPath {
   bool on_line(const Line& line) {
     Event e;
     if (line.too_long || decoder_.decode(line.text, e) != DecodeStatus::ok ||
-        !windows_.window_fits(e.time_ns)) {
+        !tumbling_.window_fits(e.time_ns)) {
       ++stats_.rejected;
       return true;
     }
@@ -142,7 +144,7 @@ class OperatorPath {
   }
 
   void apply(const Event& e) {
-    windows_.apply(windows_.window_start(e.time_ns), e);
+    windows_.apply(tumbling_.window_start(e.time_ns), e);
     ++stats_.events;
   }
 
@@ -181,6 +183,7 @@ class OperatorPath {
   AggLayout layout_;
   Decoder decoder_;
   WindowSet windows_;
+  TumblingWindows tumbling_;
   LineFramer framer_;
   std::unique_ptr<EventBatch> batch_;
   std::unique_ptr<ResultChunk> results_;

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "core/config_model.h"
+#include "operators/window_kind.h"
 
 namespace sluice {
 namespace {
@@ -256,8 +257,7 @@ bool ref_window_fits(int64_t t, int64_t size) {
 }
 
 TEST(WindowSet, WindowStartFloorsIncludingNegativeTimes) {
-  AggLayout layout(count_and_sum(), schema());
-  WindowSet w(layout, 10);
+  TumblingWindows w(10);
   EXPECT_EQ(w.size_ns(), 10);
   EXPECT_EQ(w.window_start(0), 0);
   EXPECT_EQ(w.window_start(9), 0);
@@ -269,7 +269,7 @@ TEST(WindowSet, WindowStartFloorsIncludingNegativeTimes) {
   EXPECT_EQ(w.window_start(-20), -20);
 
   const int64_t five_min = 300'000'000'000;
-  WindowSet m(layout, five_min);
+  TumblingWindows m(five_min);
   EXPECT_EQ(m.window_start(1'704'067'200'000'000'000), 1'704'067'200'000'000'000);
   EXPECT_EQ(m.window_start(1'704'067'499'999'999'999), 1'704'067'200'000'000'000);
   EXPECT_EQ(m.window_start(1'704'067'500'000'000'000), 1'704'067'500'000'000'000);
@@ -277,7 +277,7 @@ TEST(WindowSet, WindowStartFloorsIncludingNegativeTimes) {
 
   std::mt19937_64 rng(8);
   for (int64_t size : {int64_t(1), int64_t(7), int64_t(1'000'000'000), five_min, int64_t(86'400'000'000'000)}) {
-    WindowSet ws(layout, size);
+    TumblingWindows ws(size);
     for (int i = 0; i < 20000; ++i) {
       int64_t t = int64_t(rng()) >> (rng() % 64);
       if (!ref_window_fits(t, size)) continue;
@@ -287,8 +287,7 @@ TEST(WindowSet, WindowStartFloorsIncludingNegativeTimes) {
 }
 
 TEST(WindowSet, WindowFitsNearInt64Limits) {
-  AggLayout layout(count_and_sum(), schema());
-  WindowSet w(layout, 10);
+  TumblingWindows w(10);
   // INT64_MAX = ...807: its window would be [...800, ...810).
   EXPECT_FALSE(w.window_fits(kMax));
   EXPECT_FALSE(w.window_fits(9'223'372'036'854'775'800));
@@ -301,19 +300,19 @@ TEST(WindowSet, WindowFitsNearInt64Limits) {
   EXPECT_EQ(w.window_start(-9'223'372'036'854'775'800), -9'223'372'036'854'775'800);
   EXPECT_TRUE(w.window_fits(0));
 
-  WindowSet one(layout, 1);
+  TumblingWindows one(1);
   EXPECT_TRUE(one.window_fits(kMin));
   EXPECT_FALSE(one.window_fits(kMax));
   EXPECT_TRUE(one.window_fits(kMax - 1));
 
-  WindowSet huge(layout, kMax);
+  TumblingWindows huge(kMax);
   EXPECT_TRUE(huge.window_fits(0));
   EXPECT_TRUE(huge.window_fits(kMax - 1));
   EXPECT_FALSE(huge.window_fits(kMax));
 
   std::mt19937_64 rng(9);
   for (int64_t size : {int64_t(3), int64_t(1'000'000'000), int64_t(300'000'000'000), kMax / 3, kMax}) {
-    WindowSet ws(layout, size);
+    TumblingWindows ws(size);
     // Times within two windows of either end of the range.
     const uint64_t span = uint64_t(size) <= (uint64_t(1) << 62) ? uint64_t(size) * 2 + 2 : uint64_t(1) << 63;
     for (int i = 0; i < 20000; ++i) {
@@ -329,10 +328,9 @@ TEST(WindowSet, WindowFitsNearInt64Limits) {
 // window_of() remembers the last window: over runs of nearby times, jumps and
 // times near both ends of the range, it agrees with the reference each time.
 TEST(WindowSet, WindowOfAgreesWithTheReference) {
-  AggLayout layout(count_and_sum(), schema());
   std::mt19937_64 rng(11);
   for (int64_t size : {int64_t(1), int64_t(3), int64_t(1'000'000'000), kMax / 3, kMax}) {
-    WindowSet ws(layout, size);
+    TumblingWindows ws(size);
     int64_t t = 0;
     for (int i = 0; i < 50000; ++i) {
       switch (rng() % 8) {  // mostly nearby: runs within one window
@@ -361,7 +359,7 @@ Event event(uint64_t hash, std::string_view key, int64_t v) {
 
 TEST(WindowSet, WindowsOpenedOutOfOrderFireInAscendingOrder) {
   AggLayout layout(count_and_sum(), schema());
-  WindowSet w(layout, 10);
+  WindowSet w(layout);
   EXPECT_TRUE(w.empty());
   std::map<std::pair<int64_t, std::string>, Ref> ref;
   std::mt19937_64 rng(10);
@@ -405,7 +403,7 @@ TEST(WindowSet, WindowsOpenedOutOfOrderFireInAscendingOrder) {
 // grow, leaves every table exactly as direct applies do, entry order included.
 TEST(WindowSet, PipelinedApplyMatchesDirectApply) {
   AggLayout layout(count_and_sum(), schema());
-  WindowSet direct(layout, 10), piped(layout, 10);
+  WindowSet direct(layout), piped(layout);
   std::mt19937_64 rng(21);
   std::vector<std::string> keys;
   for (uint64_t i = 0; i < 3000; ++i) keys.push_back(key_for(i));
@@ -451,7 +449,7 @@ TEST(WindowSet, InterleavedApplyAndPop) {
   // A random mix of new windows (older and newer than the open ones), events
   // into open windows and pops, against a std::map of window -> key -> sums.
   AggLayout layout(count_and_sum(), schema());
-  WindowSet w(layout, 5);
+  WindowSet w(layout);
   std::map<int64_t, std::map<std::string, Ref>> ref;
   std::mt19937_64 rng(12);
   int64_t fired_below = -1000;  // windows at or below this were popped
@@ -485,7 +483,7 @@ TEST(WindowSet, InterleavedApplyAndPop) {
 
 TEST(WindowSet, PoppedTablesAreReused) {
   AggLayout layout(count_and_sum(), schema());
-  WindowSet w(layout, 10);
+  WindowSet w(layout);
   for (int i = 0; i < 1000; ++i) {
     std::string k = key_for(uint64_t(i));
     w.apply(0, event(hash_of(k), k, 1));

@@ -10,6 +10,8 @@
 #include "core/config.h"
 #include "core/log.h"
 #include "dataflow/engine.h"
+#include "io/sink.h"
+#include "io/source.h"
 
 #ifndef SLUICE_VERSION
 #define SLUICE_VERSION "0.0.0"
@@ -31,22 +33,10 @@ std::string describe_sources(const PipelineConfig& cfg, const Engine* engine) {
     const SourceConfig& s = cfg.sources[i];
     if (!out.empty()) out += ", ";
     out += s.name + " (" + to_string(s.type);
-    switch (s.type) {
-      case SourceType::tcp:
-        out += " " + (engine ? engine->listen_addresses()[i] : s.tcp.host + ":" + std::to_string(s.tcp.port));
-        break;
-      case SourceType::file:
-        out += " " + s.file.paths[0] + (s.file.paths.size() > 1 ? fmt::format(" +{} more", s.file.paths.size() - 1) : "");
-        break;
-      case SourceType::generator:
-        out += fmt::format(" {} events", s.generator.count == 0 ? std::string("unlimited") : std::to_string(s.generator.count));
-        break;
-      case SourceType::kafka:
-        out += " topic " + s.kafka.topic + " via " + s.kafka.brokers[0].host + ":" +
-               std::to_string(s.kafka.brokers[0].port) +
-               (s.kafka.brokers.size() > 1 ? fmt::format(" +{} more", s.kafka.brokers.size() - 1) : "");
-        break;
-    }
+    // A listener shows the address it is bound to (port 0 picks one).
+    const std::string bound = engine ? engine->listen_addresses()[i] : std::string();
+    const std::string what = bound.empty() ? find_source_kind(s.type)->describe(s) : bound;
+    if (!what.empty()) out += " " + what;
     out += ")";
   }
   return out;
@@ -56,8 +46,7 @@ std::string describe_sinks(const PipelineConfig& cfg) {
   std::string out;
   for (const SinkConfig& s : cfg.sinks) {
     if (!out.empty()) out += ", ";
-    out += s.name + " (" + (s.type == SinkType::file ? s.path : std::string("stdout")) + ", " +
-           to_string(s.format) + ")";
+    out += s.name + " (" + find_sink_kind(s.type)->describe(s) + ")";
   }
   return out;
 }

@@ -1,0 +1,80 @@
+// min and max: one slot, starting at the type's far end, so the first event
+// always replaces it.
+#include <limits>
+
+#include "operators/aggregates/inline_state.h"
+
+namespace sluice {
+
+using namespace aggregates;
+
+namespace {
+
+template <bool kMin>
+void init_extreme(Value* a, FieldType t) {
+  if (t == FieldType::int64) {
+    a[0].i = kMin ? std::numeric_limits<int64_t>::max() : std::numeric_limits<int64_t>::min();
+  } else {
+    a[0].f = kMin ? std::numeric_limits<double>::infinity() : -std::numeric_limits<double>::infinity();
+  }
+}
+
+template <bool kMin>
+void update_extreme(Value* a, Value v, FieldType t) {
+  if (t == FieldType::int64) {
+    if (kMin ? v.i < a[0].i : v.i > a[0].i) a[0].i = v.i;
+  } else if (kMin ? v.f < a[0].f : v.f > a[0].f) {
+    a[0].f = v.f;
+  }
+}
+
+template <bool kMin>
+void merge_extreme(Value* into, const Value* from, FieldType t) {
+  update_extreme<kMin>(into, from[0], t);
+}
+
+AggValue finalize_extreme(const Value* a, int64_t, FieldType t) {
+  if (t == FieldType::float64) return float_value(a[0].f);
+  AggValue r;
+  r.kind = AggValue::Kind::int64;
+  r.v.i = a[0].i;
+  return r;
+}
+
+}  // namespace
+
+extern const AggregateFunction kMinFunction = {
+    .name = AggFn::min,
+    .verb = "take the min of",
+    .needs_field = true,
+    .accepts = numeric,
+    .slots = fixed_slots<1>,
+    .init = init_extreme<true>,
+    .update = update_extreme<true>,
+    .merge = merge_extreme<true>,
+    .finalize = finalize_extreme,
+    .serialized_bytes_max = fixed_bytes<1>,
+    .serialize = copy_out<1>,
+    .deserialize = copy_in<1>,
+    .destroy = nullptr,
+    .inline_op = [](FieldType t) { return t == FieldType::int64 ? AggOp::min_int : AggOp::min_float; },
+};
+
+extern const AggregateFunction kMaxFunction = {
+    .name = AggFn::max,
+    .verb = "take the max of",
+    .needs_field = true,
+    .accepts = numeric,
+    .slots = fixed_slots<1>,
+    .init = init_extreme<false>,
+    .update = update_extreme<false>,
+    .merge = merge_extreme<false>,
+    .finalize = finalize_extreme,
+    .serialized_bytes_max = fixed_bytes<1>,
+    .serialize = copy_out<1>,
+    .deserialize = copy_in<1>,
+    .destroy = nullptr,
+    .inline_op = [](FieldType t) { return t == FieldType::int64 ? AggOp::max_int : AggOp::max_float; },
+};
+
+}  // namespace sluice
