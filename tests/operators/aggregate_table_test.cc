@@ -1,0 +1,167 @@
+// The aggregate function table: merge, serialize and out-of-line state,
+// for the built-ins and for a test-only function added as a plugin.
+#include <gtest/gtest.h>
+
+#include <random>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "core/config_model.h"
+#include "operators/aggregate.h"
+#include "operators/window_table.h"
+#include "tests/plugins/plugins.h"
+
+namespace sluice {
+namespace {
+
+SchemaConfig schema() {
+  SchemaConfig s;
+  s.key = {"k"};
+  s.time_field = "t";
+  s.fields = {{"a", FieldType::int64}, {"b", FieldType::float64}};
+  return s;
+}
+
+AggregateConfig agg(AggFn fn, int field) {
+  AggregateConfig a;
+  a.name = std::string(fn.name) + std::to_string(field);
+  a.fn = fn;
+  a.field = field == 0 ? "a" : field == 1 ? "b" : "";
+  a.field_index = field;
+  return a;
+}
+
+std::vector<AggregateConfig> every_builtin() {
+  std::vector<AggregateConfig> v{agg(AggFn::count, -1)};
+  for (AggFn fn : {AggFn::sum, AggFn::min, AggFn::max, AggFn::avg}) {
+    v.push_back(agg(fn, 0));
+    v.push_back(agg(fn, 1));
+  }
+  return v;
+}
+
+void add(const AggLayout& layout, std::vector<Value>& acc, int64_t a, double b) {
+  Value v[2];
+  v[0].i = a;
+  v[1].f = b;
+  layout.update(acc.data(), v);
+}
+
+void expect_same_results(const AggLayout& layout, const std::vector<Value>& x, const std::vector<Value>& y) {
+  for (size_t i = 0; i < layout.specs().size(); ++i) {
+    const AggValue rx = layout.result(x.data(), i), ry = layout.result(y.data(), i);
+    ASSERT_EQ(rx.kind, ry.kind) << i;
+    if (rx.kind == AggValue::Kind::int64) {
+      EXPECT_EQ(rx.v.i, ry.v.i) << i;
+    } else if (rx.kind == AggValue::Kind::float64) {
+      EXPECT_DOUBLE_EQ(rx.v.f, ry.v.f) << i;
+    }
+  }
+}
+
+// Merging the states of two halves of the events gives what one state over
+// all of them gives (the float sums to the last bit or so: compensation).
+TEST(AggregateTable, MergeOfTwoHalvesEqualsOneStateOverAll) {
+  AggLayout layout(every_builtin(), schema());
+  std::mt19937_64 rng(3);
+  for (int round = 0; round < 50; ++round) {
+    std::vector<Value> all(layout.slots()), left(layout.slots()), right(layout.slots());
+    layout.init(all.data());
+    layout.init(left.data());
+    layout.init(right.data());
+    const int n = 1 + int(rng() % 200);
+    for (int i = 0; i < n; ++i) {
+      const int64_t a = int64_t(rng() % 2000001) - 1000000;
+      const double b = double(int64_t(rng() % 2000001) - 1000000) / 128.0;
+      add(layout, all, a, b);
+      add(layout, i % 3 == 0 ? left : right, a, b);
+    }
+    layout.merge(left.data(), right.data());
+    expect_same_results(layout, all, left);
+  }
+}
+
+TEST(AggregateTable, SerializeRoundTripsAndRefusesBytesItDidNotWrite) {
+  AggLayout layout(every_builtin(), schema());
+  std::vector<Value> acc(layout.slots()), back(layout.slots());
+  layout.init(acc.data());
+  for (int i = 0; i < 100; ++i) add(layout, acc, i * 7 - 300, i * 0.25);
+  std::vector<char> bytes(layout.serialized_bytes_max());
+  const size_t n = layout.serialize(acc.data(), bytes.data());
+  ASSERT_LE(n, bytes.size());
+  ASSERT_TRUE(layout.deserialize(back.data(), bytes.data(), n));
+  expect_same_results(layout, acc, back);
+  // Truncated, or with trailing bytes, or a length that lies: refused.
+  EXPECT_FALSE(layout.deserialize(back.data(), bytes.data(), n - 1));
+  std::vector<char> longer(bytes.begin(), bytes.begin() + long(n));
+  longer.push_back(0);
+  EXPECT_FALSE(layout.deserialize(back.data(), longer.data(), longer.size()));
+  std::vector<char> lying(bytes.begin(), bytes.begin() + long(n));
+  lying[8] = char(0x7f);  // the first aggregate's length
+  EXPECT_FALSE(layout.deserialize(back.data(), lying.data(), lying.size()));
+}
+
+// The test-only distinct count (out-of-line state) through the window
+// tables: results equal an independent std::set per (window, key), and every
+// state is given back when windows fire and when the tables go away.
+TEST(AggregateTable, OutOfLineStateOfAPluginFunctionThroughTheWindowTables) {
+  test_plugins::register_test_plugins();
+  std::vector<AggregateConfig> aggs{agg(AggFn::count, -1), agg(test_plugins::kTestDistinct, 0), agg(AggFn::sum, 0)};
+  AggLayout layout(aggs, schema());
+  ASSERT_TRUE(layout.has_out_of_line_state());
+  std::map<std::pair<int64_t, std::string>, std::set<int64_t>> ref;
+  {
+    WindowSet windows(layout);
+    std::mt19937_64 rng(5);
+    for (int i = 0; i < 20000; ++i) {
+      const int64_t start = int64_t(rng() % 6) * 10;
+      const std::string key = "k" + std::to_string(rng() % 50);
+      Event e;
+      e.key = key;
+      e.key_hash = std::hash<std::string>{}(key) * 0x9E3779B97F4A7C15ull;
+      e.values[0].i = int64_t(rng() % 40);
+      windows.apply_pipelined(start, e);
+      ref[{start, key}].insert(e.values[0].i);
+    }
+    windows.flush();
+    EXPECT_EQ(test_plugins::live_distinct_states(), int64_t(ref.size()));
+    // Fire three of the six windows; the rest go with the tables.
+    for (int w = 0; w < 3; ++w) {
+      const int64_t start = windows.oldest_start();
+      const KeyTable& t = windows.oldest();
+      for (size_t i = 0; i < t.size(); ++i) {
+        const std::string key(t.key(i));
+        const AggValue d = layout.result(t.acc(i), 1);
+        ASSERT_EQ(d.kind, AggValue::Kind::int64);
+        EXPECT_EQ(d.v.i, int64_t(ref[{start, key}].size())) << start << " " << key;
+      }
+      windows.pop_oldest();
+    }
+    EXPECT_LT(test_plugins::live_distinct_states(), int64_t(ref.size()));
+  }
+  EXPECT_EQ(test_plugins::live_distinct_states(), 0);
+}
+
+TEST(AggregateTable, PluginStateMergesAndRoundTrips) {
+  test_plugins::register_test_plugins();
+  AggLayout layout({agg(test_plugins::kTestDistinct, 0)}, schema());
+  std::vector<Value> x(layout.slots()), y(layout.slots()), back(layout.slots());
+  layout.init(x.data());
+  layout.init(y.data());
+  layout.init(back.data());
+  for (int64_t v : {1, 2, 3, 3}) add(layout, x, v, 0);
+  for (int64_t v : {3, 4, 4, 5}) add(layout, y, v, 0);
+  layout.merge(x.data(), y.data());
+  EXPECT_EQ(layout.result(x.data(), 0).kind, AggValue::Kind::int64);
+  EXPECT_EQ(layout.result(x.data(), 0).v.i, 5);
+  std::vector<char> bytes(layout.serialized_bytes_max());
+  const size_t n = layout.serialize(x.data(), bytes.data());
+  ASSERT_TRUE(layout.deserialize(back.data(), bytes.data(), n));
+  EXPECT_EQ(layout.result(back.data(), 0).v.i, 5);
+  for (auto* acc : {&x, &y, &back}) layout.destroy(acc->data());
+  EXPECT_EQ(test_plugins::live_distinct_states(), 0);
+}
+
+}  // namespace
+}  // namespace sluice

@@ -1,0 +1,10 @@
+#include "tests/plugins/plugins.h"
+
+namespace sluice::test_plugins {
+
+void register_test_plugins() {
+  register_aggregate_function(&kTestDistinctFunction);
+  register_window_assignment(&kTestHalfHopWindows);
+}
+
+}  // namespace sluice::test_plugins
