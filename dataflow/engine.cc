@@ -174,10 +174,17 @@ std::vector<uint32_t> place_sources(const PipelineConfig& cfg, uint32_t shards) 
   std::vector<uint32_t> placed;
   uint32_t next = 0;
   for (const SourceConfig& src : cfg.sources) {
-    // Finite sources are spread over shards so several files parse in parallel.
-    placed.push_back(src.type == SourceType::tcp ? 0 : next++ % shards);
+    // Sources read by one shard are spread over shards so several files parse in parallel.
+    placed.push_back(find_source_kind(src.type)->placed ? next++ % shards : 0);
   }
   return placed;
+}
+
+bool all_sources_finite(const PipelineConfig& cfg) {
+  for (const SourceConfig& src : cfg.sources) {
+    if (!find_source_kind(src.type)->finite(src)) return false;
+  }
+  return true;
 }
 
 uint32_t effective_shards(const PipelineConfig& cfg) {
@@ -205,8 +212,8 @@ std::expected<FixedMemory, std::string> check_fixed_memory(const PipelineConfig&
 
 Engine::~Engine() {
   shards_.clear();
-  for (int fd : shared_.listen_fds) {
-    if (fd >= 0) ::close(fd);
+  for (const SourceResource& r : shared_.source_resources) {
+    if (r.fd >= 0) ::close(r.fd);
   }
   for (const SinkResource& r : shared_.sink_resources) {
     if (r.owned && r.fd >= 0) ::close(r.fd);
@@ -278,22 +285,15 @@ std::expected<void, std::string> Engine::prepare() {
 
   sh.source_shard = place_sources(cfg, n);
   for (const SourceConfig& src : cfg.sources) {
-    sh.listen_fds.push_back(-1);
-    sh.listen_addresses.emplace_back();
-    if (src.type == SourceType::tcp) {
-      auto l = open_listener(src.tcp.host, src.tcp.port, 1024);
-      if (!l) return std::unexpected("source " + src.name + ": " + l.error());
-      sh.listen_fds.back() = l->fd;
-      sh.listen_addresses.back() = l->address;
-    } else {
-      if (src.type == SourceType::file) {
-        for (const std::string& path : src.file.paths) {
-          if (::access(path.c_str(), R_OK) != 0) {
-            return std::unexpected("source " + src.name + ": cannot read " + path + ": " + std::strerror(errno));
-          }
-        }
-      }
+    const SourceKind* kind = find_source_kind(src.type);
+    SourceResource res;
+    if (kind->prepare != nullptr) {
+      auto prepared = kind->prepare(src);
+      if (!prepared) return std::unexpected("source " + src.name + ": " + prepared.error());
+      res = std::move(*prepared);
     }
+    sh.listen_addresses.push_back(res.address);
+    sh.source_resources.push_back(std::move(res));
   }
   for (const SinkConfig& sink : cfg.sinks) {
     auto res = find_sink_kind(sink.type)->open(sink);

@@ -22,6 +22,7 @@
 #include "core/metrics.h"
 #include "io/shard_metrics.h"
 #include "io/sink.h"
+#include "io/source.h"
 #include "operators/aggregate.h"
 #include "operators/dead_letter.h"
 #include "dataflow/batch.h"
@@ -59,6 +60,8 @@ FixedMemory estimate_fixed_memory(const PipelineConfig& config, uint32_t shards)
 // The shard that reads each source placed on one shard (files not split,
 // generators), by source index: spread round-robin.
 std::vector<uint32_t> place_sources(const PipelineConfig& config, uint32_t shards);
+// Every source ends by itself (SourceKind::finite).
+bool all_sources_finite(const PipelineConfig& config);
 // Shards a pipeline runs with: config.shards, or one per CPU of the affinity mask.
 uint32_t effective_shards(const PipelineConfig& config);
 // The fixed-memory budget: config.fixed_memory_bytes_max, or half of the machine's memory.
@@ -82,9 +85,9 @@ struct EngineShared {
   // accepted connections, shard 0 -> shard dst: (source index << 32) | fd
   std::vector<std::unique_ptr<moodycamel::ReaderWriterQueue<uint64_t>>> accepted;
 
-  // Listeners, by source index (-1 for non-TCP sources).
-  std::vector<int> listen_fds;
-  std::vector<std::string> listen_addresses;
+  // What each source's kind opened at start-up (a listener), by source index.
+  std::vector<SourceResource> source_resources;
+  std::vector<std::string> listen_addresses;  // "" for sources that do not listen
   // Which shard reads each file / generator source.
   std::vector<uint32_t> source_shard;
   std::vector<SinkResource> sink_resources;  // by sink index, opened by each sink's kind

@@ -110,6 +110,7 @@ std::string Shard::init_steps() {
   // Each source kind decides whether this shard runs it (a file is read by
   // one shard, a TCP source or a Kafka topic by every shard).
   source_at_.assign(cfg_.sources.size(), nullptr);
+  all_finite_ = all_sources_finite(cfg_);
   for (uint32_t i = 0; i < cfg_.sources.size(); ++i) {
     const SourceConfig& sc = cfg_.sources[i];
     const SourceKind* kind = find_source_kind(sc.type);
@@ -375,7 +376,7 @@ void Shard::stop_timed_out() {
 }
 
 void Shard::update_inputs_done() {
-  bool done = stopping_ || sh_.config.all_sources_finite();
+  bool done = stopping_ || all_finite_;
   for (auto& src : sources_) done = done && src->done();
   inputs_done_ = done;
 }

@@ -106,7 +106,7 @@ class Shard final : private SourceHost {
   void mark_ready(Stream& s) override;
   void retire(Stream& s) override;
   ReceiveBuffers& receive_buffers() override { return recv_; }
-  int listen_fd(uint32_t source_index) const override { return sh_.listen_fds[source_index]; }
+  const SourceResource& resource(uint32_t source_index) const override { return sh_.source_resources[source_index]; }
   MemoryBudget* connection_buffers() override { return sh_.connection_buffers.get(); }
   bool hand_off(uint32_t shard, uint32_t source_index, int fd) override;
   void fail() override;
@@ -205,6 +205,7 @@ class Shard final : private SourceHost {
   bool paused_ = false;               // the sinks are behind: sources are not read
   int64_t stop_deadline_ = 0;         // shard 0: monotonic time by which a stop must be done
   bool inputs_done_ = false;
+  bool all_finite_ = false;           // every source ends by itself
   bool signal_seen_ = false;
 
   int64_t target_ = kTimeMin;         // windows ending at or before this fire

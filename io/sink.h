@@ -137,5 +137,8 @@ struct SinkKind {
 };
 
 const SinkKind* find_sink_kind(SinkType type);
+// Adds a kind (start-up, before engines are built; built-ins are in
+// io/sinks/sinks.cc). A test or a plugin registers its own this way.
+void register_sink_kind(const SinkKind* kind);
 
 }  // namespace sluice

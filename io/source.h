@@ -19,6 +19,7 @@
 #pragma once
 
 #include <cstdint>
+#include <expected>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -94,6 +95,14 @@ struct StreamPosition {
   int64_t watermark = kTimeMin;
 };
 
+// What a source's kind opens at start-up, before any shard runs (so `run`
+// reports a port in use before reading anything): a listening socket and the
+// address it is bound to. Closed by the engine after the run.
+struct SourceResource {
+  int fd = -1;
+  std::string address;
+};
+
 // What a source needs from the shard that runs it. Implemented by the
 // dataflow's shard; the calls are on the shard's own thread.
 class SourceHost {
@@ -150,8 +159,8 @@ class SourceHost {
   virtual void retire(Stream& s) = 0;
   // The shard's TCP receive buffers (created at start-up).
   virtual ReceiveBuffers& receive_buffers() = 0;
-  // Shard 0: the listening socket the engine opened for a TCP source.
-  virtual int listen_fd(uint32_t source_index) const = 0;
+  // What the source's kind opened at start-up (SourceKind::prepare).
+  virtual const SourceResource& resource(uint32_t source_index) const = 0;
   // The budget of every TCP connection's line buffer together.
   virtual MemoryBudget* connection_buffers() = 0;
   // Hands an accepted connection of source `source_index` to shard `shard`,
@@ -211,6 +220,9 @@ class Source {
 struct SourceKind {
   SourceType type;
   std::string_view name;  // the config's `type`
+  // Start-up, on the main thread (may be null): opens or checks what the
+  // source needs (a TCP listener; that input files are readable).
+  std::expected<SourceResource, std::string> (*prepare)(const SourceConfig& config);
   // The source on this shard, or nullptr when this shard runs none of it
   // (a file read by another shard). std::string: a start-up error.
   std::unique_ptr<Source> (*make)(SourceHost& host, uint32_t source_index, std::string& error);
@@ -220,6 +232,9 @@ struct SourceKind {
                           uint32_t placed_shard);
   // What `sluice check` says about one ("path +2 more", "topic t via b:9092").
   std::string (*describe)(const SourceConfig& config);
+  // The input ends by itself (a file, a generator with a count, Kafka with
+  // stop = "end"): once every source is finite and done, the pipeline ends.
+  bool (*finite)(const SourceConfig& config);
   // Whether the engine places it on one shard (spread round-robin over
   // shards), rather than on every shard.
   bool placed;
@@ -227,5 +242,8 @@ struct SourceKind {
 
 // The kind registered for a source type, or nullptr.
 const SourceKind* find_source_kind(SourceType type);
+// Adds a kind (start-up, before engines are built; built-ins are in
+// io/sources/sources.cc). A test or a plugin registers its own this way.
+void register_source_kind(const SourceKind* kind);
 
 }  // namespace sluice

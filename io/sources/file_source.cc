@@ -299,6 +299,13 @@ std::unique_ptr<Source> make_file_source(SourceHost& host, uint32_t index, std::
   return s;
 }
 
+std::expected<SourceResource, std::string> check_readable(const SourceConfig& sc) {
+  for (const std::string& path : sc.file.paths) {
+    if (::access(path.c_str(), R_OK) != 0) return std::unexpected("cannot read " + path + ": " + std::strerror(errno));
+  }
+  return SourceResource{};
+}
+
 uint64_t file_fixed_bytes(const SourceConfig& sc, uint32_t shard, uint32_t, uint32_t placed) {
   if (!sc.file.split && shard != placed) return 0;
   return 2 * (uint64_t(sc.file.read_bytes) + kLinePadding);
@@ -309,6 +316,7 @@ uint64_t file_fixed_bytes(const SourceConfig& sc, uint32_t shard, uint32_t, uint
 extern const SourceKind kFileSourceKind = {
     .type = SourceType::file,
     .name = "file",
+    .prepare = check_readable,
     .make = make_file_source,
     .fixed_bytes = file_fixed_bytes,
     .describe =
@@ -316,6 +324,7 @@ extern const SourceKind kFileSourceKind = {
           return s.file.paths[0] +
                  (s.file.paths.size() > 1 ? " +" + std::to_string(s.file.paths.size() - 1) + " more" : "");
         },
+    .finite = [](const SourceConfig& s) { return s.finite(); },
     .placed = true,
 };
 

@@ -112,6 +112,7 @@ std::unique_ptr<Source> make_generator_source(SourceHost& host, uint32_t index, 
 extern const SourceKind kGeneratorSourceKind = {
     .type = SourceType::generator,
     .name = "generator",
+    .prepare = nullptr,
     .make = make_generator_source,
     .fixed_bytes = [](const SourceConfig&, uint32_t shard, uint32_t, uint32_t placed) -> uint64_t {
       return shard == placed ? kGeneratorChunkBytes + kLinePadding : 0;
@@ -121,6 +122,7 @@ extern const SourceKind kGeneratorSourceKind = {
           return (s.generator.count == 0 ? std::string("unlimited") : std::to_string(s.generator.count)) +
                  " events";
         },
+    .finite = [](const SourceConfig& s) { return s.finite(); },
     .placed = true,
 };
 

@@ -1008,6 +1008,7 @@ std::unique_ptr<Source> make_kafka_source(SourceHost& host, uint32_t index, std:
 extern const SourceKind kKafkaSourceKind = {
     .type = SourceType::kafka,
     .name = "kafka",
+    .prepare = nullptr,
     .make = make_kafka_source,
     // Two response buffers per broker connection (at least one per shard).
     .fixed_bytes = [](const SourceConfig& sc, uint32_t, uint32_t, uint32_t) -> uint64_t {
@@ -1019,6 +1020,7 @@ extern const SourceKind kKafkaSourceKind = {
                  std::to_string(s.kafka.brokers[0].port) +
                  (s.kafka.brokers.size() > 1 ? " +" + std::to_string(s.kafka.brokers.size() - 1) + " more" : "");
         },
+    .finite = [](const SourceConfig& s) { return s.finite(); },
     .placed = false,
 };
 

@@ -502,7 +502,13 @@ void TcpSource::stop() {
 }
 
 std::unique_ptr<Source> make_tcp_source(SourceHost& host, uint32_t index, std::string&) {
-  return std::make_unique<TcpSource>(host, index, host.shard_id() == 0 ? host.listen_fd(index) : -1);
+  return std::make_unique<TcpSource>(host, index, host.shard_id() == 0 ? host.resource(index).fd : -1);
+}
+
+std::expected<SourceResource, std::string> open_tcp_listener(const SourceConfig& sc) {
+  auto l = open_listener(sc.tcp.host, sc.tcp.port, 1024);
+  if (!l) return std::unexpected(l.error());
+  return SourceResource{l->fd, l->address};
 }
 
 }  // namespace
@@ -510,9 +516,11 @@ std::unique_ptr<Source> make_tcp_source(SourceHost& host, uint32_t index, std::s
 extern const SourceKind kTcpSourceKind = {
     .type = SourceType::tcp,
     .name = "tcp",
+    .prepare = open_tcp_listener,
     .make = make_tcp_source,
     .fixed_bytes = [](const SourceConfig&, uint32_t, uint32_t, uint32_t) -> uint64_t { return 0; },
     .describe = [](const SourceConfig& s) { return s.tcp.host + ":" + std::to_string(s.tcp.port); },
+    .finite = [](const SourceConfig& s) { return s.finite(); },
     .placed = false,
 };
 

@@ -5,6 +5,7 @@
 // AggLayout and WindowSet without either knowing it, its state merged,
 // serialised and given back (live_states() counts what is held).
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <vector>
 
@@ -14,7 +15,8 @@ namespace sluice::test_plugins {
 
 namespace {
 
-int64_t g_live = 0;
+// Shards update their own entries on their own threads: a shared count.
+std::atomic<int64_t> g_live{0};
 
 std::vector<int64_t>*& set_of(Value* state) { return *reinterpret_cast<std::vector<int64_t>**>(state); }
 const std::vector<int64_t>* set_of(const Value* state) {
@@ -37,7 +39,7 @@ constexpr uint32_t kValuesMax = 1024;  // serialised size bound
 
 }  // namespace
 
-int64_t live_distinct_states() { return g_live; }
+int64_t live_distinct_states() { return g_live.load(); }
 
 extern const AggregateFunction kTestDistinctFunction = {
     .name = kTestDistinct,

@@ -1,0 +1,106 @@
+// A test-only source: NDJSON lines a test puts in memory (set_memory_lines),
+// read by one shard in chunks. It proves the source seam: one file,
+// registered with one line (register_source_kind(&kTestMemorySourceKind)),
+// driven by the shard like any source (readiness, framing, back-pressure,
+// watermark, "inputs done").
+#include <cstring>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "io/source.h"
+#include "tests/plugins/plugins.h"
+
+namespace sluice::test_plugins {
+
+namespace {
+
+std::vector<char>& memory_bytes() {
+  static std::vector<char> bytes;
+  return bytes;
+}
+
+// Small chunks, so a run takes many loop iterations.
+constexpr size_t kChunkBytes = 4096;
+
+class MemorySource final : public Source {
+ public:
+  MemorySource(SourceHost& host, uint32_t index)
+      : host_(host),
+        stream_(*this, index, host.config().sources[index].line_bytes_max, host.config().window.watermark_delay_ns,
+                kTimeMin),
+        bytes_(memory_bytes()) {
+    bytes_.resize(bytes_.size() + kLinePadding, '\0');  // the framer reads past the end
+  }
+  void start() override {
+    stream_.last_active_ns = host_.now();
+    host_.mark_ready(stream_);
+  }
+  bool process(Stream&) override {
+    const size_t end = bytes_.size() - kLinePadding;
+    bool progress = false;
+    while (off_ < end) {
+      const size_t len = std::min(kChunkBytes, end - off_);
+      const size_t used = host_.feed(stream_, bytes_.data() + off_, len, host_.now());
+      off_ += used;
+      progress |= used > 0;
+      if (used < len) {
+        stream_.stalled = true;
+        host_.mark_ready(stream_);
+        return progress;
+      }
+      if (off_ % (16 * kChunkBytes) == 0) break;  // give the loop a turn now and then
+    }
+    stream_.stalled = false;
+    if (off_ < end) {
+      host_.mark_ready(stream_);
+      return progress;
+    }
+    if (!host_.finish(stream_, true)) {
+      stream_.stalled = true;
+      host_.mark_ready(stream_);
+      return progress;
+    }
+    stream_.done = true;
+    return true;
+  }
+  void stop() override { host_.mark_ready(stream_); }
+  bool done() const override { return stream_.done; }
+  void for_each_stream(FunctionRef<void(Stream&, bool)> f) override { f(stream_, false); }
+  void positions(FunctionRef<void(const StreamPosition&)> f) const override {
+    f(StreamPosition{"memory", off_, stream_.framer.line_number(), stream_.wm.watermark()});
+  }
+
+ private:
+  SourceHost& host_;
+  FramedStream stream_;
+  std::vector<char> bytes_;
+  size_t off_ = 0;
+};
+
+}  // namespace
+
+void set_memory_lines(const std::vector<std::string>& lines) {
+  std::vector<char>& b = memory_bytes();
+  b.clear();
+  for (const std::string& l : lines) {
+    b.insert(b.end(), l.begin(), l.end());
+    b.push_back('\n');
+  }
+}
+
+extern const SourceKind kTestMemorySourceKind = {
+    .type = kTestMemory,
+    .name = "test_memory",
+    .prepare = nullptr,
+    .make = [](SourceHost& host, uint32_t index, std::string&) -> std::unique_ptr<Source> {
+      if (host.placed_shard(index) != host.shard_id()) return nullptr;
+      return std::make_unique<MemorySource>(host, index);
+    },
+    .fixed_bytes = [](const SourceConfig&, uint32_t, uint32_t, uint32_t) -> uint64_t { return 0; },
+    .describe = [](const SourceConfig&) { return std::string("memory"); },
+    .finite = [](const SourceConfig&) { return true; },
+    .placed = true,
+};
+
+}  // namespace sluice::test_plugins
