@@ -7,6 +7,7 @@
 
 #include "core/assert.h"
 #include "core/log.h"
+#include "dataflow/progress.h"
 #include "operators/result_row.h"
 #include "dataflow/shard.h"
 
@@ -88,11 +89,10 @@ void Gatherer::set_progress(uint32_t shard, int64_t fired_through, bool final) {
 }
 
 bool Gatherer::complete_windows() {
-  int64_t through = *std::min_element(progress_.begin(), progress_.end());
-  bool all_final = std::all_of(final_.begin(), final_.end(), [](bool f) { return f; });
+  const int64_t through = complete_through(progress_, final_);
   bool any = false;
   while (!pending_.empty()) {
-    if (!all_final && window_kind_.end_of(pending_.front().start) > through) break;
+    if (window_kind_.end_of(pending_.front().start) > through) break;
     Window w = std::move(pending_.front());
     pending_.erase(pending_.begin());
     if (sort_by_key_) {

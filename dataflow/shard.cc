@@ -21,6 +21,7 @@
 #include "operators/json_text.h"
 #include "operators/result_row.h"
 #include "dataflow/gatherer.h"
+#include "dataflow/progress.h"
 #include "dataflow/metrics_server.h"
 
 namespace sluice {
@@ -34,12 +35,6 @@ void request_stop(EngineShared& shared) {
   for (Shard* s : shared.shard_ptrs) s->external_wake();
 }
 
-namespace {
-bool same_marker(const Marker& a, const Marker& b) {
-  return a.opinion == b.opinion && a.final == b.final && a.retired == b.retired &&
-         (!a.opinion || a.watermark == b.watermark);
-}
-}  // namespace
 
 Shard::Shard(EngineShared& shared, uint32_t id)
     : sh_(shared),
@@ -786,37 +781,15 @@ bool Shard::drain_inbound() {
 }
 
 Marker Shard::local_marker() {
-  Marker m;
-  const int64_t idle_ns = cfg_.window.idle_timeout_ns;
-  auto consider = [&](Stream& s, bool backlogged) {
-    // Input that waits for room (back-pressure), or a source paused for the
-    // sinks, is not silence.
-    if (backlogged || s.stalled || paused_) s.last_active_ns = now();
-    if (!s.done && idle_ns > 0 && !s.idle && now() - s.last_active_ns >= idle_ns) s.idle = true;
-    if (s.done || s.idle) {
-      retired_ = std::max(retired_, s.wm.watermark());
-      return;
-    }
-    int64_t w = s.wm.watermark();
-    if (!m.opinion || w < m.watermark) m.watermark = w;
-    m.opinion = true;
-  };
+  MarkerRule rule(now(), cfg_.window.idle_timeout_ns, paused_, retired_);
   for (auto& src : sources_) {
-    src->for_each_stream(consider);
-    if (src->holds_back()) {
-      m.opinion = true;
-      m.watermark = kTimeMin;
-    }
+    src->for_each_stream([&](Stream& s, bool backlogged) { rule.consider(s, backlogged); });
+    if (src->holds_back()) rule.hold_back();
   }
-  m.retired = retired_;
-  if (inputs_done_ && ready_.empty()) {
-    bool flushed = true;
-    for (EventBatch* b : out_) flushed &= b == nullptr || b->records == 0;
-    if (flushed) {
-      m.final = true;
-      m.opinion = false;
-    }
-  }
+  bool final = inputs_done_ && ready_.empty();
+  for (EventBatch* b : out_) final &= b == nullptr || b->records == 0;
+  const Marker m = rule.finish(final);
+  retired_ = m.retired;
   return m;
 }
 
@@ -869,32 +842,8 @@ bool Shard::flush_outbound() {
 }
 
 bool Shard::fire_windows() {
-  // The pipeline watermark, as this shard knows it: the minimum over shards
-  // that have an active source, using each one's latest in-band marker.
-  // With no active source anywhere, the largest watermark an idle or
-  // finished source reached: whichever order sources went idle in (and
-  // whichever order their markers arrive in), the result is the same.
-  bool all_final = marker_.final;
-  bool any_opinion = marker_.opinion;
-  int64_t low = marker_.opinion ? marker_.watermark : kTimeMax;
-  int64_t retired = marker_.retired;
-  for (uint32_t s = 0; s < n_; ++s) {
-    if (s == id_) continue;
-    const Marker& m = in_marker_[s];
-    all_final &= m.final;
-    retired = std::max(retired, m.retired);
-    if (m.opinion) {
-      any_opinion = true;
-      low = std::min(low, m.watermark);
-    }
-  }
-  if (all_final) {
-    target_ = kTimeMax;
-  } else if (any_opinion) {
-    target_ = std::max(target_, low);
-  } else {
-    target_ = std::max(target_, retired);
-  }
+  // The pipeline watermark, as this shard knows it (dataflow/progress.h).
+  target_ = advance_watermark(target_, marker_, in_marker_, id_);
   // Publish before firing: sources that join from now on start at this floor.
   int64_t seen = sh_.fired_max.load(std::memory_order_relaxed);
   while (target_ > seen && !sh_.fired_max.compare_exchange_weak(seen, target_)) {
