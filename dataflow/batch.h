@@ -58,35 +58,42 @@ struct EventBatch {
   Marker marker;
   alignas(8) char data[kEventBatchBytes];
 
-  // Record: u64 hash | i64 time | u32 key_len | u32 unused | values[n] | key (padded to 8)
-  static constexpr size_t record_bytes(size_t key_len, size_t values) {
-    return 24 + 8 * values + ((key_len + 7) & ~size_t(7));
+  // Record: u64 hash | i64 time | u32 key_len | u32 text_len | values[n] |
+  // key (padded to 8) | carried strings (padded to 8; usually none)
+  static constexpr size_t record_bytes(size_t key_len, size_t values, size_t text_len = 0) {
+    return 24 + 8 * values + ((key_len + 7) & ~size_t(7)) + ((text_len + 7) & ~size_t(7));
   }
-  bool fits(size_t key_len, size_t values) const {
-    return used + record_bytes(key_len, values) <= kEventBatchBytes;
+  bool fits(const Event& e, size_t values) const {
+    return used + record_bytes(e.key.size(), values, e.text.size()) <= kEventBatchBytes;
   }
   void append(const Event& e, size_t values) {
     char* p = data + used;
     uint32_t key_len = uint32_t(e.key.size());
+    uint32_t text_len = uint32_t(e.text.size());
     std::memcpy(p, &e.key_hash, 8);
     std::memcpy(p + 8, &e.time_ns, 8);
     std::memcpy(p + 16, &key_len, 4);
+    std::memcpy(p + 20, &text_len, 4);
     // A few values: an inline loop, not a call to memcpy of a variable size.
     for (size_t i = 0; i < values; ++i) std::memcpy(p + 24 + 8 * i, &e.values[i], 8);
     std::memcpy(p + 24 + 8 * values, e.key.data(), key_len);
-    used += uint32_t(record_bytes(key_len, values));
+    if (text_len > 0) std::memcpy(p + 24 + 8 * values + ((key_len + 7) & ~size_t(7)), e.text.data(), text_len);
+    used += uint32_t(record_bytes(key_len, values, text_len));
     ++records;
   }
-  // Reads the record at `offset` into e (key points into the batch); returns the next offset.
+  // Reads the record at `offset` into e (key and text point into the batch);
+  // returns the next offset.
   size_t read(size_t offset, Event& e, size_t values) const {
     const char* p = data + offset;
-    uint32_t key_len;
+    uint32_t key_len, text_len;
     std::memcpy(&e.key_hash, p, 8);
     std::memcpy(&e.time_ns, p + 8, 8);
     std::memcpy(&key_len, p + 16, 4);
+    std::memcpy(&text_len, p + 20, 4);
     for (size_t i = 0; i < values; ++i) std::memcpy(&e.values[i], p + 24 + 8 * i, 8);
     e.key = {p + 24 + 8 * values, key_len};
-    return offset + record_bytes(key_len, values);
+    e.text = {p + 24 + 8 * values + ((key_len + 7) & ~size_t(7)), text_len};
+    return offset + record_bytes(key_len, values, text_len);
   }
   void reset() {
     used = 0;

@@ -85,7 +85,7 @@ std::string Shard::init_steps() {
   uint32_t line_max = limits::line_bytes_max_min;
   for (const SourceConfig& s : cfg_.sources) line_max = std::max(line_max, s.line_bytes_max);
   step("the decoder (simdjson parsers for the longest line)", 16 * uint64_t(line_max));
-  decoder_ = std::make_unique<Decoder>(cfg_.schema, line_max);
+  decoder_ = std::make_unique<Decoder>(cfg_.schema, line_max, sh_.layout->strings_read());
   future_limit_ns_ = cfg_.schema.future_limit_ns;
   wall_now_ns_ = wall_ns();
   windows_ = std::make_unique<WindowSet>(*sh_.layout);
@@ -544,7 +544,7 @@ bool Shard::route(Stream& s, const Event& e, const int64_t* starts, size_t n, st
     return true;
   }
   EventBatch*& b = out_[owner];
-  if (b != nullptr && !b->fits(e.key.size(), nvals_)) push_batch(owner);
+  if (b != nullptr && !b->fits(e, nvals_)) push_batch(owner);
   if (b == nullptr) {
     b = acquire_batch(owner);
     if (b == nullptr) return false;  // every batch to that shard is in flight: back-pressure

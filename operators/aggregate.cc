@@ -14,6 +14,7 @@ AggLayout::AggLayout(const std::vector<AggregateConfig>& aggregates, const Schem
     if (s.field_index >= 0) {
       s.type = schema.fields[size_t(s.field_index)].type;
       SLUICE_ASSERT(fn->accepts(s.type));  // refused by the config loader
+      if (s.type == FieldType::string) strings_read_ |= uint64_t(1) << s.field_index;
     }
     s.op = fn->inline_op(s.type);
     slots_ += fn->slots(s.type);

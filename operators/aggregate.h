@@ -13,6 +13,7 @@
 
 #include <cstdint>
 #include <limits>
+#include <string_view>
 #include <vector>
 
 #include "core/config_model.h"
@@ -47,6 +48,8 @@ struct AggregateFunction {
   bool (*accepts)(FieldType);  // field types it can aggregate (when needs_field)
   uint32_t (*slots)(FieldType);
   void (*init)(Value* state, FieldType);
+  // A string field's value arrives as the address of its std::string_view
+  // (value.i; valid during the call).
   void (*update)(Value* state, Value value, FieldType);
   // Folds `from` (the same function's state over other events of the same
   // window and key) into `into`.
@@ -118,8 +121,11 @@ class AggLayout {
 
   // Initialises a fresh entry's accumulators (before its first update).
   void init(Value* acc) const;
-  // Folds one event into an entry.
-  void update(Value* acc, const Value* values) const;
+  // Folds one event into an entry (text: its carried strings, see event.h).
+  void update(Value* acc, const Value* values, std::string_view text = {}) const;
+  // Bit i set: value field i is a string some aggregate reads (the decoder
+  // carries it to the owning shard).
+  uint64_t strings_read() const { return strings_read_; }
   // Folds entry `from` (same window and key, other events) into `into`.
   void merge(Value* into, const Value* from) const;
   // Final value of aggregate `a` of an entry.
@@ -136,10 +142,11 @@ class AggLayout {
   std::vector<AggSpec> specs_;
   uint32_t slots_ = 1;
   bool out_of_line_ = false;
+  uint64_t strings_read_ = 0;
   size_t serialized_max_ = 8;
 };
 
-inline void AggLayout::update(Value* acc, const Value* values) const {
+inline void AggLayout::update(Value* acc, const Value* values, std::string_view text) const {
   acc[0].i += 1;
   for (const AggSpec& s : specs_) {
     Value* a = acc + s.slot;
@@ -167,7 +174,14 @@ inline void AggLayout::update(Value* acc, const Value* values) const {
         if (values[s.field_index].f > a[0].f) a[0].f = values[s.field_index].f;
         break;
       case AggOp::call:
-        s.fn->update(a, s.field_index >= 0 ? values[s.field_index] : Value{}, s.type);
+        if (s.type == FieldType::string) {
+          std::string_view str = text_of(text, values[s.field_index]);
+          Value v;
+          v.i = int64_t(reinterpret_cast<intptr_t>(&str));
+          s.fn->update(a, v, s.type);
+        } else {
+          s.fn->update(a, s.field_index >= 0 ? values[s.field_index] : Value{}, s.type);
+        }
         break;
     }
   }

@@ -81,8 +81,11 @@ inline bool bytes_equal(const char* a, const char* b, size_t n) {
 
 }  // namespace
 
-Decoder::Decoder(const SchemaConfig& schema, uint32_t line_bytes_max)
-    : fields_(schema.fields), key_count_(schema.key.size()), time_format_(schema.time_format) {
+Decoder::Decoder(const SchemaConfig& schema, uint32_t line_bytes_max, uint64_t carried_strings)
+    : carried_strings_(carried_strings),
+      fields_(schema.fields),
+      key_count_(schema.key.size()),
+      time_format_(schema.time_format) {
   SLUICE_ASSERT(key_count_ >= 1);
   SLUICE_ASSERT(key_count_ <= kKeyPartsMax);
   SLUICE_ASSERT(fields_.size() <= kValueFieldsMax);
@@ -162,7 +165,9 @@ DecodeStatus Decoder::classify(std::string_view line, DecodeStatus suggested) {
 }
 
 DecodeStatus Decoder::decode(std::string_view line, Event& out, const RecordMeta* meta) {
+  text_len_ = 0;
   DecodeStatus status = try_decode(line, out, meta);
+  out.text = std::string_view(text_, text_len_);
   if (status == DecodeStatus::ok) return status;
   return classify(line, status);
 }
@@ -438,15 +443,27 @@ DecodeStatus Decoder::try_decode(std::string_view line, Event& out, const Record
           case FieldType::int64: ok = v.get_int64().get(out.values[slot.index].i) == simdjson::SUCCESS; break;
           case FieldType::float64: ok = get_double_exact(v, out.values[slot.index].f) == simdjson::SUCCESS; break;
           case FieldType::string: {
-            // Only its type and validity matter (no aggregate reads strings):
-            // stage 1 has checked UTF-8 and control characters, so a string
-            // without a backslash is valid as it stands.
+            // Stage 1 has checked UTF-8 and control characters, so a string
+            // without a backslash is valid as it stands. Unless an aggregate
+            // reads it, only its type and validity matter.
             od::raw_json_string rs;
             ok = v.get_raw_json_string().get(rs) == simdjson::SUCCESS;
-            if (ok && *string_end(rs.raw()) != '"') {
-              std::string_view s;
+            if (!ok) break;
+            const char* end = string_end(rs.raw());
+            std::string_view s(rs.raw(), size_t(end - rs.raw()));
+            if (*end != '"') {
               uint8_t* dst = unescape_buf_.get();
               ok = parser_.unescape(rs, dst).get(s) == simdjson::SUCCESS;
+            }
+            if (ok && (carried_strings_ >> slot.index & 1)) {
+              if (s.size() > kEventTextBytesMax - text_len_) {
+                return fail(DecodeStatus::schema_error,
+                            "string field \"%s\": the strings aggregates read are longer than %zu bytes",
+                            slot.name.c_str(), kEventTextBytesMax);
+              }
+              std::memcpy(text_ + text_len_, s.data(), s.size());
+              out.values[slot.index] = text_ref(uint32_t(text_len_), uint32_t(s.size()));
+              text_len_ += s.size();
             }
             break;
           }

@@ -28,8 +28,10 @@ enum class DecodeStatus : uint8_t {
 
 class Decoder {
  public:
-  // REQUIRES: schema validated by the config loader.
-  Decoder(const SchemaConfig& schema, uint32_t line_bytes_max);
+  // REQUIRES: schema validated by the config loader. carried_strings: bit
+  // i set = value field i is a string an aggregate reads, carried in
+  // Event::text (operators/event.h).
+  Decoder(const SchemaConfig& schema, uint32_t line_bytes_max, uint64_t carried_strings = 0);
   // Not movable: slot_names_ points into slots_' strings.
   Decoder(const Decoder&) = delete;
   Decoder& operator=(const Decoder&) = delete;
@@ -72,6 +74,9 @@ class Decoder {
   // order_hint_[i]: the slot the i-th field of the previous event matched (-1: none).
   static constexpr size_t kOrderHintMax = 32;
   int8_t order_hint_[kOrderHintMax];
+  uint64_t carried_strings_;
+  char text_[kEventTextBytesMax];  // this event's carried strings
+  size_t text_len_ = 0;
   int kafka_key_index_ = -1;  // key position filled from RecordMeta::key, or -1
   bool kafka_time_ = false;   // event time from RecordMeta::timestamp_ms
   std::vector<FieldConfig> fields_;

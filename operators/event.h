@@ -35,10 +35,29 @@ struct RecordMeta {
   bool key_null = true;
 };
 
+// String field values an event carries to the shard that owns its key,
+// when an aggregate reads them (a distinct count over customer_id): the
+// strings, unescaped, one after another in Event::text, at most this many
+// bytes in all (more is a schema_error); such a field's Value holds its
+// offset (high 32 bits) and length (low 32 bits) there. String fields no
+// aggregate reads are only validated, never copied.
+constexpr size_t kEventTextBytesMax = 1024;
+
+inline Value text_ref(uint32_t offset, uint32_t length) {
+  Value v;
+  v.i = int64_t(uint64_t(offset) << 32 | length);
+  return v;
+}
+inline std::string_view text_of(std::string_view text, Value ref) {
+  const uint64_t r = uint64_t(ref.i);
+  return text.substr(size_t(r >> 32), size_t(r & 0xffffffffu));
+}
+
 struct Event {
   int64_t time_ns = 0;
   uint64_t key_hash = 0;
   std::string_view key;  // encoded key bytes (points into decoder or batch memory)
+  std::string_view text;  // carried string values (see kEventTextBytesMax), often empty
   Value values[kValueFieldsMax];
 };
 

@@ -170,8 +170,10 @@ class WindowSet {
     KeyTable* table;
     uint64_t hash;
     uint32_t key_len;
+    uint32_t text_len;
     Value values[kValueFieldsMax];
     char key[kKeyBytesMax];
+    char text[kEventTextBytesMax];  // carried strings, when an aggregate reads any
   };
   static constexpr size_t kStages = 4;
   Staged stage_[kStages];

@@ -134,7 +134,7 @@ class OperatorPath {
     if (e.time_ns > max_time_ns_) max_time_ns_ = e.time_ns;
     if (e.key_hash & 1) {
       // The remote route: into a batch, applied when the batch is drained.
-      if (!batch_->fits(e.key.size(), kValues)) drain_batch();
+      if (!batch_->fits(e, kValues)) drain_batch();
       batch_->append(e, kValues);
       ++stats_.via_batch;
       return true;

@@ -29,6 +29,7 @@ constexpr int64_t kWindowNs = 10 * kNsPerS;  // each window 10 s, a new one ever
 struct Ref {
   int64_t count = 0;
   std::set<int64_t> distinct;
+  std::set<std::string> customers;
   int64_t sum = 0;
 };
 
@@ -46,14 +47,20 @@ TEST(PluginSeams, APipelineOfTestOnlyKindsGivesTheReferenceRows) {
     const int64_t t = 1'700'000'000 + i / 250 + int64_t(rng() % 3);  // seconds
     const int64_t product = int64_t(rng() % 40);
     const int64_t quantity = int64_t(rng() % 25);
+    // A string field an aggregate reads travels with the event to the shard
+    // owning its key; some arrive escaped ("\u0063" is "c").
+    const int64_t c = int64_t(rng() % 60);
+    const std::string customer = "c" + std::to_string(c);
+    const std::string customer_json = c % 7 == 0 ? "\\u0063" + std::to_string(c) : customer;
     lines.push_back("{\"product_id\":" + std::to_string(product) + ",\"ts\":" + std::to_string(t) +
-                    ",\"quantity\":" + std::to_string(quantity) + "}");
+                    ",\"quantity\":" + std::to_string(quantity) + ",\"customer_id\":\"" + customer_json + "\"}");
     // Independently of the kind's code: the windows [s, s + 10) with s a
     // multiple of 5 that hold t.
     for (int64_t s = (t / 5) * 5 - 5; s <= t; s += 5) {
       Ref& r = ref[{s, product}];
       r.count += 1;
       r.distinct.insert(quantity);
+      r.customers.insert(customer);
       r.sum += quantity;
     }
   }
@@ -69,14 +76,15 @@ TEST(PluginSeams, APipelineOfTestOnlyKindsGivesTheReferenceRows) {
   cfg.schema.key = {"product_id"};
   cfg.schema.time_field = "ts";
   cfg.schema.time_format = TimeFormat::epoch_s;
-  cfg.schema.fields = {{"quantity", FieldType::int64}};
+  cfg.schema.fields = {{"customer_id", FieldType::string}, {"quantity", FieldType::int64}};  // sorted
   cfg.window.kind = test_plugins::kTestHalfHop;
   cfg.window.size_ns = kWindowNs;
   cfg.window.watermark_delay_ns = 60 * kNsPerS;  // nothing late
   cfg.window.idle_timeout_ns = 0;
   cfg.aggregates = {{"n", AggFn::count, "", -1},
-                    {"distinct_q", test_plugins::kTestDistinct, "quantity", 0},
-                    {"q", AggFn::sum, "quantity", 0}};
+                    {"distinct_q", test_plugins::kTestDistinct, "quantity", 1},
+                    {"q", AggFn::sum, "quantity", 1},
+                    {"customers", test_plugins::kTestDistinct, "customer_id", 0}};
   SinkConfig sink;
   sink.name = "rows";
   sink.type = test_plugins::kTestCollect;
@@ -107,10 +115,11 @@ TEST(PluginSeams, APipelineOfTestOnlyKindsGivesTheReferenceRows) {
     ASSERT_TRUE(seen.insert(at).second) << "row twice";
     auto it = ref.find(at);
     ASSERT_NE(it, ref.end()) << at.first << " " << product;
-    ASSERT_EQ(r.values.size(), 3u);
+    ASSERT_EQ(r.values.size(), 4u);
     EXPECT_EQ(r.values[0].v.i, it->second.count);
     EXPECT_EQ(r.values[1].v.i, int64_t(it->second.distinct.size()));
     EXPECT_EQ(r.values[2].v.i, it->second.sum);
+    EXPECT_EQ(r.values[3].v.i, int64_t(it->second.customers.size()));
   }
   std::filesystem::remove_all(dir);
 }

@@ -1,5 +1,5 @@
 // A test-only aggregate function with out-of-line state: the exact number of
-// distinct int64 values, kept in a sorted heap array the entry's one inline
+// distinct int64 values (or strings, by hash), kept in a sorted heap array the entry's one inline
 // slot points to. It proves the aggregate seam: one file, registered with one
 // line (register_aggregate_function(&kTestDistinctFunction)), used by
 // AggLayout and WindowSet without either knowing it, its state merged,
@@ -7,6 +7,8 @@
 #include <algorithm>
 #include <atomic>
 #include <cstring>
+#include <functional>
+#include <string_view>
 #include <vector>
 
 #include "tests/plugins/plugins.h"
@@ -45,10 +47,20 @@ extern const AggregateFunction kTestDistinctFunction = {
     .name = kTestDistinct,
     .verb = "count the distinct values of",
     .needs_field = true,
-    .accepts = [](FieldType t) { return t == FieldType::int64; },
+    .accepts = [](FieldType t) { return t == FieldType::int64 || t == FieldType::string; },
     .slots = [](FieldType) -> uint32_t { return 1; },
     .init = [](Value* state, FieldType) { set_of(state) = nullptr; },
-    .update = [](Value* state, Value v, FieldType) { insert(ensure(state), v.i); },
+    // A string counts by a 64-bit hash of its bytes (no collision among the
+    // few hundred values a test uses).
+    .update =
+        [](Value* state, Value v, FieldType t) {
+          if (t == FieldType::string) {
+            const auto* s = reinterpret_cast<const std::string_view*>(intptr_t(v.i));
+            insert(ensure(state), int64_t(std::hash<std::string_view>{}(*s)));
+          } else {
+            insert(ensure(state), v.i);
+          }
+        },
     .merge =
         [](Value* into, const Value* from, FieldType) {
           if (set_of(from) == nullptr) return;
