@@ -241,6 +241,10 @@ bool Gatherer::done() const {
   return true;
 }
 
+void Gatherer::visit_sinks(StateVisitor& v) const {
+  for (size_t i = 0; i < sinks_.size(); ++i) v.sink(uint32_t(i), sinks_[i].sink->position());
+}
+
 void Gatherer::refresh_gauges() {
   for (Slot& s : sinks_) {
     s.sink->refresh_gauges();

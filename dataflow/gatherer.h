@@ -25,6 +25,7 @@
 
 #include "core/reactor.h"
 #include "dataflow/engine.h"
+#include "dataflow/state.h"
 #include "io/sink.h"
 #include "operators/window_kind.h"
 
@@ -63,6 +64,8 @@ class Gatherer final : private SinkHost {
   bool update_backlog();
   bool backlogged() const { return backlogged_; }
   uint64_t backlog_episodes() const { return backlog_episodes_; }
+  // Each sink's position (checkpoints).
+  void visit_sinks(StateVisitor& v) const;
   // Sink gauges (shard 0 calls this with its other gauges).
   void refresh_gauges();
 

@@ -599,6 +599,21 @@ void Shard::dead_letter_output_failed() {
   sluice::request_stop(sh_);
 }
 
+void Shard::visit_state(StateVisitor& v) {
+  windows_->flush();
+  std::vector<char> scratch(sh_.layout->serialized_bytes_max());
+  windows_->for_each_entry([&](int64_t start, std::string_view key, const Value* acc) {
+    const size_t n = sh_.layout->serialize(acc, scratch.data());
+    v.window_entry(start, key, std::span<const char>(scratch.data(), n));
+  });
+  for (size_t i = 0; i < source_at_.size(); ++i) {
+    if (source_at_[i] == nullptr) continue;
+    source_at_[i]->positions([&](const StreamPosition& p) { v.stream(uint32_t(i), p); });
+  }
+  v.progress(target_, retired_);
+  if (gatherer_) gatherer_->visit_sinks(v);
+}
+
 std::vector<std::string> Shard::failures() const {
   std::vector<std::string> out;
   if (dl_failed_) {

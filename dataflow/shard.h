@@ -29,6 +29,7 @@
 #include "core/reactor.h"
 #include "core/ring.h"
 #include "dataflow/engine.h"
+#include "dataflow/state.h"
 #include "io/async_writer.h"
 #include "io/source.h"
 #include "operators/decoder.h"
@@ -75,6 +76,9 @@ class Shard final : private SourceHost {
   // Any thread: wake this shard if it sleeps (eventfd).
   void external_wake() { reactor_.external_wake(); }
   const ShardMetrics& shard_metrics() const { return m_; }
+  // On the shard's thread: visits everything a checkpoint records of it
+  // (dataflow/state.h). Allocates a scratch buffer; not on the event path.
+  void visit_state(StateVisitor& v);
   // After run(): outputs of this shard that failed (its dead-letter output,
   // and on shard 0 the sinks), each with what was and was not written.
   std::vector<std::string> failures() const;

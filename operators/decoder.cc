@@ -29,6 +29,8 @@
 
 namespace sluice {
 
+uint64_t hash_key(std::string_view key) { return XXH3_64bits(key.data(), key.size()); }
+
 using simdjson::error_code;
 namespace od = simdjson::ondemand;
 

@@ -53,6 +53,10 @@ inline std::string_view text_of(std::string_view text, Value ref) {
   return text.substr(size_t(r >> 32), size_t(r & 0xffffffffu));
 }
 
+// The hash of an encoded key, as the decoder computes it (XXH3-64): it
+// picks the owning shard and the window-table slot.
+uint64_t hash_key(std::string_view key);
+
 struct Event {
   int64_t time_ns = 0;
   uint64_t key_hash = 0;

@@ -217,6 +217,11 @@ WindowSet::~WindowSet() {
   for (const Open& w : open_) release_state(*w.table);
 }
 
+Value* WindowSet::restore_entry(int64_t start, uint64_t hash, std::string_view key) {
+  SLUICE_ASSERT(staged_ == 0);
+  return table_for(start)->upsert(hash, key, layout_);
+}
+
 size_t WindowSet::memory_bytes() const {
   size_t n = 0;
   for (const auto& t : tables_) n += t->memory_bytes();

@@ -154,6 +154,17 @@ class WindowSet {
 
   const AggLayout& layout() const { return layout_; }
 
+  // State for checkpoints, reachable without knowing the tables' layout.
+  // Every entry of every open window, in window order then insertion order.
+  // REQUIRES: nothing staged (flush()).
+  // (The entries keep only a tag of the key's hash: whoever restores them
+  // hashes the key again, with hash_key() as the decoder does.)
+  template <typename F>  // f(int64_t window_start, std::string_view key, const Value* acc)
+  void for_each_entry(F&& f) const;
+  // An entry to restore into: created (initialised) in window `start` if
+  // new; the caller fills its accumulators (AggLayout::deserialize).
+  Value* restore_entry(int64_t start, uint64_t hash, std::string_view key);
+
  private:
   struct Open {
     int64_t start;
@@ -187,5 +198,13 @@ class WindowSet {
   std::vector<std::unique_ptr<KeyTable>> tables_;  // every table ever made
   std::vector<KeyTable*> free_;                   // cleared, ready for reuse
 };
+
+template <typename F>
+void WindowSet::for_each_entry(F&& f) const {
+  for (const Open& w : open_) {
+    const KeyTable& t = *w.table;
+    for (size_t i = 0; i < t.size(); ++i) f(w.start, t.key(i), t.acc(i));
+  }
+}
 
 }  // namespace sluice
