@@ -277,22 +277,19 @@ std::string describe_file_sink(const SinkConfig& cfg) {
 
 }  // namespace
 
-extern const SinkKind kFileSinkKind = {
-    .type = SinkType::file,
-    .name = "file",
-    .open = open_file_sink,
-    .make = make_file_sink,
-    .fixed_bytes = file_sink_fixed_bytes,
-    .describe = describe_file_sink,
-};
+// The file and stdout sinks differ in what they open.
+constexpr SinkKind file_kind(SinkType type, std::string_view name) {
+  return SinkKind{
+      .type = type,
+      .name = name,
+      .open = open_file_sink,
+      .make = make_file_sink,
+      .fixed_bytes = file_sink_fixed_bytes,
+      .describe = describe_file_sink,
+  };
+}
 
-extern const SinkKind kStdoutSinkKind = {
-    .type = SinkType::stdout_sink,
-    .name = "stdout",
-    .open = open_file_sink,
-    .make = make_file_sink,
-    .fixed_bytes = file_sink_fixed_bytes,
-    .describe = describe_file_sink,
-};
+extern const SinkKind kFileSinkKind = file_kind(SinkType::file, "file");
+extern const SinkKind kStdoutSinkKind = file_kind(SinkType::stdout_sink, "stdout");
 
 }  // namespace sluice

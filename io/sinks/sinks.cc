@@ -1,7 +1,5 @@
-// The registry of sink kinds: one line per kind (see io/sources/sources.cc
-// for why a list and not self-registration).
-#include <vector>
-
+// The registry of sink kinds: one line per built-in kind.
+#include "core/registry.h"
 #include "io/sink.h"
 
 namespace sluice {
@@ -10,29 +8,18 @@ extern const SinkKind kFileSinkKind;
 extern const SinkKind kStdoutSinkKind;
 
 namespace {
-const SinkKind* const kBuiltins[] = {
-    &kFileSinkKind,
-    &kStdoutSinkKind,
-};
-
-std::vector<const SinkKind*>& registered() {
-  static std::vector<const SinkKind*> kinds;
-  return kinds;
+KindRegistry<SinkKind, SinkType>& registry() {
+  static KindRegistry<SinkKind, SinkType> r(
+      {
+          &kFileSinkKind,
+          &kStdoutSinkKind,
+      },
+      [](const SinkKind& k) { return k.type; });
+  return r;
 }
 }  // namespace
 
-const SinkKind* find_sink_kind(SinkType type) {
-  for (const SinkKind* k : kBuiltins) {
-    if (k->type == type) return k;
-  }
-  for (const SinkKind* k : registered()) {
-    if (k->type == type) return k;
-  }
-  return nullptr;
-}
-
-void register_sink_kind(const SinkKind* kind) {
-  if (find_sink_kind(kind->type) == nullptr) registered().push_back(kind);
-}
+const SinkKind* find_sink_kind(SinkType type) { return registry().find(type); }
+void register_sink_kind(const SinkKind* kind) { registry().add(kind); }
 
 }  // namespace sluice

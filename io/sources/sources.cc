@@ -1,8 +1,5 @@
-// The registry of source kinds: one line per kind. (An explicit list rather
-// than self-registering globals: a static library drops an object file that
-// nothing references, and its registration with it.)
-#include <vector>
-
+// The registry of source kinds: one line per built-in kind.
+#include "core/registry.h"
 #include "io/source.h"
 
 namespace sluice {
@@ -13,31 +10,20 @@ extern const SourceKind kGeneratorSourceKind;
 extern const SourceKind kKafkaSourceKind;
 
 namespace {
-const SourceKind* const kBuiltins[] = {
-    &kTcpSourceKind,
-    &kFileSourceKind,
-    &kGeneratorSourceKind,
-    &kKafkaSourceKind,
-};
-
-std::vector<const SourceKind*>& registered() {
-  static std::vector<const SourceKind*> kinds;
-  return kinds;
+KindRegistry<SourceKind, SourceType>& registry() {
+  static KindRegistry<SourceKind, SourceType> r(
+      {
+          &kTcpSourceKind,
+          &kFileSourceKind,
+          &kGeneratorSourceKind,
+          &kKafkaSourceKind,
+      },
+      [](const SourceKind& k) { return k.type; });
+  return r;
 }
 }  // namespace
 
-const SourceKind* find_source_kind(SourceType type) {
-  for (const SourceKind* k : kBuiltins) {
-    if (k->type == type) return k;
-  }
-  for (const SourceKind* k : registered()) {
-    if (k->type == type) return k;
-  }
-  return nullptr;
-}
-
-void register_source_kind(const SourceKind* kind) {
-  if (find_source_kind(kind->type) == nullptr) registered().push_back(kind);
-}
+const SourceKind* find_source_kind(SourceType type) { return registry().find(type); }
+void register_source_kind(const SourceKind* kind) { registry().add(kind); }
 
 }  // namespace sluice

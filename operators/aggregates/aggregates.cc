@@ -1,8 +1,5 @@
-// The registry of aggregate functions: one line per built-in, and the ones
-// registered at start-up (register_aggregate_function). See
-// io/sources/sources.cc for why a list and not self-registration.
-#include <vector>
-
+// The registry of aggregate functions: one line per built-in.
+#include "core/registry.h"
 #include "operators/aggregate.h"
 
 namespace sluice {
@@ -14,32 +11,21 @@ extern const AggregateFunction kMaxFunction;
 extern const AggregateFunction kAvgFunction;
 
 namespace {
-const AggregateFunction* const kBuiltins[] = {
-    &kCountFunction,
-    &kSumFunction,
-    &kMinFunction,
-    &kMaxFunction,
-    &kAvgFunction,
-};
-
-std::vector<const AggregateFunction*>& registered() {
-  static std::vector<const AggregateFunction*> functions;
-  return functions;
+KindRegistry<AggregateFunction, AggFn>& registry() {
+  static KindRegistry<AggregateFunction, AggFn> r(
+      {
+          &kCountFunction,
+          &kSumFunction,
+          &kMinFunction,
+          &kMaxFunction,
+          &kAvgFunction,
+      },
+      [](const AggregateFunction& f) { return f.name; });
+  return r;
 }
 }  // namespace
 
-const AggregateFunction* find_aggregate_function(AggFn name) {
-  for (const AggregateFunction* f : kBuiltins) {
-    if (f->name == name) return f;
-  }
-  for (const AggregateFunction* f : registered()) {
-    if (f->name == name) return f;
-  }
-  return nullptr;
-}
-
-void register_aggregate_function(const AggregateFunction* function) {
-  if (find_aggregate_function(function->name) == nullptr) registered().push_back(function);
-}
+const AggregateFunction* find_aggregate_function(AggFn name) { return registry().find(name); }
+void register_aggregate_function(const AggregateFunction* function) { registry().add(function); }
 
 }  // namespace sluice

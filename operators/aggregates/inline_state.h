@@ -73,4 +73,26 @@ inline void merge_sum(Value* into, const Value* from, FieldType t) {
 }
 inline AggOp sum_op(FieldType t) { return t == FieldType::int64 ? AggOp::sum_int : AggOp::sum_float; }
 
+// A function whose state is a sum in two slots (sum, avg): they differ in
+// their result only.
+constexpr AggregateFunction sum_like(AggFn name, const char* verb,
+                                     AggValue (*finalize)(const Value*, int64_t, FieldType)) {
+  return AggregateFunction{
+      .name = name,
+      .verb = verb,
+      .needs_field = true,
+      .accepts = numeric,
+      .slots = fixed_slots<2>,
+      .init = init_sum,
+      .update = update_sum,
+      .merge = merge_sum,
+      .finalize = finalize,
+      .serialized_bytes_max = fixed_bytes<2>,
+      .serialize = copy_out<2>,
+      .deserialize = copy_in<2>,
+      .destroy = nullptr,
+      .inline_op = sum_op,
+  };
+}
+
 }  // namespace sluice::aggregates

@@ -41,40 +41,35 @@ AggValue finalize_extreme(const Value* a, int64_t, FieldType t) {
   return r;
 }
 
+template <bool kMin>
+AggOp extreme_op(FieldType t) {
+  if (kMin) return t == FieldType::int64 ? AggOp::min_int : AggOp::min_float;
+  return t == FieldType::int64 ? AggOp::max_int : AggOp::max_float;
+}
+
+template <bool kMin>
+constexpr AggregateFunction extreme(AggFn name, const char* verb) {
+  return AggregateFunction{
+      .name = name,
+      .verb = verb,
+      .needs_field = true,
+      .accepts = numeric,
+      .slots = fixed_slots<1>,
+      .init = init_extreme<kMin>,
+      .update = update_extreme<kMin>,
+      .merge = merge_extreme<kMin>,
+      .finalize = finalize_extreme,
+      .serialized_bytes_max = fixed_bytes<1>,
+      .serialize = copy_out<1>,
+      .deserialize = copy_in<1>,
+      .destroy = nullptr,
+      .inline_op = extreme_op<kMin>,
+  };
+}
+
 }  // namespace
 
-extern const AggregateFunction kMinFunction = {
-    .name = AggFn::min,
-    .verb = "take the min of",
-    .needs_field = true,
-    .accepts = numeric,
-    .slots = fixed_slots<1>,
-    .init = init_extreme<true>,
-    .update = update_extreme<true>,
-    .merge = merge_extreme<true>,
-    .finalize = finalize_extreme,
-    .serialized_bytes_max = fixed_bytes<1>,
-    .serialize = copy_out<1>,
-    .deserialize = copy_in<1>,
-    .destroy = nullptr,
-    .inline_op = [](FieldType t) { return t == FieldType::int64 ? AggOp::min_int : AggOp::min_float; },
-};
-
-extern const AggregateFunction kMaxFunction = {
-    .name = AggFn::max,
-    .verb = "take the max of",
-    .needs_field = true,
-    .accepts = numeric,
-    .slots = fixed_slots<1>,
-    .init = init_extreme<false>,
-    .update = update_extreme<false>,
-    .merge = merge_extreme<false>,
-    .finalize = finalize_extreme,
-    .serialized_bytes_max = fixed_bytes<1>,
-    .serialize = copy_out<1>,
-    .deserialize = copy_in<1>,
-    .destroy = nullptr,
-    .inline_op = [](FieldType t) { return t == FieldType::int64 ? AggOp::max_int : AggOp::max_float; },
-};
+extern const AggregateFunction kMinFunction = extreme<true>(AggFn::min, "take the min of");
+extern const AggregateFunction kMaxFunction = extreme<false>(AggFn::max, "take the max of");
 
 }  // namespace sluice

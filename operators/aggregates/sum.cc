@@ -7,33 +7,19 @@
 
 namespace sluice {
 
-using namespace aggregates;
+namespace {
+AggValue sum_result(const Value* a, int64_t, FieldType t) {
+  if (t == FieldType::float64) return aggregates::float_value(a[0].f + a[1].f);
+  AggValue r;
+  const __int128 sum = int128_value(a);
+  if (sum >= std::numeric_limits<int64_t>::min() && sum <= std::numeric_limits<int64_t>::max()) {
+    r.kind = AggValue::Kind::int64;
+    r.v.i = int64_t(sum);
+  }
+  return r;
+}
+}  // namespace
 
-extern const AggregateFunction kSumFunction = {
-    .name = AggFn::sum,
-    .verb = "sum",
-    .needs_field = true,
-    .accepts = numeric,
-    .slots = fixed_slots<2>,
-    .init = init_sum,
-    .update = update_sum,
-    .merge = merge_sum,
-    .finalize =
-        [](const Value* a, int64_t, FieldType t) {
-          if (t == FieldType::float64) return float_value(a[0].f + a[1].f);
-          AggValue r;
-          const __int128 sum = int128_value(a);
-          if (sum >= std::numeric_limits<int64_t>::min() && sum <= std::numeric_limits<int64_t>::max()) {
-            r.kind = AggValue::Kind::int64;
-            r.v.i = int64_t(sum);
-          }
-          return r;
-        },
-    .serialized_bytes_max = fixed_bytes<2>,
-    .serialize = copy_out<2>,
-    .deserialize = copy_in<2>,
-    .destroy = nullptr,
-    .inline_op = sum_op,
-};
+extern const AggregateFunction kSumFunction = aggregates::sum_like(AggFn::sum, "sum", sum_result);
 
 }  // namespace sluice

@@ -1,9 +1,7 @@
-// The registry of window kinds: one line per built-in, and the ones
-// registered at start-up (register_window_assignment). See
-// io/sources/sources.cc for why a list and not self-registration.
-#include <vector>
-
+// The registry of window kinds: one line per built-in. And Windows, the
+// per-thread view of the configured kind.
 #include "core/assert.h"
+#include "core/registry.h"
 #include "operators/window_kind.h"
 
 namespace sluice {
@@ -11,29 +9,18 @@ namespace sluice {
 extern const WindowAssignment kTumblingWindows;
 
 namespace {
-const WindowAssignment* const kBuiltins[] = {
-    &kTumblingWindows,
-};
-
-std::vector<const WindowAssignment*>& registered() {
-  static std::vector<const WindowAssignment*> kinds;
-  return kinds;
+KindRegistry<WindowAssignment, WindowKind>& registry() {
+  static KindRegistry<WindowAssignment, WindowKind> r(
+      {
+          &kTumblingWindows,
+      },
+      [](const WindowAssignment& k) { return k.name; });
+  return r;
 }
 }  // namespace
 
-const WindowAssignment* find_window_assignment(WindowKind name) {
-  for (const WindowAssignment* k : kBuiltins) {
-    if (k->name == name) return k;
-  }
-  for (const WindowAssignment* k : registered()) {
-    if (k->name == name) return k;
-  }
-  return nullptr;
-}
-
-void register_window_assignment(const WindowAssignment* kind) {
-  if (find_window_assignment(kind->name) == nullptr) registered().push_back(kind);
-}
+const WindowAssignment* find_window_assignment(WindowKind name) { return registry().find(name); }
+void register_window_assignment(const WindowAssignment* kind) { registry().add(kind); }
 
 Windows::Windows(const WindowConfig& config)
     : config_(config),
