@@ -17,6 +17,14 @@
 
 namespace sluice {
 
+namespace {
+// A late event from another shard is rebuilt as JSON for its dead letter
+// (its raw line stayed on the reading shard): key, time and numeric fields,
+// pieces that do not fit left out (operators/dead_letter.h).
+constexpr size_t kRebuiltEventBytes = 4096;
+static_assert(kRebuiltEventBytes >= kRebuiltEventBytesMin);
+}  // namespace
+
 // ---------------------------------------------------------------------------
 // The per-line path
 
@@ -219,51 +227,11 @@ bool Shard::apply_remote(const Event& e) {
   SLUICE_ASSERT(n > 0);  // the reading shard checked it
   if (apply_local(e, starts, n)) return true;
   const int64_t start = starts[n - 1];
-  char raw[4096];
-  char* p = raw;
-  *p++ = '{';
-  const SchemaConfig& schema = cfg_.schema;
-  size_t i = 0;
-  for (size_t k = 0; k < schema.key.size(); ++k) {
-    p += json_quote(schema.key[k], p);
-    *p++ = ':';
-    if (e.key[i] == kKeyInt) {
-      int64_t v;
-      std::memcpy(&v, e.key.data() + i + 1, 8);
-      p += write_int64(v, p);
-      i += 9;
-    } else {
-      uint32_t len;
-      std::memcpy(&len, e.key.data() + i + 1, 4);
-      std::string_view sv(e.key.data() + i + 5, std::min<size_t>(len, 512));
-      p += json_quote(sv, p);
-      i += 5 + len;
-    }
-    *p++ = ',';
-  }
-  p += json_quote(schema.time_field, p);
-  *p++ = ':';
-  *p++ = '"';
-  p += format_rfc3339(e.time_ns, p);
-  *p++ = '"';
-  for (size_t f = 0; f < schema.fields.size(); ++f) {
-    if (schema.fields[f].type == FieldType::string || size_t(p - raw) > sizeof raw - 200) continue;
-    *p++ = ',';
-    p += json_quote(schema.fields[f].name, p);
-    *p++ = ':';
-    if (schema.fields[f].type == FieldType::int64) {
-      p += write_int64(e.values[f].i, p);
-    } else if (std::isfinite(e.values[f].f)) {
-      p += write_double(e.values[f].f, p);
-    } else {
-      p += 4;
-      std::memcpy(p - 4, "null", 4);
-    }
-  }
-  *p++ = '}';
+  char raw[kRebuiltEventBytes];
+  const size_t len = rebuild_event_json(cfg_.schema, e, raw, sizeof raw);
   // Refused when the dead-letter buffers are both busy: the caller stops
   // draining this batch and comes back to this record once a write completes.
-  return late_dead_letter(nullptr, e, start, target_, std::string_view(raw, size_t(p - raw)), true);
+  return late_dead_letter(nullptr, e, start, target_, std::string_view(raw, len), true);
 }
 
 }  // namespace sluice

@@ -152,8 +152,8 @@ bool Shard::fire_windows() {
 
   bool any = false;
   const size_t naggs = cfg_.aggregates.size();
-  AggValue vals[64];
-  SLUICE_ASSERT(naggs <= 64);
+  AggValue vals[limits::aggregates_max];  // the config loader refuses more
+  SLUICE_ASSERT(naggs <= limits::aggregates_max);
   SpscChannel<ResultChunk>* ch = id_ == 0 ? nullptr : sh_.results[id_].get();
   windows_->flush();
   while (!windows_->empty() && window_kind_.end_of(windows_->oldest_start()) <= target_) {

@@ -1,7 +1,10 @@
 #include "operators/dead_letter.h"
 
+#include <algorithm>
+#include <cmath>
 #include <cstring>
 
+#include "core/timestamp.h"
 #include "operators/json_text.h"
 
 namespace sluice {
@@ -73,6 +76,62 @@ size_t encode_dead_letter(const DeadLetter& d, char* out) {
     p += write_int64(int64_t(d.raw_bytes), p);
   }
   lit("}\n");
+  return size_t(p - out);
+}
+
+size_t rebuild_event_json(const SchemaConfig& schema, const Event& e, char* out, size_t cap) {
+  char* p = out;
+  char* const end = out + cap - 1;  // room kept for the closing brace
+  // Room for `,"name":` plus a value of at most value_max bytes.
+  auto fits = [&](std::string_view name, size_t value_max) {
+    return size_t(end - p) >= 2 + json_escaped_bytes_max(name.size()) + value_max;
+  };
+  bool first = true;
+  auto open_field = [&](std::string_view name) {
+    if (!first) *p++ = ',';
+    first = false;
+    p += json_quote(name, p);
+    *p++ = ':';
+  };
+  *p++ = '{';
+  size_t i = 0;
+  for (size_t k = 0; k < schema.key.size() && i < e.key.size(); ++k) {
+    if (e.key[i] == kKeyInt) {
+      int64_t v;
+      std::memcpy(&v, e.key.data() + i + 1, 8);
+      i += 9;
+      if (!fits(schema.key[k], kNumberBytesMax)) continue;
+      open_field(schema.key[k]);
+      p += write_int64(v, p);
+    } else {
+      uint32_t len;
+      std::memcpy(&len, e.key.data() + i + 1, 4);
+      std::string_view sv(e.key.data() + i + 5, std::min<size_t>(len, kRebuiltKeyPartBytesMax));
+      i += 5 + len;
+      if (!fits(schema.key[k], json_escaped_bytes_max(sv.size()))) continue;
+      open_field(schema.key[k]);
+      p += json_quote(sv, p);
+    }
+  }
+  if (fits(schema.time_field, kRfc3339BytesMax + 2)) {
+    open_field(schema.time_field);
+    *p++ = '"';
+    p += format_rfc3339(e.time_ns, p);
+    *p++ = '"';
+  }
+  for (size_t f = 0; f < schema.fields.size(); ++f) {
+    if (schema.fields[f].type == FieldType::string || !fits(schema.fields[f].name, kNumberBytesMax)) continue;
+    open_field(schema.fields[f].name);
+    if (schema.fields[f].type == FieldType::int64) {
+      p += write_int64(e.values[f].i, p);
+    } else if (std::isfinite(e.values[f].f)) {
+      p += write_double(e.values[f].f, p);
+    } else {
+      std::memcpy(p, "null", 4);
+      p += 4;
+    }
+  }
+  *p++ = '}';
   return size_t(p - out);
 }
 

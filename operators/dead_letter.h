@@ -13,6 +13,9 @@
 #include <cstdint>
 #include <string_view>
 
+#include "core/config_model.h"
+#include "operators/event.h"
+
 namespace sluice {
 
 enum class DeadLetterReason : uint8_t {
@@ -43,5 +46,16 @@ size_t dead_letter_bytes_max(const DeadLetter& d);
 // Writes the record and its trailing newline; returns bytes written.
 // REQUIRES: out has dead_letter_bytes_max(d) bytes; detail/source/origin are valid UTF-8.
 size_t encode_dead_letter(const DeadLetter& d, char* out);
+
+// An event's JSON rebuilt from its decoded form, for the dead letter of an
+// event whose raw line stayed on another shard: the key fields, the time
+// (RFC 3339) and the numeric fields, in schema order. Written into out, at
+// most cap bytes (cap >= kRebuiltEventBytesMin): a piece that would not fit
+// is left out, and a key string longer than kRebuiltKeyPartBytesMax is cut,
+// so hostile keys (every byte escaped six times over) cannot overflow it.
+// Returns the bytes written; the text is always one valid JSON object.
+constexpr size_t kRebuiltKeyPartBytesMax = 512;
+constexpr size_t kRebuiltEventBytesMin = 256;
+size_t rebuild_event_json(const SchemaConfig& schema, const Event& e, char* out, size_t cap);
 
 }  // namespace sluice
