@@ -21,10 +21,10 @@ void Reactor::close() {
   event_fd_ = -1;
 }
 
-std::string Reactor::init(unsigned ring_entries) {
-  if (std::string err = ring_.init(ring_entries); !err.empty()) return err;
+std::expected<void, std::string> Reactor::init(unsigned ring_entries) {
+  if (auto ok = ring_.init(ring_entries); !ok) return ok;
   event_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  if (event_fd_ < 0) return std::string("eventfd: ") + std::strerror(errno);
+  if (event_fd_ < 0) return std::unexpected(std::string("eventfd: ") + std::strerror(errno));
   now_ = monotonic_ns();
   return {};
 }

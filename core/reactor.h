@@ -17,6 +17,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <expected>
 #include <string>
 
 #include "core/clock.h"
@@ -32,8 +33,8 @@ class Reactor {
   Reactor& operator=(const Reactor&) = delete;
 
   // On the owning thread: the ring (SINGLE_ISSUER binds it to this thread)
-  // and the wake-up eventfd. Returns an error message, or empty.
-  std::string init(unsigned ring_entries);
+  // and the wake-up eventfd. An error message on failure.
+  std::expected<void, std::string> init(unsigned ring_entries);
   // Arms the standing eventfd read; call once before the first step().
   void start();
   // Cancels what is pending and tears the ring down (the destructor does it

@@ -17,7 +17,7 @@ void Ring::close() {
   initialised_ = false;
 }
 
-std::string Ring::init(unsigned entries) {
+std::expected<void, std::string> Ring::init(unsigned entries) {
   io_uring_params p{};
   p.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN;
   int rc = io_uring_queue_init_params(entries, &ring_, &p);
@@ -33,13 +33,15 @@ std::string Ring::init(unsigned entries) {
   } else if (rc == 0) {
     single_issuer_ = true;
   }
-  if (rc < 0) return std::string("io_uring_queue_init: ") + std::strerror(-rc);
+  if (rc < 0) return std::unexpected(std::string("io_uring_queue_init: ") + std::strerror(-rc));
   initialised_ = true;
   if (io_uring_probe* probe = io_uring_get_probe_ring(&ring_)) {
     has_msg_ring_ = io_uring_opcode_supported(probe, IORING_OP_MSG_RING);
     io_uring_free_probe(probe);
   }
-  if (!(p.features & IORING_FEAT_EXT_ARG)) return "kernel too old: io_uring lacks IORING_FEAT_EXT_ARG (needs 5.11+)";
+  if (!(p.features & IORING_FEAT_EXT_ARG)) {
+    return std::unexpected("kernel too old: io_uring lacks IORING_FEAT_EXT_ARG (needs 5.11+)");
+  }
   return {};
 }
 
@@ -75,8 +77,8 @@ BufferRing::~BufferRing() {
   std::free(slab_);
 }
 
-std::string BufferRing::init(Ring& ring, uint16_t group, uint32_t count, uint32_t buffer_bytes,
-                             uint32_t padding) {
+std::expected<void, std::string> BufferRing::init(Ring& ring, uint16_t group, uint32_t count,
+                                                  uint32_t buffer_bytes, uint32_t padding) {
   SLUICE_ASSERT(count > 0 && (count & (count - 1)) == 0 && count <= 32768);
   ring_ = &ring;
   group_ = group;
@@ -84,14 +86,14 @@ std::string BufferRing::init(Ring& ring, uint16_t group, uint32_t count, uint32_
   buffer_bytes_ = buffer_bytes;
   stride_ = (size_t(buffer_bytes) + padding + 63) & ~size_t(63);
   slab_ = static_cast<char*>(std::aligned_alloc(64, stride_ * count));
-  if (slab_ == nullptr) return "out of memory for receive buffers";
+  if (slab_ == nullptr) return std::unexpected("out of memory for receive buffers");
   // Only the padding after each buffer is cleared: the buffers themselves
   // become resident when the kernel first receives into them, so a shard
   // that never reads a socket does not pay for them.
   for (uint32_t i = 0; i < count; ++i) std::memset(slab_ + size_t(i) * stride_ + buffer_bytes, 0, stride_ - buffer_bytes);
   br_bytes_ = count * sizeof(io_uring_buf);
   void* mem = mmap(nullptr, br_bytes_, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
-  if (mem == MAP_FAILED) return std::string("mmap buffer ring: ") + std::strerror(errno);
+  if (mem == MAP_FAILED) return std::unexpected(std::string("mmap buffer ring: ") + std::strerror(errno));
   br_ = static_cast<io_uring_buf_ring*>(mem);
   io_uring_buf_ring_init(br_);
   io_uring_buf_reg reg{};
@@ -102,7 +104,7 @@ std::string BufferRing::init(Ring& ring, uint16_t group, uint32_t count, uint32_
   if (rc < 0) {
     munmap(br_, br_bytes_);
     br_ = nullptr;
-    return std::string("io_uring_register_buf_ring: ") + std::strerror(-rc);
+    return std::unexpected(std::string("io_uring_register_buf_ring: ") + std::strerror(-rc));
   }
   for (uint32_t i = 0; i < count; ++i) recycle(uint16_t(i));
   publish();

@@ -13,6 +13,7 @@
 #include <liburing.h>
 
 #include <cstdint>
+#include <expected>
 #include <string>
 
 namespace sluice {
@@ -77,8 +78,8 @@ class Ring {
   Ring(const Ring&) = delete;
   Ring& operator=(const Ring&) = delete;
 
-  // Returns an error message, or empty on success.
-  std::string init(unsigned entries);
+  // An error message on failure.
+  std::expected<void, std::string> init(unsigned entries);
   // Tears the ring down (cancelling what is still pending). Idempotent; the
   // destructor calls it too. Call it before freeing memory that pending
   // operations point into.
@@ -135,9 +136,9 @@ class BufferRing {
   BufferRing(const BufferRing&) = delete;
   BufferRing& operator=(const BufferRing&) = delete;
 
-  // count must be a power of two <= 32768. Returns an error message or empty.
-  std::string init(Ring& ring, uint16_t group, uint32_t count, uint32_t buffer_bytes,
-                   uint32_t padding);
+  // count must be a power of two <= 32768. An error message on failure.
+  std::expected<void, std::string> init(Ring& ring, uint16_t group, uint32_t count, uint32_t buffer_bytes,
+                                        uint32_t padding);
   uint16_t group() const { return group_; }
   char* buffer(uint16_t id) { return slab_ + size_t(id) * stride_; }
   uint32_t buffer_bytes() const { return buffer_bytes_; }

@@ -332,8 +332,10 @@ int Engine::run() {
     threads.emplace_back([&, i] {
       // Each ring is created on its own thread: IORING_SETUP_SINGLE_ISSUER
       // binds it to the thread that creates it.
-      errors[i] = shards_[i]->init();
-      if (!errors[i].empty()) failed.store(true);
+      if (auto ok = shards_[i]->init(); !ok) {
+        errors[i] = ok.error();
+        failed.store(true);
+      }
       ready.arrive_and_wait();
       if (!failed.load()) shards_[i]->run();
     });

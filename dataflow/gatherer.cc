@@ -28,17 +28,20 @@ Gatherer::Gatherer(EngineShared& sh, Reactor& reactor)
       final_(sh.shards, false),
       metrics_(*sh.metrics[0]) {
   sinks_.reserve(sh.config.sinks.size());
+}
+
+std::expected<std::unique_ptr<Gatherer>, std::string> Gatherer::make(EngineShared& sh, Reactor& reactor) {
+  std::unique_ptr<Gatherer> g(new Gatherer(sh, reactor));
   for (size_t i = 0; i < sh.config.sinks.size(); ++i) {
     const SinkConfig& sc = sh.config.sinks[i];
     const SinkKind* kind = find_sink_kind(sc.type);
     SLUICE_ASSERT(kind != nullptr);  // the config loader accepts registered types only
-    std::string error;
-    std::unique_ptr<Sink> sink = kind->make(*this, sc, sh.sink_resources[i], *metrics_.sinks[i], error);
-    if (!error.empty() && error_.empty()) error_ = error;
-    if (sink == nullptr) continue;
-    if (sink->wants_key_order()) sort_by_key_ = true;
-    sinks_.push_back(Slot{&sc, std::move(sink), 0, 0, 0, metrics_.sinks[i].get()});
+    auto sink = kind->make(*g, sc, sh.sink_resources[i], *g->metrics_.sinks[i]);
+    if (!sink) return std::unexpected(sink.error());
+    if ((*sink)->wants_key_order()) g->sort_by_key_ = true;
+    g->sinks_.push_back(Slot{&sc, std::move(*sink), 0, 0, 0, g->metrics_.sinks[i].get()});
   }
+  return g;
 }
 
 Gatherer::~Gatherer() = default;

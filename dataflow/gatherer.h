@@ -33,10 +33,9 @@ namespace sluice {
 
 class Gatherer final : private SinkHost {
  public:
-  // Makes every sink; error() is non-empty when one could not be made.
-  Gatherer(EngineShared& shared, Reactor& reactor);
+  // The gatherer with every sink made, or the error of a sink that could not be.
+  static std::expected<std::unique_ptr<Gatherer>, std::string> make(EngineShared& shared, Reactor& reactor);
   ~Gatherer() override;
-  const std::string& error() const { return error_; }
 
   // Rows from shard 0 itself; fire_ns: when its window fired (monotonic).
   void add_row(int64_t window_start, std::string_view key, const AggValue* values, int64_t fire_ns);
@@ -87,6 +86,8 @@ class Gatherer final : private SinkHost {
     SinkMetrics* metrics = nullptr;
   };
 
+  Gatherer(EngineShared& shared, Reactor& reactor);
+
   // SinkHost
   Reactor& reactor() override { return reactor_; }
   const PipelineConfig& config() const override { return sh_.config; }
@@ -107,7 +108,6 @@ class Gatherer final : private SinkHost {
   size_t aggregates_;
   Windows window_kind_;  // the end of each window
   bool sort_by_key_ = false;
-  std::string error_;
   std::vector<int64_t> progress_;  // fired-through per shard
   std::vector<bool> final_;
   std::vector<Window> pending_;        // not yet complete, ascending start (a few at a time)

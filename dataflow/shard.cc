@@ -43,19 +43,19 @@ Shard::~Shard() {
   metrics_server_.reset();
 }
 
-std::string Shard::init() {
+std::expected<void, std::string> Shard::init() {
   // Start-up allocations name themselves when they fail.
   try {
     return init_steps();
   } catch (const std::bad_alloc&) {
-    return fmt::format("out of memory at start-up while allocating {} ({:.1f} MiB); give the process "
+    return std::unexpected(fmt::format("out of memory at start-up while allocating {} ({:.1f} MiB); give the process "
                        "more memory or lower the limits that size it (line_bytes_max, read_bytes, "
                        "buffer_bytes, max_bytes)",
-                       init_step_, double(init_step_bytes_) / (1 << 20));
+                       init_step_, double(init_step_bytes_) / (1 << 20)));
   }
 }
 
-std::string Shard::init_steps() {
+std::expected<void, std::string> Shard::init_steps() {
   auto step = [&](std::string what, uint64_t bytes) {
     init_step_ = std::move(what);
     init_step_bytes_ = bytes;
@@ -64,11 +64,9 @@ std::string Shard::init_steps() {
     log_warn("shard {}: could not pin to cpu {}", id_, sh_.cpus[id_]);
   }
   step("the io_uring", 0);
-  if (std::string err = reactor_.init(kRingEntries); !err.empty()) return err;
+  if (auto ok = reactor_.init(kRingEntries); !ok) return ok;
   step("the receive buffers", uint64_t(kRecvBuffers) * kRecvBufferBytes);
-  if (std::string err = recv_.ring.init(ring_, 0, kRecvBuffers, kRecvBufferBytes, kLinePadding); !err.empty()) {
-    return err;
-  }
+  if (auto ok = recv_.ring.init(ring_, 0, kRecvBuffers, kRecvBufferBytes, kLinePadding); !ok) return ok;
   recv_.next.assign(kRecvBuffers, -1);
   recv_.len.assign(kRecvBuffers, 0);
   recv_.recv_ns.assign(kRecvBuffers, 0);
@@ -103,19 +101,19 @@ std::string Shard::init_steps() {
     SLUICE_ASSERT(kind != nullptr);  // the config loader accepts registered types only
     step(fmt::format("the buffers of source {}", sc.name),
          kind->fixed_bytes(sc, id_, n_, sh_.source_shard[i]));
-    std::string error;
-    std::unique_ptr<Source> src = kind->make(*this, i, error);
-    if (!error.empty()) return error;
-    if (src == nullptr) continue;
-    source_at_[i] = src.get();
-    sources_.push_back(std::move(src));
+    auto src = kind->make(*this, i);
+    if (!src) return std::unexpected(src.error());
+    if (*src == nullptr) continue;  // not run on this shard
+    source_at_[i] = src->get();
+    sources_.push_back(std::move(*src));
   }
   if (id_ == 0) {
     uint64_t sink_bytes = 0;
     for (const SinkConfig& sc : cfg_.sinks) sink_bytes += 2 * uint64_t(sc.buffer_bytes);
     step("the sink buffers", sink_bytes);
-    gatherer_ = std::make_unique<Gatherer>(sh_, reactor_);
-    if (!gatherer_->error().empty()) return gatherer_->error();
+    auto gatherer = Gatherer::make(sh_, reactor_);
+    if (!gatherer) return std::unexpected(gatherer.error());
+    gatherer_ = std::move(*gatherer);
     signal_done_ = Completion::to<&Shard::on_signal>(this);
   }
   return {};

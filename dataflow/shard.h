@@ -70,7 +70,7 @@ class Shard final : private SourceHost {
   Shard& operator=(const Shard&) = delete;
 
   // On the shard's own thread, before run(): ring, buffers, sources.
-  std::string init();
+  std::expected<void, std::string> init();
   void run();
 
   // Any thread: wake this shard if it sleeps (eventfd).
@@ -117,7 +117,7 @@ class Shard final : private SourceHost {
   void request_stop() override;
 
   void loop();
-  std::string init_steps();
+  std::expected<void, std::string> init_steps();
   std::string init_step_ = "the shard";  // what init_steps() is allocating (for an error)
   uint64_t init_step_bytes_ = 0;
   [[noreturn]] void out_of_memory();

@@ -127,9 +127,9 @@ struct SinkKind {
   std::string_view name;  // the config's `type`
   // Start-up, on the main thread: opens what the sink writes to.
   std::expected<SinkResource, std::string> (*open)(const SinkConfig& config);
-  // The sink, on the gatherer's shard. error: a start-up error.
-  std::unique_ptr<Sink> (*make)(SinkHost& host, const SinkConfig& config, SinkResource resource,
-                                SinkMetrics& metrics, std::string& error);
+  // The sink, on the gatherer's shard; or a start-up error.
+  std::expected<std::unique_ptr<Sink>, std::string> (*make)(SinkHost& host, const SinkConfig& config,
+                                                            SinkResource resource, SinkMetrics& metrics);
   // Bytes it holds whatever the data (its buffers), for the fixed-memory estimate.
   uint64_t (*fixed_bytes)(const SinkConfig& config);
   // What `sluice check` says about one ("rows.ndjson, ndjson").

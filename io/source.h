@@ -224,8 +224,8 @@ struct SourceKind {
   // source needs (a TCP listener; that input files are readable).
   std::expected<SourceResource, std::string> (*prepare)(const SourceConfig& config);
   // The source on this shard, or nullptr when this shard runs none of it
-  // (a file read by another shard). std::string: a start-up error.
-  std::unique_ptr<Source> (*make)(SourceHost& host, uint32_t source_index, std::string& error);
+  // (a file read by another shard); or a start-up error.
+  std::expected<std::unique_ptr<Source>, std::string> (*make)(SourceHost& host, uint32_t source_index);
   // Bytes it holds on shard `shard` of `shards` whatever the data (file read
   // buffers, Kafka response buffers), for the fixed-memory estimate.
   uint64_t (*fixed_bytes)(const SourceConfig& config, uint32_t shard, uint32_t shards,

@@ -263,8 +263,8 @@ std::expected<SinkResource, std::string> open_file_sink(const SinkConfig& sink) 
   return SinkResource{*fd, true};
 }
 
-std::unique_ptr<Sink> make_file_sink(SinkHost& host, const SinkConfig& cfg, SinkResource res, SinkMetrics& metrics,
-                                     std::string&) {
+std::expected<std::unique_ptr<Sink>, std::string> make_file_sink(SinkHost& host, const SinkConfig& cfg,
+                                                                 SinkResource res, SinkMetrics& metrics) {
   return std::make_unique<FileSink>(host, cfg, res.fd, metrics);
 }
 

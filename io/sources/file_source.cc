@@ -115,7 +115,7 @@ class FileSource final : public Source {
   }
 
   // Allocates the read buffers and opens the first file.
-  std::string init() {
+  std::expected<void, std::string> init() {
     FileStream& f = *stream_;
     f.paths = &cfg_.file.paths;
     f.read_bytes = cfg_.file.read_bytes;
@@ -129,7 +129,7 @@ class FileSource final : public Source {
       b.data.reset(new char[size_t(f.read_bytes) + kLinePadding]);
       std::memset(b.data.get() + f.read_bytes, 0, kLinePadding);
     }
-    if (std::string error; !f.open_path(0, error)) return "source " + cfg_.name + ": " + error;
+    if (std::string error; !f.open_path(0, error)) return std::unexpected("source " + cfg_.name + ": " + error);
     return {};
   }
 
@@ -290,12 +290,12 @@ bool FileSource::process_file() {
   return progress;
 }
 
-std::unique_ptr<Source> make_file_source(SourceHost& host, uint32_t index, std::string& error) {
+std::expected<std::unique_ptr<Source>, std::string> make_file_source(SourceHost& host, uint32_t index) {
   const SourceConfig& sc = host.config().sources[index];
   // One shard reads the file, or every shard its range of it.
   if (!sc.file.split && host.placed_shard(index) != host.shard_id()) return nullptr;
   auto s = std::make_unique<FileSource>(host, index);
-  error = s->init();
+  if (auto ok = s->init(); !ok) return std::unexpected(ok.error());
   return s;
 }
 

@@ -102,7 +102,7 @@ bool GeneratorSource::process_generator() {
   return true;
 }
 
-std::unique_ptr<Source> make_generator_source(SourceHost& host, uint32_t index, std::string&) {
+std::expected<std::unique_ptr<Source>, std::string> make_generator_source(SourceHost& host, uint32_t index) {
   if (host.placed_shard(index) != host.shard_id()) return nullptr;
   return std::make_unique<GeneratorSource>(host, index);
 }

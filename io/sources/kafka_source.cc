@@ -999,7 +999,7 @@ void KafkaSource::log_at_exit() const {
 }
 
 namespace {
-std::unique_ptr<Source> make_kafka_source(SourceHost& host, uint32_t index, std::string&) {
+std::expected<std::unique_ptr<Source>, std::string> make_kafka_source(SourceHost& host, uint32_t index) {
   // Every shard reads the partitions it owns.
   return std::make_unique<KafkaSource>(host, index);
 }

@@ -501,7 +501,7 @@ void TcpSource::stop() {
   if (draining) drain_deadline_ = now() + grace;
 }
 
-std::unique_ptr<Source> make_tcp_source(SourceHost& host, uint32_t index, std::string&) {
+std::expected<std::unique_ptr<Source>, std::string> make_tcp_source(SourceHost& host, uint32_t index) {
   return std::make_unique<TcpSource>(host, index, host.shard_id() == 0 ? host.resource(index).fd : -1);
 }
 

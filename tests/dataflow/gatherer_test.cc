@@ -46,9 +46,10 @@ struct Harness {
       m->sinks.push_back(std::make_unique<SinkMetrics>());
       sh.metrics.push_back(std::move(m));
     }
-    EXPECT_EQ(reactor.init(64), "");
-    gatherer = std::make_unique<Gatherer>(sh, reactor);
-    EXPECT_EQ(gatherer->error(), "");
+    EXPECT_TRUE(reactor.init(64).has_value());
+    auto g = Gatherer::make(sh, reactor);
+    EXPECT_TRUE(g.has_value());
+    if (g) gatherer = std::move(*g);
   }
 };
 

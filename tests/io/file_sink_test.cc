@@ -31,7 +31,7 @@ std::string read_all(const std::string& path) {
 // A SinkHost that records what the sink reports.
 class RecordingHost final : public SinkHost {
  public:
-  explicit RecordingHost(const PipelineConfig& cfg) : cfg_(cfg) { EXPECT_EQ(reactor_.init(64), ""); }
+  explicit RecordingHost(const PipelineConfig& cfg) : cfg_(cfg) { EXPECT_TRUE(reactor_.init(64).has_value()); }
   Reactor& reactor() override { return reactor_; }
   const PipelineConfig& config() const override { return cfg_; }
   void window_written(int64_t, int64_t window_end_ns) override { windows_written.push_back(window_end_ns); }
@@ -93,10 +93,9 @@ class FileSinkTest : public ::testing::Test {
     auto opened = kind->open(sink_);
     EXPECT_TRUE(opened.has_value());
     res = *opened;
-    std::string error;
-    auto s = kind->make(host, sink_, res, metrics_, error);
-    EXPECT_EQ(error, "");
-    return s;
+    auto s = kind->make(host, sink_, res, metrics_);
+    EXPECT_TRUE(s.has_value());
+    return s ? std::move(*s) : nullptr;
   }
 
   std::filesystem::path dir_;

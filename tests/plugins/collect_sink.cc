@@ -65,7 +65,8 @@ extern const SinkKind kTestCollectSinkKind = {
     .type = kTestCollect,
     .name = "test_collect",
     .open = [](const SinkConfig&) -> std::expected<SinkResource, std::string> { return SinkResource{}; },
-    .make = [](SinkHost& host, const SinkConfig&, SinkResource, SinkMetrics&, std::string&) -> std::unique_ptr<Sink> {
+    .make = [](SinkHost& host, const SinkConfig&, SinkResource,
+               SinkMetrics&) -> std::expected<std::unique_ptr<Sink>, std::string> {
       return std::make_unique<CollectSink>(host);
     },
     .fixed_bytes = [](const SinkConfig&) -> uint64_t { return 0; },

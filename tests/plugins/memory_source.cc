@@ -93,7 +93,7 @@ extern const SourceKind kTestMemorySourceKind = {
     .type = kTestMemory,
     .name = "test_memory",
     .prepare = nullptr,
-    .make = [](SourceHost& host, uint32_t index, std::string&) -> std::unique_ptr<Source> {
+    .make = [](SourceHost& host, uint32_t index) -> std::expected<std::unique_ptr<Source>, std::string> {
       if (host.placed_shard(index) != host.shard_id()) return nullptr;
       return std::make_unique<MemorySource>(host, index);
     },
