@@ -12,6 +12,7 @@
 
 #include "core/log.h"
 #include "io/kafka/record_batch.h"
+#include "io/resolver.h"
 #include "operators/framing.h"
 #include "operators/json_text.h"
 
@@ -93,7 +94,7 @@ struct KafkaSource::Buffer {
 };
 
 struct KafkaSource::Conn {
-  enum class State : uint8_t { closed, connecting, negotiating, ready, closing, backoff };
+  enum class State : uint8_t { closed, resolving, connecting, negotiating, ready, closing, backoff };
   enum class Req : uint8_t { none, api_versions, metadata, list_start, list_end, fetch };
   uint32_t index = 0;
   int32_t node_id = -1;  // -1: the bootstrap connection, used for Metadata
@@ -116,8 +117,7 @@ struct KafkaSource::Conn {
   int receiving = -1;    // buffer the response in flight goes into
   int ready_q[2] = {-1, -1};  // received Fetch responses, oldest first
   int ready_n = 0;
-  sockaddr_storage addr{};
-  socklen_t addr_len = 0;
+  Resolver resolver;  // the broker's name, looked up off the shard's thread
   // One completion per kind of operation; index: connection << 4 | op.
   IndexedCompletion<KafkaSource> connect_done, send_done, recv_done;
   void bind(KafkaSource* owner) {
@@ -128,35 +128,6 @@ struct KafkaSource::Conn {
 };
 
 namespace {
-// Resolves a broker host once per connection attempt (numeric addresses need no lookup).
-bool resolve(const std::string& host, uint16_t port, sockaddr_storage& ss, socklen_t& len) {
-  std::memset(&ss, 0, sizeof ss);
-  auto* v4 = reinterpret_cast<sockaddr_in*>(&ss);
-  if (inet_pton(AF_INET, host.c_str(), &v4->sin_addr) == 1) {
-    v4->sin_family = AF_INET;
-    v4->sin_port = htons(port);
-    len = sizeof *v4;
-    return true;
-  }
-  auto* v6 = reinterpret_cast<sockaddr_in6*>(&ss);
-  if (inet_pton(AF_INET6, host.c_str(), &v6->sin6_addr) == 1) {
-    v6->sin6_family = AF_INET6;
-    v6->sin6_port = htons(port);
-    len = sizeof *v6;
-    return true;
-  }
-  // A name: a blocking lookup, at connection time only (not per record).
-  addrinfo hints{};
-  hints.ai_socktype = SOCK_STREAM;
-  addrinfo* res = nullptr;
-  if (getaddrinfo(host.c_str(), nullptr, &hints, &res) != 0 || res == nullptr) return false;
-  std::memcpy(&ss, res->ai_addr, res->ai_addrlen);
-  len = socklen_t(res->ai_addrlen);
-  freeaddrinfo(res);
-  if (ss.ss_family == AF_INET) reinterpret_cast<sockaddr_in*>(&ss)->sin_port = htons(port);
-  if (ss.ss_family == AF_INET6) reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port = htons(port);
-  return true;
-}
 }  // namespace
 
 KafkaSource::KafkaSource(SourceHost& host, uint32_t source_index)
@@ -217,14 +188,24 @@ void KafkaSource::connect(Conn& c) {
       c.port = uint16_t(b.port);
     }
   }
-  if (!resolve(c.host, c.port, c.addr, c.addr_len)) {
-    log_warn("source {}: cannot resolve broker {}:{}", cfg_.name, c.host, c.port);
+  // A name is looked up without blocking the shard; poll() goes on once it is known.
+  if (c.resolver.start(c.host, c.port) == Resolver::State::resolving) {
+    c.state = Conn::State::resolving;
+    c.deadline = host_.now() + kRequestTimeoutNs;
+    return;
+  }
+  connect_resolved(c);
+}
+
+void KafkaSource::connect_resolved(Conn& c) {
+  if (c.resolver.state() != Resolver::State::done) {
+    log_warn("source {}: cannot resolve broker {}:{}: {}", cfg_.name, c.host, c.port, c.resolver.error());
     c.state = Conn::State::backoff;
     c.retry_at = host_.now() + c.backoff_ns;
     c.backoff_ns = std::min(c.backoff_ns * 2, kBackoffMaxNs);
     return;
   }
-  c.fd = ::socket(c.addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  c.fd = ::socket(c.resolver.address().ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (c.fd < 0) {
     log_warn("source {}: socket: {}", cfg_.name, std::strerror(errno));
     c.state = Conn::State::backoff;
@@ -246,7 +227,8 @@ void KafkaSource::connect(Conn& c) {
   c.api_versions_version = kafka::kApiVersionsVersions.max;
   c.deadline = host_.now() + kRequestTimeoutNs;
   io_uring_sqe* sqe = host_.reactor().sqe();
-  io_uring_prep_connect(sqe, c.fd, reinterpret_cast<sockaddr*>(&c.addr), c.addr_len);
+  io_uring_prep_connect(sqe, c.fd, reinterpret_cast<const sockaddr*>(&c.resolver.address()),
+                        c.resolver.address_length());
   io_uring_sqe_set_data64(sqe, c.connect_done.user_data());
   ++c.ops;
 }
@@ -783,8 +765,12 @@ bool KafkaSource::poll() {
       for (auto& p : partitions_) needed |= p->leader == c.node_id && c.index != 0;
       if (needed) connect(c);
     }
+    if (c.state == Conn::State::resolving && c.resolver.poll() != Resolver::State::resolving) {
+      connect_resolved(c);
+      progress = true;
+    }
     if ((c.state == Conn::State::ready || c.state == Conn::State::negotiating ||
-         c.state == Conn::State::connecting) &&
+         c.state == Conn::State::connecting || c.state == Conn::State::resolving) &&
         now > c.deadline) {
       drop(c, "request timed out");
       continue;
@@ -979,6 +965,7 @@ int64_t KafkaSource::next_deadline() const {
   int64_t t = kTimeMax;
   for (const auto& c : conns_) {
     if (c->state == Conn::State::backoff) t = std::min(t, c->retry_at);
+    if (c->state == Conn::State::resolving) t = std::min(t, host_.now() + Resolver::kPollNs);
     if (c->deadline != kTimeMax) t = std::min(t, c->deadline);
   }
   if (metadata_needed_) t = std::min(t, metadata_not_before_);

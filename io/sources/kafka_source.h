@@ -83,6 +83,7 @@ class KafkaSource final : public Source {
   void on_op_done(uint32_t id, const io_uring_cqe& cqe);
   Conn& conn_for(int32_t node_id);
   void connect(Conn& c);
+  void connect_resolved(Conn& c);
   void drop(Conn& c, const char* why);
   void finish_close(Conn& c);
   void send_request(Conn& c);

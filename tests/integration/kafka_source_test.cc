@@ -196,6 +196,17 @@ TEST(KafkaCodecsTest, EveryProducerAndCodecGivesTheExactResult) {
     run_to_end_and_expect(run_dir, kafka_pipeline_toml(spec, source, shards, run_dir), spec,
                           expected, topic, end_offsets);
   }
+  // The bootstrap brokers given by name: looked up off the shard's thread
+  // (io/resolver.h), with the same result.
+  KafkaSourceToml by_name = source;
+  for (std::string& b : by_name.brokers) {
+    ASSERT_EQ(b.rfind("127.0.0.1:", 0), 0u) << b;
+    b = "localhost:" + b.substr(std::string("127.0.0.1:").size());
+  }
+  SCOPED_TRACE("brokers by name");
+  TempDir run_dir;
+  run_to_end_and_expect(run_dir, kafka_pipeline_toml(spec, by_name, 2, run_dir), spec, expected, topic,
+                        end_offsets);
 }
 
 // ---------------------------------------------------------------------------
