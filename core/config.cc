@@ -19,6 +19,8 @@
 #include <toml++/toml.h>
 
 #include "core/clock.h"
+#include "core/config_kinds.h"
+#include "core/config_reader.h"
 #include "core/timestamp.h"
 
 namespace sluice {
@@ -40,8 +42,6 @@ constexpr DurationUnit kDurationUnits[] = {
     {"ms", kNsPerMs}, {"us", kNsPerUs},  {"ns", 1},
 };
 
-// 2024-01-01T00:00:00Z: a fixed default keeps generated data (and tests) reproducible.
-constexpr int64_t kGeneratorStartDefaultNs = 1'704'067'200 * kNsPerS;
 
 
 // Output rows carry these columns beside the key fields and aggregates.
@@ -54,7 +54,7 @@ bool is_alpha(char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
 }
 
-const char* type_name(const toml::node& node) {
+const char* type_name_of(const toml::node& node) {
   switch (node.type()) {
     case toml::node_type::none:
       return "nothing";
@@ -81,7 +81,7 @@ const char* type_name(const toml::node& node) {
 }
 
 // Edit distance, for "did you mean" hints on unknown keys; keys are short.
-size_t edit_distance(std::string_view a, std::string_view b) {
+size_t edit_distance_of(std::string_view a, std::string_view b) {
   std::vector<size_t> row(b.size() + 1);
   for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
   for (size_t i = 1; i <= a.size(); ++i) {
@@ -96,27 +96,24 @@ size_t edit_distance(std::string_view a, std::string_view b) {
   return row[b.size()];
 }
 
-// "cannot <verb> string field": reads better than the bare function name.
-const char* verb(AggFn fn) {
-  if (fn == AggFn::min) return "take the min of";
-  if (fn == AggFn::max) return "take the max of";
-  if (fn == AggFn::avg) return "average";
-  return fn.c_str();
-}
-
 bool before(const toml::source_region& a, const toml::source_region& b) {
   return std::pair(a.begin.line, a.begin.column) < std::pair(b.begin.line, b.begin.column);
 }
 
 // Two spellings of one file ("out/x", "./out/x") must compare equal; no file system access.
+}  // namespace
+
 std::string normal_path(std::string_view path) {
   return std::filesystem::path(path).lexically_normal().string();
 }
 
-struct ListenAddress {
-  std::string host;
-  uint16_t port = 0;
-};
+std::string ConfigContext::output_path(const std::string& path, std::string owner, const toml::source_region& where) {
+  auto [it, fresh] = outputs_.try_emplace(normal_path(path), Output{std::move(owner), where});
+  return fresh ? std::string() : it->second.owner;
+}
+
+const char* type_name(const toml::node& node) { return type_name_of(node); }
+size_t edit_distance(std::string_view a, std::string_view b) { return edit_distance_of(a, b); }
 
 std::expected<ListenAddress, std::string> parse_listen(std::string_view text) {
   ListenAddress out;
@@ -161,317 +158,8 @@ std::expected<ListenAddress, std::string> parse_listen(std::string_view text) {
   return out;
 }
 
-// Errors of one parse, each with the position of the node it is about.
-class Diagnostics {
- public:
-  explicit Diagnostics(std::string_view file) : file_(file) {}
 
-  void at(const toml::source_region& where, std::string message) {
-    errors_.push_back({file_, where.begin.line, where.begin.column, std::move(message)});
-  }
-  bool empty() const { return errors_.empty(); }
-
-  // File order reads best; stable so two errors at one position keep the order they were found.
-  std::vector<ConfigError> take_sorted() {
-    std::stable_sort(errors_.begin(), errors_.end(), [](const auto& a, const auto& b) {
-      return std::pair(a.line, a.column) < std::pair(b.line, b.column);
-    });
-    return std::move(errors_);
-  }
-
- private:
-  std::string file_;
-  std::vector<ConfigError> errors_;
-};
-
-enum class Need { optional, required };
-enum class Empty { rejected, allowed };
-enum class Zero { rejected, allowed };
-
-template <typename T>
-struct Choice {
-  std::string_view name;
-  T value;
-};
-
-template <typename T>
-constexpr int64_t integer_max() {
-  if constexpr (sizeof(T) >= sizeof(int64_t)) {
-    return std::numeric_limits<int64_t>::max();
-  } else {
-    return int64_t(std::numeric_limits<T>::max());
-  }
-}
-
-// Reads the keys of one TOML table. Each getter records its key as expected, reports a missing
-// required key at the table and a bad value at the value, and on error leaves `out` as it was,
-// so parsing goes on with the default and finds further errors. finish() reports the keys that
-// no getter asked for.
-class TableReader {
- public:
-  // `where` names the table in messages: "[window]", "[[sources]] \"pos\"", "" for the root.
-  TableReader(Diagnostics& diag, const toml::table& table, std::string where)
-      : diag_(diag), table_(table), where_(std::move(where)) {}
-
-  void set_where(std::string where) { where_ = std::move(where); }
-
-  const toml::node* find(std::string_view key, Need need = Need::optional) {
-    expected_.emplace_back(key);
-    const toml::node* node = table_.get(key);
-    if (node == nullptr && need == Need::required) {
-      missing(key);
-    }
-    return node;
-  }
-
-  void missing(std::string_view key, std::string_view why = {}) {
-    std::string message = where_.empty()
-                              ? fmt::format("missing required key \"{}\" at the top level", key)
-                              : fmt::format("missing required key \"{}\" in {}", key, where_);
-    if (!why.empty()) message += fmt::format(" ({})", why);
-    diag_.at(table_.source(), std::move(message));
-  }
-
-  // "<table> <key>: <message>" at the value of `key` (which must be present).
-  void error(std::string_view key, std::string_view message) {
-    error_at(*table_.get(key), key, message);
-  }
-  void error_at(const toml::node& node, std::string_view key, std::string_view message) {
-    diag_.at(node.source(), where_.empty() ? fmt::format("{}: {}", key, message)
-                                           : fmt::format("{} {}: {}", where_, key, message));
-  }
-
-  bool string(std::string_view key, std::string& out, Need need = Need::optional,
-              Empty empty = Empty::rejected) {
-    const toml::node* node = find(key, need);
-    if (node == nullptr) return false;
-    return string_value(*node, key, out, empty);
-  }
-
-  template <typename T>
-  bool integer(std::string_view key, T& out, int64_t min, int64_t max = integer_max<T>(),
-               Need need = Need::optional) {
-    const toml::node* node = find(key, need);
-    if (node == nullptr) return false;
-    const auto* value = node->as_integer();
-    if (value == nullptr) {
-      error_at(*node, key, fmt::format("expected an integer, got {}", type_name(*node)));
-      return false;
-    }
-    int64_t v = value->get();
-    if (v < min || v > max) {
-      error_at(*node, key,
-               max == integer_max<T>()
-                   ? fmt::format("{} is out of range: must be at least {}", v, min)
-                   : fmt::format("{} is out of range {}..{}", v, min, max));
-      return false;
-    }
-    out = T(v);
-    return true;
-  }
-
-  bool boolean(std::string_view key, bool& out) {
-    const toml::node* node = find(key);
-    if (node == nullptr) return false;
-    const auto* value = node->as_boolean();
-    if (value == nullptr) {
-      error_at(*node, key, fmt::format("expected true or false, got {}", type_name(*node)));
-      return false;
-    }
-    out = value->get();
-    return true;
-  }
-
-  bool duration(std::string_view key, int64_t& out_ns, Zero zero, Need need = Need::optional) {
-    const toml::node* node = find(key, need);
-    if (node == nullptr) return false;
-    const auto* text = node->as_string();
-    if (text == nullptr) {
-      std::string message =
-          fmt::format("expected a duration string like \"5m\", got {}", type_name(*node));
-      if (const auto* number = node->as_integer()) {
-        message += fmt::format(" (write the unit too, e.g. \"{0}s\" or \"{0}ms\")", number->get());
-      }
-      error_at(*node, key, message);
-      return false;
-    }
-    auto ns = parse_duration(text->get());
-    if (!ns) {
-      error_at(*node, key, fmt::format("bad duration \"{}\": {}", text->get(), ns.error()));
-      return false;
-    }
-    if (*ns == 0 && zero == Zero::rejected) {
-      error_at(*node, key, "must be greater than 0");
-      return false;
-    }
-    out_ns = *ns;
-    return true;
-  }
-
-  template <typename T>
-  bool choice(std::string_view key, T& out, std::initializer_list<Choice<T>> choices,
-              Need need = Need::optional) {
-    const toml::node* node = find(key, need);
-    if (node == nullptr) return false;
-    const auto* text = node->as_string();
-    if (text != nullptr) {
-      for (const auto& c : choices) {
-        if (c.name == text->get()) {
-          out = c.value;
-          return true;
-        }
-      }
-    }
-    std::string names;
-    for (const auto& c : choices) {
-      names += fmt::format("{}\"{}\"", names.empty() ? "" : ", ", c.name);
-    }
-    error_at(*node, key,
-             text != nullptr
-                 ? fmt::format("expected one of {}, got \"{}\"", names, text->get())
-                 : fmt::format("expected a string (one of {}), got {}", names, type_name(*node)));
-    return false;
-  }
-
-  // A string or an array of strings; every name non-empty and unique.
-  bool string_list(std::string_view key, std::vector<std::string>& out, Need need,
-                   bool single_string_ok) {
-    const toml::node* node = find(key, need);
-    if (node == nullptr) return false;
-    if (single_string_ok && node->is_string()) {
-      std::string value;
-      if (!string_value(*node, key, value, Empty::rejected)) return false;
-      out = {std::move(value)};
-      return true;
-    }
-    const toml::array* array = node->as_array();
-    if (array == nullptr || array->empty()) {
-      error_at(*node, key,
-               fmt::format("expected {}a non-empty array of strings, got {}",
-                           single_string_ok ? "a string or " : "",
-                           array != nullptr ? "an empty array" : type_name(*node)));
-      return false;
-    }
-    std::vector<std::string> values;
-    bool ok = true;
-    for (const toml::node& element : *array) {
-      std::string value;
-      if (!string_value(element, key, value, Empty::rejected)) {
-        ok = false;
-      } else if (std::find(values.begin(), values.end(), value) != values.end()) {
-        error_at(element, key, fmt::format("\"{}\" is listed twice", value));
-        ok = false;
-      } else {
-        values.push_back(std::move(value));
-      }
-    }
-    if (ok) out = std::move(values);
-    return ok;
-  }
-
-  const toml::table* subtable(std::string_view key, Need need = Need::optional) {
-    const toml::node* node = find(key, need);
-    if (node == nullptr) return nullptr;
-    const toml::table* table = node->as_table();
-    if (table == nullptr) {
-      error_at(*node, key, fmt::format("expected a table, got {}", type_name(*node)));
-    }
-    return table;
-  }
-
-  // Every table of the array of tables `key`; `noun` names one element ("source").
-  std::vector<const toml::table*> tables(std::string_view key, Need need, std::string_view noun) {
-    std::vector<const toml::table*> out;
-    const toml::node* node = find(key);
-    if (node == nullptr) {
-      if (need == Need::required) {
-        diag_.at(table_.source(),
-                 fmt::format("missing [[{}]]: at least one {} is required", key, noun));
-      }
-      return out;
-    }
-    const toml::array* array = node->as_array();
-    if (array == nullptr) {
-      error_at(*node, key,
-               fmt::format("expected an array of tables ([[{}]]), got {}", key, type_name(*node)));
-      return out;
-    }
-    if (array->empty() && need == Need::required) {
-      error_at(*node, key, fmt::format("at least one {} is required", noun));
-    }
-    for (const toml::node& element : *array) {
-      if (const toml::table* table = element.as_table()) {
-        out.push_back(table);
-      } else {
-        error_at(element, key, fmt::format("expected a table, got {}", type_name(element)));
-      }
-    }
-    return out;
-  }
-
-  // `key` is valid only for another variant of this table (another source type); say so at the
-  // key rather than calling it unknown.
-  void reject(std::string_view key, std::string_view variant) {
-    known_.emplace_back(key);
-    auto it = table_.find(key);
-    if (it != table_.end()) {
-      diag_.at(it->first.source(), fmt::format("key \"{}\" is not valid for {}", key, variant));
-    }
-  }
-
-  // `key` is valid, but whether it fits depends on a value that was already reported as wrong:
-  // one error is enough.
-  void ignore(std::string_view key) { known_.emplace_back(key); }
-
-  void finish() {
-    for (const auto& [key, node] : table_) {
-      if (std::ranges::find(expected_, key.str()) != expected_.end() ||
-          std::ranges::find(known_, key.str()) != known_.end()) {
-        continue;
-      }
-      std::string message = fmt::format("unknown key \"{}\" {}", key.str(),
-                                        where_.empty() ? "at the top level" : "in " + where_);
-      if (auto guess = closest_expected(key.str()); !guess.empty()) {
-        message += fmt::format("; did you mean \"{}\"?", guess);
-      }
-      diag_.at(key.source(), std::move(message));
-    }
-  }
-
- private:
-  bool string_value(const toml::node& node, std::string_view key, std::string& out, Empty empty) {
-    const auto* value = node.as_string();
-    if (value == nullptr) {
-      error_at(node, key, fmt::format("expected a string, got {}", type_name(node)));
-      return false;
-    }
-    if (value->get().empty() && empty == Empty::rejected) {
-      error_at(node, key, "must not be empty");
-      return false;
-    }
-    out = value->get();
-    return true;
-  }
-
-  std::string_view closest_expected(std::string_view key) const {
-    std::string_view best;
-    size_t best_distance = 3;  // more than two edits is a different word, not a typo
-    for (const auto& candidate : expected_) {
-      size_t d = edit_distance(key, candidate);
-      if (d < best_distance && d < candidate.size()) {
-        best = candidate;
-        best_distance = d;
-      }
-    }
-    return best;
-  }
-
-  Diagnostics& diag_;
-  const toml::table& table_;
-  std::string where_;
-  std::vector<std::string> expected_;  // keys asked for: also the "did you mean" candidates
-  std::vector<std::string> known_;     // keys reported elsewhere or deliberately not checked
-};
+namespace {
 
 // Where a name was first defined, for "duplicate" messages.
 using NameLines = std::map<std::string, uint32_t, std::less<>>;
@@ -480,7 +168,7 @@ using NameLines = std::map<std::string, uint32_t, std::less<>>;
 // (schema before aggregates) so later ones can check references into earlier ones.
 class ConfigParser {
  public:
-  explicit ConfigParser(Diagnostics& diag) : diag_(diag) {}
+  ConfigParser(Diagnostics& diag, const ConfigKinds& kinds) : diag_(diag), kinds_(kinds) {}
 
   void parse(const toml::table& root, PipelineConfig& config) {
     TableReader r(diag_, root, "");
@@ -538,58 +226,26 @@ class ConfigParser {
       r.set_where(fmt::format("[[sources]] \"{}\"", source.name));
       check_unique(source_names_, source.name, *table.get("name"), "source");
     }
-    bool typed = r.choice("type", source.type,
-                          {{"tcp", SourceType::tcp},
-                           {"file", SourceType::file},
-                           {"generator", SourceType::generator},
-                           {"kafka", SourceType::kafka}},
-                          Need::required);
+    std::vector<std::string_view> names;
+    for (const SourceConfigKind* k : kinds_.sources) names.push_back(k->name);
+    const int t = r.choice_of("type", names, Need::required);
+    const SourceConfigKind* kind = t >= 0 ? kinds_.sources[size_t(t)] : nullptr;
+    if (kind != nullptr) source.type = SourceType{kind->name};
     r.choice("format", source.format, {{"ndjson", InputFormat::ndjson}});
     r.integer("line_bytes_max", source.line_bytes_max, limits::line_bytes_max_min,
               limits::line_bytes_max_max);
-
+    if (kind != nullptr) kind->parse(r, source, context_);
     // Keys of the other types are named as misplaced rather than unknown: `path` on a tcp source
     // is a mix-up, not a typo.
-    static constexpr std::string_view kTcpKeys[] = {"listen", "connections_max", "read_timeout",
-                                                    "stop_grace"};
-    static constexpr std::string_view kFileKeys[] = {"path", "paths", "read_bytes", "split"};
-    static constexpr std::string_view kGeneratorKeys[] = {"count", "rate", "products", "customers",
-                                                          "start", "step", "jitter",   "seed"};
-    static constexpr std::string_view kKafkaKeys[] = {
-        "brokers",   "topic",     "start",     "stop",          "offset_reset",        "client_id",
-        "max_wait",  "min_bytes", "max_bytes", "partition_max_bytes"};
-    struct TypeKeys {
-      SourceType type;
-      std::span<const std::string_view> keys;
-    };
-    const TypeKeys type_keys[] = {{SourceType::tcp, kTcpKeys},
-                                  {SourceType::file, kFileKeys},
-                                  {SourceType::generator, kGeneratorKeys},
-                                  {SourceType::kafka, kKafkaKeys}};
-    if (typed) {
-      if (source.type == SourceType::tcp) {
-        parse_tcp_source(r, source);
-      } else if (source.type == SourceType::file) {
-        parse_file_source(r, source);
-      } else if (source.type == SourceType::generator) {
-        parse_generator_source(r, source.generator);
-      } else if (source.type == SourceType::kafka) {
-        parse_kafka_source(r, source);
-      }
-    }
-    std::string variant = fmt::format("a {} source", to_string(source.type));
-    std::span<const std::string_view> own_keys;
-    for (const auto& [type, keys] : type_keys) {
-      if (typed && type == source.type) own_keys = keys;
-    }
+    std::string variant = kind != nullptr ? fmt::format("a {} source", kind->name) : std::string();
     std::vector<std::string_view> seen;  // a key of several other types is reported once
-    for (const auto& [type, keys] : type_keys) {
-      if (typed && type == source.type) continue;
-      for (std::string_view key : keys) {
-        if (std::ranges::find(own_keys, key) != own_keys.end()) continue;  // shared, e.g. "start"
+    for (const SourceConfigKind* other : kinds_.sources) {
+      if (other == kind) continue;
+      for (std::string_view key : other->keys) {
+        if (kind != nullptr && std::ranges::find(kind->keys, key) != kind->keys.end()) continue;  // shared
         if (std::ranges::find(seen, key) != seen.end()) continue;
         seen.push_back(key);
-        if (typed) {
+        if (kind != nullptr) {
           r.reject(key, variant);
         } else {
           r.ignore(key);
@@ -597,127 +253,6 @@ class ConfigParser {
       }
     }
     r.finish();
-  }
-
-  void parse_tcp_source(TableReader& r, SourceConfig& source) {
-    std::string listen;
-    if (r.string("listen", listen, Need::required)) {
-      auto address = parse_listen(listen);
-      if (!address) {
-        r.error("listen", fmt::format("bad address \"{}\": {}", listen, address.error()));
-      } else {
-        source.tcp.host = address->host;
-        source.tcp.port = address->port;
-        // Port 0 asks the kernel for a free port, so several such sources never clash.
-        if (address->port != 0) {
-          auto [it, fresh] = listen_owners_.try_emplace(
-              fmt::format("{}:{}", address->host, address->port), source.name);
-          if (!fresh) {
-            r.error("listen",
-                    fmt::format("\"{}\" is already used by source \"{}\"", listen, it->second));
-          }
-        }
-      }
-    }
-    r.integer("connections_max", source.tcp.connections_max, 1);
-    r.duration("read_timeout", source.tcp.read_timeout_ns, Zero::allowed);
-    r.duration("stop_grace", source.tcp.stop_grace_ns, Zero::allowed);
-  }
-
-  void parse_file_source(TableReader& r, SourceConfig& source) {
-    const toml::node* path = r.find("path");
-    const toml::node* paths = r.find("paths");
-    if (path != nullptr && paths != nullptr) {
-      r.error("paths", "give either \"path\" or \"paths\", not both");
-    } else if (path == nullptr && paths == nullptr) {
-      r.missing("path", "a file source needs \"path\" or \"paths\"");
-    } else if (path != nullptr) {
-      std::string one;
-      if (r.string("path", one)) source.file.paths = {std::move(one)};
-    } else {
-      r.string_list("paths", source.file.paths, Need::required, /*single_string_ok=*/false);
-    }
-    for (const auto& p : source.file.paths) {
-      source_paths_.push_back({p, fmt::format("source \"{}\"", source.name)});
-    }
-    r.integer("read_bytes", source.file.read_bytes, limits::read_bytes_min, limits::read_bytes_max);
-    r.boolean("split", source.file.split);
-  }
-
-  void parse_kafka_source(TableReader& r, SourceConfig& source) {
-    KafkaSourceConfig& k = source.kafka;
-    std::vector<std::string> brokers;
-    if (r.string_list("brokers", brokers, Need::required, /*single_string_ok=*/true)) {
-      for (const std::string& b : brokers) {
-        auto address = parse_listen(b);
-        if (!address || address->port == 0) {
-          r.error("brokers", fmt::format("bad broker address \"{}\"{}; expected \"host:port\"", b,
-                                         address ? "" : ": " + address.error()));
-        } else {
-          k.brokers.push_back({address->host, address->port});
-        }
-      }
-    }
-    r.string("topic", k.topic, Need::required);
-    if (const toml::node* start = r.find("start")) {
-      const auto* text = start->as_string();
-      int64_t ns = 0;
-      if (text == nullptr) {
-        r.error("start", fmt::format("expected \"earliest\", \"latest\" or an RFC 3339 time, got {}{}",
-                                     type_name(*start), start->is_date_time() ? " (quote it)" : ""));
-      } else if (text->get() == "earliest") {
-        k.start = KafkaSourceConfig::Start::earliest;
-      } else if (text->get() == "latest") {
-        k.start = KafkaSourceConfig::Start::latest;
-      } else if (auto e = parse_rfc3339(text->get(), ns); e != TimestampError::ok) {
-        r.error("start", fmt::format("bad start \"{}\": expected \"earliest\", \"latest\" or an "
-                                     "RFC 3339 time ({})",
-                                     text->get(), to_string(e)));
-      } else {
-        k.start = KafkaSourceConfig::Start::time;
-        k.start_time_ms = ns / kNsPerMs;
-      }
-    }
-    r.choice("stop", k.stop, {{"none", KafkaSourceConfig::Stop::none}, {"end", KafkaSourceConfig::Stop::end}});
-    r.choice("offset_reset", k.offset_reset,
-             {{"earliest", KafkaSourceConfig::OffsetReset::earliest},
-              {"latest", KafkaSourceConfig::OffsetReset::latest},
-              {"fail", KafkaSourceConfig::OffsetReset::fail}});
-    r.string("client_id", k.client_id);
-    r.duration("max_wait", k.max_wait_ns, Zero::allowed);
-    r.integer("min_bytes", k.min_bytes, 0, 1 << 30);
-    r.integer("max_bytes", k.max_bytes, 1 << 16, 1 << 30);
-    r.integer("partition_max_bytes", k.partition_max_bytes, 1 << 10, 1 << 30);
-  }
-
-  void parse_generator_source(TableReader& r, GeneratorSourceConfig& generator) {
-    generator.start_ns = kGeneratorStartDefaultNs;
-    r.integer("count", generator.count, 0);
-    r.integer("rate", generator.rate, 0);
-    r.integer("products", generator.products, 1);
-    r.integer("customers", generator.customers, 1);
-    if (const toml::node* start = r.find("start")) {
-      const auto* text = start->as_string();
-      int64_t ns = 0;
-      if (text == nullptr) {
-        // An unquoted TOML date-time is the likely slip here; the fix is to quote it.
-        r.error("start",
-                fmt::format("expected a string like \"2024-01-01T00:00:00Z\" or \"now\", "
-                            "got {}{}",
-                            type_name(*start), start->is_date_time() ? " (quote it)" : ""));
-      } else if (text->get() == "now") {
-        generator.start_now = true;
-      } else if (auto e = parse_rfc3339(text->get(), ns); e != TimestampError::ok) {
-        r.error("start", fmt::format("bad time \"{}\": {}; expected RFC 3339 like "
-                                     "\"2024-01-01T00:00:00Z\" or \"now\"",
-                                     text->get(), to_string(e)));
-      } else {
-        generator.start_ns = ns;
-      }
-    }
-    r.duration("step", generator.step_ns, Zero::rejected);
-    r.duration("jitter", generator.jitter_ns, Zero::allowed);
-    r.integer("seed", generator.seed, 0);
   }
 
   void parse_schema(const toml::table& table, SchemaConfig& schema) {
@@ -816,10 +351,29 @@ class ConfigParser {
 
   void parse_window(const toml::table& table, WindowConfig& window) {
     TableReader r(diag_, table, "[window]");
-    r.choice("kind", window.kind, {{"tumbling", WindowKind::tumbling}});
+    std::vector<std::string_view> names;
+    for (const WindowConfigKind* k : kinds_.windows) names.push_back(k->name);
+    const int k = r.choice_of("kind", names);
+    const WindowConfigKind* kind = nullptr;
+    if (k >= 0) {
+      kind = kinds_.windows[size_t(k)];
+      window.kind = WindowKind{kind->name};
+    } else if (table.get("kind") == nullptr) {
+      for (const WindowConfigKind* w : kinds_.windows) {
+        if (w->name == window.kind.name) kind = w;  // the default kind
+      }
+    }
     r.duration("size", window.size_ns, Zero::rejected, Need::required);
     r.duration("watermark_delay", window.watermark_delay_ns, Zero::allowed);
     r.duration("idle_timeout", window.idle_timeout_ns, Zero::allowed);
+    if (kind != nullptr) {
+      kind->parse(r, window);
+    } else {
+      // A bad kind was reported: the keys of every kind pass without a second error.
+      for (const WindowConfigKind* w : kinds_.windows) {
+        for (std::string_view key : w->keys) r.ignore(key);
+      }
+    }
     r.finish();
   }
 
@@ -843,24 +397,22 @@ class ConfigParser {
         check_unique(aggregate_names_, aggregate.name, name, "aggregate");
       }
     }
-    bool have_fn = r.choice("fn", aggregate.fn,
-                            {{"count", AggFn::count},
-                             {"sum", AggFn::sum},
-                             {"min", AggFn::min},
-                             {"max", AggFn::max},
-                             {"avg", AggFn::avg}},
-                            Need::required);
+    std::vector<std::string_view> names;
+    for (const AggregateConfigKind& k : kinds_.aggregates) names.push_back(k.name);
+    const int f = r.choice_of("fn", names, Need::required);
+    const AggregateConfigKind* fn = f >= 0 ? &kinds_.aggregates[size_t(f)] : nullptr;
+    if (fn != nullptr) aggregate.fn = AggFn{fn->name};
     bool have_field = r.string("field", aggregate.field);
-    if (have_fn && !have_field && aggregate.fn != AggFn::count && table.get("field") == nullptr) {
-      r.missing("field", fmt::format("fn \"{}\" needs a field", to_string(aggregate.fn)));
+    if (fn != nullptr && !have_field && fn->needs_field && table.get("field") == nullptr) {
+      r.missing("field", fmt::format("fn \"{}\" needs a field", fn->name));
     }
     if (have_field && schema_given) {
-      check_aggregate_field(*table.get("field"), have_fn, schema, aggregate);
+      check_aggregate_field(*table.get("field"), fn, schema, aggregate);
     }
     r.finish();
   }
 
-  void check_aggregate_field(const toml::node& field, bool have_fn, const SchemaConfig& schema,
+  void check_aggregate_field(const toml::node& field, const AggregateConfigKind* fn, const SchemaConfig& schema,
                              AggregateConfig& aggregate) {
     int index_in_schema = schema.field_index(aggregate.field);
     if (index_in_schema < 0) {
@@ -873,11 +425,12 @@ class ConfigParser {
       diag_.at(field.source(), fmt::format("aggregate \"{}\" uses field \"{}\" which is not "
                                            "declared in [schema] fields{}",
                                            aggregate.name, aggregate.field, role));
-    } else if (have_fn && aggregate.fn != AggFn::count &&
-               schema.fields[size_t(index_in_schema)].type == FieldType::string) {
-      diag_.at(field.source(), fmt::format("aggregate \"{}\" cannot {} string field \"{}\": only "
+    } else if (fn != nullptr && fn->needs_field && !fn->accepts(schema.fields[size_t(index_in_schema)].type)) {
+      diag_.at(field.source(), fmt::format("aggregate \"{}\" cannot {} {} field \"{}\": only "
                                            "int64 and float64 fields can be aggregated",
-                                           aggregate.name, verb(aggregate.fn), aggregate.field));
+                                           aggregate.name, fn->verb,
+                                           to_string(schema.fields[size_t(index_in_schema)].type),
+                                           aggregate.field));
     } else {
       aggregate.field_index = index_in_schema;
     }
@@ -889,9 +442,11 @@ class ConfigParser {
       r.set_where(fmt::format("[[sinks]] \"{}\"", sink.name));
       check_unique(sink_names_, sink.name, *table.get("name"), "sink");
     }
-    bool typed =
-        r.choice("type", sink.type, {{"stdout", SinkType::stdout_sink}, {"file", SinkType::file}},
-                 Need::required);
+    std::vector<std::string_view> names;
+    for (const SinkConfigKind* k : kinds_.sinks) names.push_back(k->name);
+    const int t = r.choice_of("type", names, Need::required);
+    const SinkConfigKind* kind = t >= 0 ? kinds_.sinks[size_t(t)] : nullptr;
+    if (kind != nullptr) sink.type = SinkType{kind->name};
     r.choice("format", sink.format, {{"ndjson", OutputFormat::ndjson}, {"csv", OutputFormat::csv}});
     r.choice("order", sink.order, {{"none", RowOrder::none}, {"key", RowOrder::key}});
     r.duration("flush_interval", sink.flush_interval_ns, Zero::allowed);
@@ -907,28 +462,20 @@ class ConfigParser {
       sink.pending_bytes_max = std::max<uint64_t>(64ull << 20, 4 * uint64_t(sink.buffer_bytes));
     }
 
-    if (!typed) {
-      r.ignore("path");
-      r.ignore("append");
-    } else if (sink.type == SinkType::file) {
-      if (r.string("path", sink.path, Need::required)) {
-        const toml::node& path = *table.get("path");
-        auto [it, fresh] = sink_paths_.try_emplace(
-            normal_path(sink.path), fmt::format("sink \"{}\"", sink.name), path.source());
-        if (!fresh) {
-          r.error("path",
-                  fmt::format("\"{}\" is already written by {}", sink.path, it->second.owner));
+    if (kind != nullptr) kind->parse(r, sink, context_);
+    std::string variant = kind != nullptr ? fmt::format("a {} sink", kind->name) : std::string();
+    std::vector<std::string_view> seen;
+    for (const SinkConfigKind* other : kinds_.sinks) {
+      if (other == kind) continue;
+      for (std::string_view key : other->keys) {
+        if (kind != nullptr && std::ranges::find(kind->keys, key) != kind->keys.end()) continue;
+        if (std::ranges::find(seen, key) != seen.end()) continue;
+        seen.push_back(key);
+        if (kind != nullptr) {
+          r.reject(key, variant);
+        } else {
+          r.ignore(key);
         }
-      }
-      r.boolean("append", sink.append);
-    } else {
-      r.reject("path", "a stdout sink");
-      r.reject("append", "a stdout sink");
-      if (stdout_sink_.empty()) {
-        stdout_sink_ = sink.name;
-      } else {
-        r.error("type", fmt::format("only one sink may write to stdout; sink \"{}\" already does",
-                                    stdout_sink_));
       }
     }
     r.finish();
@@ -945,10 +492,10 @@ class ConfigParser {
       } else {
         metrics.host = address->host;
         metrics.port = address->port;
-        auto [it, fresh] = listen_owners_.try_emplace(
-            fmt::format("{}:{}", address->host, address->port), "[metrics]");
-        if (!fresh && address->port != 0) {
-          r.error("listen", fmt::format("\"{}\" is already used by source \"{}\"", listen, it->second));
+        const std::string owner =
+            context_.claim_listen(fmt::format("{}:{}", address->host, address->port), "[metrics]");
+        if (!owner.empty() && address->port != 0) {
+          r.error("listen", fmt::format("\"{}\" is already used by source \"{}\"", listen, owner));
         }
       }
     }
@@ -968,9 +515,16 @@ class ConfigParser {
 
   // Checks between sections that need all of them parsed.
   void cross_check(const PipelineConfig& config) {
+    auto kind_of = [&](const SourceConfig& src) -> const SourceConfigKind* {
+      for (const SourceConfigKind* k : kinds_.sources) {
+        if (k->name == src.type.name) return k;
+      }
+      return nullptr;
+    };
     if (kafka_meta_where_) {
       for (const SourceConfig& src : config.sources) {
-        if (src.type != SourceType::kafka) {
+        const SourceConfigKind* k = kind_of(src);
+        if (k != nullptr && !k->record_metadata) {
           diag_.at(*kafka_meta_where_,
                    fmt::format("[schema] uses Kafka record metadata (\"@kafka.*\"), but source "
                                "\"{}\" is a {} source; every source must be a Kafka source",
@@ -980,8 +534,8 @@ class ConfigParser {
       }
     }
     if (dead_letter_path_) {
-      auto it = sink_paths_.find(normal_path(config.dead_letter.path));
-      if (it != sink_paths_.end()) {
+      auto it = context_.outputs().find(normal_path(config.dead_letter.path));
+      if (it != context_.outputs().end()) {
         // Reported at whichever of the two comes second: the first was fine on its own.
         const auto& where =
             before(it->second.where, *dead_letter_path_) ? *dead_letter_path_ : it->second.where;
@@ -992,7 +546,8 @@ class ConfigParser {
     // One connection must always be able to hold a line of the longest allowed length.
     if (connection_budget_where_) {
       for (const SourceConfig& src : config.sources) {
-        if (src.type == SourceType::tcp && src.line_bytes_max > config.connection_buffer_bytes_max) {
+        const SourceConfigKind* k = kind_of(src);
+        if (k != nullptr && k->connection_buffers && src.line_bytes_max > config.connection_buffer_bytes_max) {
           diag_.at(*connection_budget_where_,
                    fmt::format("connection_buffer_bytes_max ({}) is less than line_bytes_max ({}) of "
                                "source \"{}\": no connection could hold one of its longest lines",
@@ -1001,23 +556,15 @@ class ConfigParser {
       }
     }
     // A sink truncates its file at start-up: writing to an input would destroy it.
-    for (const auto& [path, owner] : source_paths_) {
-      auto it = sink_paths_.find(normal_path(path));
-      if (it != sink_paths_.end()) {
+    for (const auto& [path, owner] : context_.inputs()) {
+      auto it = context_.outputs().find(normal_path(path));
+      if (it != context_.outputs().end()) {
         diag_.at(it->second.where, fmt::format("{} would overwrite \"{}\", which {} reads",
                                                it->second.owner, path, owner));
       }
     }
   }
 
-  struct PathOwner {
-    std::string owner;  // "sink \"metrics\""
-    toml::source_region where;
-  };
-  struct SourcePath {
-    std::string path;
-    std::string owner;  // "source \"pos\""
-  };
 
   void check_unique(NameLines& seen, const std::string& name, const toml::node& node,
                     std::string_view noun) {
@@ -1032,14 +579,12 @@ class ConfigParser {
   NameLines source_names_;
   NameLines aggregate_names_;
   NameLines sink_names_;
-  std::map<std::string, std::string> listen_owners_;  // "host:port" (port != 0) -> source name
-  std::map<std::string, PathOwner> sink_paths_;       // normalised path -> sink
-  std::vector<SourcePath> source_paths_;
+  const ConfigKinds& kinds_;
+  ConfigContext context_;
   // Where [schema] first refers to "@kafka.*" metadata, if it does.
   std::optional<toml::source_region> kafka_meta_where_;
   std::optional<toml::source_region> dead_letter_path_;
   std::optional<toml::source_region> connection_budget_where_;
-  std::string stdout_sink_;
 };
 
 }  // namespace
@@ -1061,7 +606,7 @@ bool PipelineConfig::all_sources_finite() const {
   return std::ranges::all_of(sources, &SourceConfig::finite);
 }
 
-ConfigResult parse_config(std::string_view text, std::string_view file_name) {
+ConfigResult parse_config(std::string_view text, std::string_view file_name, const ConfigKinds& kinds) {
   Diagnostics diag(file_name);
   toml::table root;
   try {
@@ -1075,13 +620,13 @@ ConfigResult parse_config(std::string_view text, std::string_view file_name) {
   }
   PipelineConfig config;
   config.file = std::string(file_name);
-  ConfigParser parser(diag);
+  ConfigParser parser(diag, kinds);
   parser.parse(root, config);
   if (!diag.empty()) return std::unexpected(diag.take_sorted());
   return config;
 }
 
-ConfigResult load_config(const std::string& path) {
+ConfigResult load_config(const std::string& path, const ConfigKinds& kinds) {
   auto unreadable = [&](int error) {
     return std::unexpected(std::vector<ConfigError>{
         {path, 0, 0, fmt::format("cannot read file: {}", std::strerror(error))}});
@@ -1102,7 +647,7 @@ ConfigResult load_config(const std::string& path) {
     text.append(buffer, size_t(n));
   }
   ::close(fd);
-  return parse_config(text, path);
+  return parse_config(text, path, kinds);
 }
 
 std::expected<int64_t, std::string> parse_duration(std::string_view text) {

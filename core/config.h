@@ -29,10 +29,9 @@ struct ConfigError {
 
 using ConfigResult = std::expected<PipelineConfig, std::vector<ConfigError>>;
 
-// Reads and validates a pipeline file. Every error found is reported, not just the first.
-ConfigResult load_config(const std::string& path);
-// Same, from text; `file_name` is used in messages.
-ConfigResult parse_config(std::string_view text, std::string_view file_name);
+// load_config() and parse_config() are in core/config_kinds.h (they take the
+// kinds of source, sink, aggregate and window to accept); with every kind
+// registered: dataflow/pipeline_config.h.
 
 // "250ms", "30s", "5m", "1h30m", "2d"; units ns, us, ms, s, m, h, d; no sign,
 // no spaces, at least one unit. Error message says what is wrong.

@@ -4,6 +4,7 @@
 // this header alone.
 #pragma once
 
+#include <any>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -134,6 +135,9 @@ struct SourceConfig {
   FileSourceConfig file;            // type == file
   GeneratorSourceConfig generator;  // type == generator
   KafkaSourceConfig kafka;          // type == kafka
+  // The options of a kind whose struct is its own (set by its config parser,
+  // read by its make): a kind added later keeps its keys out of this file.
+  std::any options;
 
   bool finite() const {
     return type == SourceType::file || (type == SourceType::generator && generator.count > 0) ||
@@ -179,6 +183,7 @@ struct WindowConfig {
   int64_t size_ns = 0;
   int64_t watermark_delay_ns = 0;
   int64_t idle_timeout_ns = 30 * 1'000'000'000LL;  // 0 = a source never counts as idle
+  std::any options;  // a kind's own options (see SourceConfig::options)
 };
 
 struct AggFn {
@@ -221,6 +226,7 @@ struct SinkConfig {
   // stop firing and every source pauses until the sink catches up (resumes
   // below half). At least 2 x buffer_bytes; default max(64 MiB, 4 x buffer_bytes).
   uint64_t pending_bytes_max = 64ull << 20;
+  std::any options;  // a kind's own options (see SourceConfig::options)
 };
 
 struct DeadLetterConfig {

@@ -27,11 +27,13 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 #include <expected>
 #include <memory>
 #include <string>
 
 #include "core/clock.h"
+#include "core/config_kinds.h"
 #include "core/config_model.h"
 #include "core/reactor.h"
 #include "io/shard_metrics.h"
@@ -125,6 +127,8 @@ class Sink {
 struct SinkKind {
   SinkType type;
   std::string_view name;  // the config's `type`
+  // Its part of the config: its own keys and how to read them.
+  SinkConfigKind config;
   // Start-up, on the main thread: opens what the sink writes to.
   std::expected<SinkResource, std::string> (*open)(const SinkConfig& config);
   // The sink, on the gatherer's shard; or a start-up error.
@@ -137,6 +141,8 @@ struct SinkKind {
 };
 
 const SinkKind* find_sink_kind(SinkType type);
+// Every registered kind, built-ins first.
+const std::vector<const SinkKind*>& sink_kinds();
 // Adds a kind (start-up, before engines are built; built-ins are in
 // io/sinks/sinks.cc). A test or a plugin registers its own this way.
 void register_sink_kind(const SinkKind* kind);

@@ -23,8 +23,10 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "core/clock.h"
+#include "core/config_kinds.h"
 #include "core/config_model.h"
 #include "core/function_ref.h"
 #include "core/memory_budget.h"
@@ -220,6 +222,8 @@ class Source {
 struct SourceKind {
   SourceType type;
   std::string_view name;  // the config's `type`
+  // Its part of the config: its own keys and how to read them.
+  SourceConfigKind config;
   // Start-up, on the main thread (may be null): opens or checks what the
   // source needs (a TCP listener; that input files are readable).
   std::expected<SourceResource, std::string> (*prepare)(const SourceConfig& config);
@@ -242,6 +246,8 @@ struct SourceKind {
 
 // The kind registered for a source type, or nullptr.
 const SourceKind* find_source_kind(SourceType type);
+// Every registered kind, built-ins first.
+const std::vector<const SourceKind*>& source_kinds();
 // Adds a kind (start-up, before engines are built; built-ins are in
 // io/sources/sources.cc). A test or a plugin registers its own this way.
 void register_source_kind(const SourceKind* kind);

@@ -75,6 +75,8 @@ const AggregateFunction* find_aggregate_function(AggFn name);
 // built-ins are in operators/aggregates/aggregates.cc). A test or a plugin
 // registers its own this way.
 void register_aggregate_function(const AggregateFunction* function);
+// Every registered function, built-ins first.
+const std::vector<const AggregateFunction*>& aggregate_functions();
 
 struct AggSpec {
   const AggregateFunction* fn;

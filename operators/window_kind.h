@@ -16,8 +16,10 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <vector>
 
 #include "core/clock.h"
+#include "core/config_kinds.h"
 #include "core/config_model.h"
 
 namespace sluice {
@@ -27,6 +29,8 @@ constexpr size_t kWindowsPerEventMax = 64;
 
 struct WindowAssignment {
   WindowKind name;  // the config's `kind`
+  // Its part of [window] beyond kind, size, watermark_delay and idle_timeout.
+  WindowConfigKind config;
   // Windows one event belongs to at most (<= kWindowsPerEventMax).
   uint32_t (*windows_max)(const WindowConfig& config);
   // The starts of the windows holding event time t, ascending, into
@@ -41,6 +45,8 @@ const WindowAssignment* find_window_assignment(WindowKind name);
 // Adds a kind (start-up, before configs are built; built-ins are in
 // operators/windows/windows.cc). A test or a plugin registers its own this way.
 void register_window_assignment(const WindowAssignment* kind);
+// Every registered kind, built-ins first.
+const std::vector<const WindowAssignment*>& window_assignments();
 
 // Tumbling windows of one size: [floor(t / size) * size, + size). The
 // arithmetic of the built-in kind, kept inline for the per-event path.

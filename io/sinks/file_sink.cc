@@ -277,11 +277,28 @@ std::string describe_file_sink(const SinkConfig& cfg) {
 
 }  // namespace
 
-// The file and stdout sinks differ in what they open.
-constexpr SinkKind file_kind(SinkType type, std::string_view name) {
+constexpr std::string_view kFileSinkKeys[] = {"path", "append"};
+
+void parse_file_sink(TableReader& r, SinkConfig& sink, ConfigContext& ctx) {
+  if (r.string("path", sink.path, Need::required)) {
+    const std::string owner = ctx.output_path(sink.path, fmt::format("sink \"{}\"", sink.name), r.find("path")->source());
+    if (!owner.empty()) r.error("path", fmt::format("\"{}\" is already written by {}", sink.path, owner));
+  }
+  r.boolean("append", sink.append);
+}
+
+void parse_stdout_sink(TableReader& r, SinkConfig& sink, ConfigContext& ctx) {
+  if (const std::string owner = ctx.claim_stdout(sink.name); !owner.empty()) {
+    r.error("type", fmt::format("only one sink may write to stdout; sink \"{}\" already does", owner));
+  }
+}
+
+// The file and stdout sinks differ in what they open and in their keys.
+constexpr SinkKind file_kind(SinkType type, std::string_view name, SinkConfigKind config) {
   return SinkKind{
       .type = type,
       .name = name,
+      .config = config,
       .open = open_file_sink,
       .make = make_file_sink,
       .fixed_bytes = file_sink_fixed_bytes,
@@ -289,7 +306,9 @@ constexpr SinkKind file_kind(SinkType type, std::string_view name) {
   };
 }
 
-extern const SinkKind kFileSinkKind = file_kind(SinkType::file, "file");
-extern const SinkKind kStdoutSinkKind = file_kind(SinkType::stdout_sink, "stdout");
+extern const SinkKind kFileSinkKind =
+    file_kind(SinkType::file, "file", {.name = "file", .keys = kFileSinkKeys, .parse = parse_file_sink});
+extern const SinkKind kStdoutSinkKind =
+    file_kind(SinkType::stdout_sink, "stdout", {.name = "stdout", .keys = {}, .parse = parse_stdout_sink});
 
 }  // namespace sluice

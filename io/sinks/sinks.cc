@@ -21,5 +21,6 @@ KindRegistry<SinkKind, SinkType>& registry() {
 
 const SinkKind* find_sink_kind(SinkType type) { return registry().find(type); }
 void register_sink_kind(const SinkKind* kind) { registry().add(kind); }
+const std::vector<const SinkKind*>& sink_kinds() { return registry().kinds(); }
 
 }  // namespace sluice

@@ -13,6 +13,8 @@
 #include <cstring>
 #include <memory>
 
+#include <fmt/format.h>
+
 #include "core/log.h"
 #include "io/source.h"
 #include "operators/json_text.h"
@@ -299,6 +301,29 @@ std::expected<std::unique_ptr<Source>, std::string> make_file_source(SourceHost&
   return s;
 }
 
+constexpr std::string_view kFileKeys[] = {"path", "paths", "read_bytes", "split"};
+
+void parse_file(TableReader& r, SourceConfig& source, ConfigContext& ctx) {
+  const toml::node* path = r.find("path");
+  const toml::node* paths = r.find("paths");
+  if (path != nullptr && paths != nullptr) {
+    r.error("paths", "give either \"path\" or \"paths\", not both");
+  } else if (path == nullptr && paths == nullptr) {
+    r.missing("path", "a file source needs \"path\" or \"paths\"");
+  } else if (path != nullptr) {
+    std::string one;
+    if (r.string("path", one)) source.file.paths = {std::move(one)};
+  } else {
+    r.string_list("paths", source.file.paths, Need::required, /*single_string_ok=*/false);
+  }
+  for (const auto& p : source.file.paths) {
+    ctx.input_path(p, fmt::format("source \"{}\"", source.name));
+  }
+  r.integer("read_bytes", source.file.read_bytes, limits::read_bytes_min, limits::read_bytes_max);
+  r.boolean("split", source.file.split);
+}
+
+
 std::expected<SourceResource, std::string> check_readable(const SourceConfig& sc) {
   for (const std::string& path : sc.file.paths) {
     if (::access(path.c_str(), R_OK) != 0) return std::unexpected("cannot read " + path + ": " + std::strerror(errno));
@@ -316,6 +341,7 @@ uint64_t file_fixed_bytes(const SourceConfig& sc, uint32_t shard, uint32_t, uint
 extern const SourceKind kFileSourceKind = {
     .type = SourceType::file,
     .name = "file",
+    .config = {.name = "file", .keys = kFileKeys, .parse = parse_file, .record_metadata = false, .connection_buffers = false},
     .prepare = check_readable,
     .make = make_file_source,
     .fixed_bytes = file_fixed_bytes,

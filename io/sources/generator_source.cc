@@ -4,6 +4,9 @@
 #include <cstring>
 #include <memory>
 
+#include <fmt/format.h>
+
+#include "core/timestamp.h"
 #include "io/source.h"
 #include "io/sources/sales_generator.h"
 
@@ -102,6 +105,44 @@ bool GeneratorSource::process_generator() {
   return true;
 }
 
+// 2024-01-01T00:00:00Z: a fixed default keeps generated data (and tests) reproducible.
+constexpr int64_t kGeneratorStartDefaultNs = 1'704'067'200 * kNsPerS;
+
+constexpr std::string_view kGeneratorKeys[] = {"count", "rate", "products", "customers",
+                                               "start", "step", "jitter",   "seed"};
+
+void parse_generator(TableReader& r, SourceConfig& source, ConfigContext&) {
+  GeneratorSourceConfig& generator = source.generator;
+  generator.start_ns = kGeneratorStartDefaultNs;
+  r.integer("count", generator.count, 0);
+  r.integer("rate", generator.rate, 0);
+  r.integer("products", generator.products, 1);
+  r.integer("customers", generator.customers, 1);
+  if (const toml::node* start = r.find("start")) {
+    const auto* text = start->as_string();
+    int64_t ns = 0;
+    if (text == nullptr) {
+      // An unquoted TOML date-time is the likely slip here; the fix is to quote it.
+      r.error("start",
+              fmt::format("expected a string like \"2024-01-01T00:00:00Z\" or \"now\", "
+                          "got {}{}",
+                          type_name(*start), start->is_date_time() ? " (quote it)" : ""));
+    } else if (text->get() == "now") {
+      generator.start_now = true;
+    } else if (auto e = parse_rfc3339(text->get(), ns); e != TimestampError::ok) {
+      r.error("start", fmt::format("bad time \"{}\": {}; expected RFC 3339 like "
+                                   "\"2024-01-01T00:00:00Z\" or \"now\"",
+                                   text->get(), to_string(e)));
+    } else {
+      generator.start_ns = ns;
+    }
+  }
+  r.duration("step", generator.step_ns, Zero::rejected);
+  r.duration("jitter", generator.jitter_ns, Zero::allowed);
+  r.integer("seed", generator.seed, 0);
+}
+
+
 std::expected<std::unique_ptr<Source>, std::string> make_generator_source(SourceHost& host, uint32_t index) {
   if (host.placed_shard(index) != host.shard_id()) return nullptr;
   return std::make_unique<GeneratorSource>(host, index);
@@ -112,6 +153,8 @@ std::expected<std::unique_ptr<Source>, std::string> make_generator_source(Source
 extern const SourceKind kGeneratorSourceKind = {
     .type = SourceType::generator,
     .name = "generator",
+    .config = {.name = "generator", .keys = kGeneratorKeys, .parse = parse_generator, .record_metadata = false,
+               .connection_buffers = false},
     .prepare = nullptr,
     .make = make_generator_source,
     .fixed_bytes = [](const SourceConfig&, uint32_t shard, uint32_t, uint32_t placed) -> uint64_t {

@@ -10,7 +10,10 @@
 #include <cerrno>
 #include <cstring>
 
+#include <fmt/format.h>
+
 #include "core/log.h"
+#include "core/timestamp.h"
 #include "io/kafka/record_batch.h"
 #include "io/resolver.h"
 #include "operators/framing.h"
@@ -986,6 +989,57 @@ void KafkaSource::log_at_exit() const {
 }
 
 namespace {
+constexpr std::string_view kKafkaKeys[] = {"brokers",   "topic",     "start",     "stop",
+                                           "offset_reset", "client_id", "max_wait", "min_bytes",
+                                           "max_bytes", "partition_max_bytes"};
+
+void parse_kafka(TableReader& r, SourceConfig& source, ConfigContext&) {
+  KafkaSourceConfig& k = source.kafka;
+  std::vector<std::string> brokers;
+  if (r.string_list("brokers", brokers, Need::required, /*single_string_ok=*/true)) {
+    for (const std::string& b : brokers) {
+      auto address = parse_listen(b);
+      if (!address || address->port == 0) {
+        r.error("brokers", fmt::format("bad broker address \"{}\"{}; expected \"host:port\"", b,
+                                       address ? "" : ": " + address.error()));
+      } else {
+        k.brokers.push_back({address->host, address->port});
+      }
+    }
+  }
+  r.string("topic", k.topic, Need::required);
+  if (const toml::node* start = r.find("start")) {
+    const auto* text = start->as_string();
+    int64_t ns = 0;
+    if (text == nullptr) {
+      r.error("start", fmt::format("expected \"earliest\", \"latest\" or an RFC 3339 time, got {}{}",
+                                   type_name(*start), start->is_date_time() ? " (quote it)" : ""));
+    } else if (text->get() == "earliest") {
+      k.start = KafkaSourceConfig::Start::earliest;
+    } else if (text->get() == "latest") {
+      k.start = KafkaSourceConfig::Start::latest;
+    } else if (auto e = parse_rfc3339(text->get(), ns); e != TimestampError::ok) {
+      r.error("start", fmt::format("bad start \"{}\": expected \"earliest\", \"latest\" or an "
+                                   "RFC 3339 time ({})",
+                                   text->get(), to_string(e)));
+    } else {
+      k.start = KafkaSourceConfig::Start::time;
+      k.start_time_ms = ns / kNsPerMs;
+    }
+  }
+  r.choice("stop", k.stop, {{"none", KafkaSourceConfig::Stop::none}, {"end", KafkaSourceConfig::Stop::end}});
+  r.choice("offset_reset", k.offset_reset,
+           {{"earliest", KafkaSourceConfig::OffsetReset::earliest},
+            {"latest", KafkaSourceConfig::OffsetReset::latest},
+            {"fail", KafkaSourceConfig::OffsetReset::fail}});
+  r.string("client_id", k.client_id);
+  r.duration("max_wait", k.max_wait_ns, Zero::allowed);
+  r.integer("min_bytes", k.min_bytes, 0, 1 << 30);
+  r.integer("max_bytes", k.max_bytes, 1 << 16, 1 << 30);
+  r.integer("partition_max_bytes", k.partition_max_bytes, 1 << 10, 1 << 30);
+}
+
+
 std::expected<std::unique_ptr<Source>, std::string> make_kafka_source(SourceHost& host, uint32_t index) {
   // Every shard reads the partitions it owns.
   return std::make_unique<KafkaSource>(host, index);
@@ -995,6 +1049,8 @@ std::expected<std::unique_ptr<Source>, std::string> make_kafka_source(SourceHost
 extern const SourceKind kKafkaSourceKind = {
     .type = SourceType::kafka,
     .name = "kafka",
+    .config = {.name = "kafka", .keys = kKafkaKeys, .parse = parse_kafka, .record_metadata = true,
+               .connection_buffers = false},
     .prepare = nullptr,
     .make = make_kafka_source,
     // Two response buffers per broker connection (at least one per shard).

@@ -25,5 +25,6 @@ KindRegistry<SourceKind, SourceType>& registry() {
 
 const SourceKind* find_source_kind(SourceType type) { return registry().find(type); }
 void register_source_kind(const SourceKind* kind) { registry().add(kind); }
+const std::vector<const SourceKind*>& source_kinds() { return registry().kinds(); }
 
 }  // namespace sluice

@@ -501,6 +501,32 @@ void TcpSource::stop() {
   if (draining) drain_deadline_ = now() + grace;
 }
 
+constexpr std::string_view kTcpKeys[] = {"listen", "connections_max", "read_timeout", "stop_grace"};
+
+void parse_tcp(TableReader& r, SourceConfig& source, ConfigContext& ctx) {
+  std::string listen;
+  if (r.string("listen", listen, Need::required)) {
+    auto address = parse_listen(listen);
+    if (!address) {
+      r.error("listen", fmt::format("bad address \"{}\": {}", listen, address.error()));
+    } else {
+      source.tcp.host = address->host;
+      source.tcp.port = address->port;
+      // Port 0 asks the kernel for a free port, so several such sources never clash.
+      if (address->port != 0) {
+        const std::string owner = ctx.claim_listen(fmt::format("{}:{}", address->host, address->port), source.name);
+        if (!owner.empty()) {
+          r.error("listen", fmt::format("\"{}\" is already used by source \"{}\"", listen, owner));
+        }
+      }
+    }
+  }
+  r.integer("connections_max", source.tcp.connections_max, 1);
+  r.duration("read_timeout", source.tcp.read_timeout_ns, Zero::allowed);
+  r.duration("stop_grace", source.tcp.stop_grace_ns, Zero::allowed);
+}
+
+
 std::expected<std::unique_ptr<Source>, std::string> make_tcp_source(SourceHost& host, uint32_t index) {
   return std::make_unique<TcpSource>(host, index, host.shard_id() == 0 ? host.resource(index).fd : -1);
 }
@@ -516,6 +542,7 @@ std::expected<SourceResource, std::string> open_tcp_listener(const SourceConfig&
 extern const SourceKind kTcpSourceKind = {
     .type = SourceType::tcp,
     .name = "tcp",
+    .config = {.name = "tcp", .keys = kTcpKeys, .parse = parse_tcp, .record_metadata = false, .connection_buffers = true},
     .prepare = open_tcp_listener,
     .make = make_tcp_source,
     .fixed_bytes = [](const SourceConfig&, uint32_t, uint32_t, uint32_t) -> uint64_t { return 0; },

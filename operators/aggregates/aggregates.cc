@@ -27,5 +27,6 @@ KindRegistry<AggregateFunction, AggFn>& registry() {
 
 const AggregateFunction* find_aggregate_function(AggFn name) { return registry().find(name); }
 void register_aggregate_function(const AggregateFunction* function) { registry().add(function); }
+const std::vector<const AggregateFunction*>& aggregate_functions() { return registry().kinds(); }
 
 }  // namespace sluice

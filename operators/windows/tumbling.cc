@@ -6,6 +6,7 @@ namespace sluice {
 
 extern const WindowAssignment kTumblingWindows = {
     .name = WindowKind::tumbling,
+    .config = {.name = "tumbling", .keys = {}, .parse = [](TableReader&, WindowConfig&) {}},
     .windows_max = [](const WindowConfig&) -> uint32_t { return 1; },
     .windows_of =
         [](const WindowConfig& c, int64_t t, int64_t* starts) -> size_t {

@@ -21,6 +21,7 @@ KindRegistry<WindowAssignment, WindowKind>& registry() {
 
 const WindowAssignment* find_window_assignment(WindowKind name) { return registry().find(name); }
 void register_window_assignment(const WindowAssignment* kind) { registry().add(kind); }
+const std::vector<const WindowAssignment*>& window_assignments() { return registry().kinds(); }
 
 Windows::Windows(const WindowConfig& config)
     : config_(config),

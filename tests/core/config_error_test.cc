@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "core/config.h"
+#include "dataflow/pipeline_config.h"
 
 namespace sluice {
 namespace {
@@ -46,7 +47,7 @@ std::string describe(const std::vector<ConfigError>& errors) {
 }
 
 std::vector<ConfigError> errors_of(std::string_view text) {
-  auto result = parse_config(text, "bad.toml");
+  auto result = parse_pipeline_config(text, "bad.toml");
   if (result) {
     ADD_FAILURE() << "expected errors, but the config parsed";
     return {};
@@ -119,7 +120,7 @@ std::string with_sinks(std::string_view sinks) {
 }
 
 TEST(ConfigError, BaseConfigIsValid) {
-  EXPECT_TRUE(parse_config(join({kSource, kSchema, kWindow, kSink}), "bad.toml").has_value());
+  EXPECT_TRUE(parse_pipeline_config(join({kSource, kSchema, kWindow, kSink}), "bad.toml").has_value());
 }
 
 // --- Unknown keys ---
@@ -773,7 +774,7 @@ colour = "red"
 
 TEST(ConfigError, UnreadableFile) {
   const std::string path = "/nonexistent-sluice-dir/pipeline.toml";
-  auto result = load_config(path);
+  auto result = load_pipeline_config(path);
   ASSERT_FALSE(result.has_value());
   ASSERT_EQ(result.error().size(), 1u);
   const ConfigError& e = result.error()[0];
@@ -785,7 +786,7 @@ TEST(ConfigError, UnreadableFile) {
 }
 
 TEST(ConfigError, DirectoryIsUnreadable) {
-  auto result = load_config("/tmp");
+  auto result = load_pipeline_config("/tmp");
   ASSERT_FALSE(result.has_value());
   ASSERT_EQ(result.error().size(), 1u);
   EXPECT_EQ(result.error()[0].line, 0u);

@@ -1,4 +1,5 @@
 #include "core/config.h"
+#include "dataflow/pipeline_config.h"
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>
@@ -85,7 +86,7 @@ std::string describe(const ConfigResult& result) {
 
 // Parses `text`, failing the test with every error message if it does not parse.
 PipelineConfig parse_ok(std::string_view text) {
-  auto result = parse_config(text, "test.toml");
+  auto result = parse_pipeline_config(text, "test.toml");
   EXPECT_TRUE(result.has_value()) << describe(result);
   return result.value_or(PipelineConfig{});
 }
@@ -561,7 +562,7 @@ TEST(Config, LoadConfigReadsFile) {
   ASSERT_GE(fd, 0);
   ASSERT_EQ(write(fd, kFullExample.data(), kFullExample.size()), ssize_t(kFullExample.size()));
   close(fd);
-  auto result = load_config(path);
+  auto result = load_pipeline_config(path);
   unlink(path);
   ASSERT_TRUE(result.has_value()) << describe(result);
   EXPECT_EQ(result->file, path);
@@ -576,7 +577,7 @@ TEST(Config, LoadConfigNamesFileInErrors) {
   constexpr std::string_view kText = "colour = 1\n";
   ASSERT_EQ(write(fd, kText.data(), kText.size()), ssize_t(kText.size()));
   close(fd);
-  auto result = load_config(path);
+  auto result = load_pipeline_config(path);
   unlink(path);
   ASSERT_FALSE(result.has_value());
   ASSERT_FALSE(result.error().empty());

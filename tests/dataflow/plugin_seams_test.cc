@@ -17,6 +17,7 @@
 
 #include "core/clock.h"
 #include "dataflow/engine.h"
+#include "dataflow/pipeline_config.h"
 #include "tests/plugins/plugins.h"
 
 namespace sluice {
@@ -66,30 +67,58 @@ TEST(PluginSeams, APipelineOfTestOnlyKindsGivesTheReferenceRows) {
   }
   test_plugins::set_memory_lines(lines);
 
-  PipelineConfig cfg;
-  cfg.name = "seams";
-  cfg.shards = 2;
-  SourceConfig src;
-  src.name = "mem";
-  src.type = test_plugins::kTestMemory;
-  cfg.sources.push_back(src);
-  cfg.schema.key = {"product_id"};
-  cfg.schema.time_field = "ts";
-  cfg.schema.time_format = TimeFormat::epoch_s;
-  cfg.schema.fields = {{"customer_id", FieldType::string}, {"quantity", FieldType::int64}};  // sorted
-  cfg.window.kind = test_plugins::kTestHalfHop;
-  cfg.window.size_ns = kWindowNs;
-  cfg.window.watermark_delay_ns = 60 * kNsPerS;  // nothing late
-  cfg.window.idle_timeout_ns = 0;
-  cfg.aggregates = {{"n", AggFn::count, "", -1},
-                    {"distinct_q", test_plugins::kTestDistinct, "quantity", 1},
-                    {"q", AggFn::sum, "quantity", 1},
-                    {"customers", test_plugins::kTestDistinct, "customer_id", 0}};
-  SinkConfig sink;
-  sink.name = "rows";
-  sink.type = test_plugins::kTestCollect;
-  cfg.sinks.push_back(sink);
-  cfg.dead_letter.path = (dir / "dead_letter.ndjson").string();
+  // The config names only test-only kinds; each reads its own keys (chunk_bytes).
+  const std::string toml = R"([pipeline]
+name = "seams"
+shards = 2
+
+[[sources]]
+name = "mem"
+type = "test_memory"
+chunk_bytes = 1024
+
+[schema]
+key = ["product_id"]
+time = { field = "ts", format = "epoch_s" }
+fields = { quantity = "int64", customer_id = "string" }
+
+[window]
+kind = "test_half_hop"
+size = "10s"
+watermark_delay = "1m"
+idle_timeout = "0s"
+
+[[aggregates]]
+name = "n"
+fn = "count"
+
+[[aggregates]]
+name = "distinct_q"
+fn = "test_distinct"
+field = "quantity"
+
+[[aggregates]]
+name = "q"
+fn = "sum"
+field = "quantity"
+
+[[aggregates]]
+name = "customers"
+fn = "test_distinct"
+field = "customer_id"
+
+[[sinks]]
+name = "rows"
+type = "test_collect"
+
+[dead_letter]
+path = ")" + (dir / "dead_letter.ndjson").string() + "\"\n";
+  ConfigResult parsed = parse_pipeline_config(toml, "seams.toml");
+  ASSERT_TRUE(parsed.has_value()) << (parsed ? "" : parsed.error()[0].to_string());
+  const PipelineConfig& cfg = *parsed;
+  ASSERT_EQ(cfg.sources[0].type, test_plugins::kTestMemory);
+  ASSERT_EQ(cfg.window.kind, test_plugins::kTestHalfHop);
+  ASSERT_EQ(cfg.window.size_ns, kWindowNs);
 
   Engine engine(cfg);
   auto prepared = engine.prepare();
@@ -122,6 +151,36 @@ TEST(PluginSeams, APipelineOfTestOnlyKindsGivesTheReferenceRows) {
     EXPECT_EQ(r.values[3].v.i, int64_t(it->second.customers.size()));
   }
   std::filesystem::remove_all(dir);
+}
+
+// A test-only kind's keys are its own: the loader reports a misspelt one with
+// its line and column, and calls it misplaced on another kind.
+TEST(PluginSeams, AKindsOwnKeysAreCheckedLikeBuiltIns) {
+  test_plugins::register_test_plugins();
+  const std::string rest = R"(
+[schema]
+key = ["k"]
+time = { field = "ts", format = "epoch_s" }
+
+[window]
+size = "1m"
+
+[[sinks]]
+name = "rows"
+type = "test_collect"
+)";
+  ConfigResult typo = parse_pipeline_config("[[sources]]\nname = \"m\"\ntype = \"test_memory\"\nchunk_byte = 100\n" + rest, "p.toml");
+  ASSERT_FALSE(typo.has_value());
+  ASSERT_EQ(typo.error().size(), 1u);
+  EXPECT_EQ(typo.error()[0].to_string(),
+            "p.toml:4:1: unknown key \"chunk_byte\" in [[sources]] \"m\"; did you mean \"chunk_bytes\"?");
+  ConfigResult range = parse_pipeline_config("[[sources]]\nname = \"m\"\ntype = \"test_memory\"\nchunk_bytes = 1\n" + rest, "p.toml");
+  ASSERT_FALSE(range.has_value());
+  EXPECT_EQ(range.error()[0].to_string(), "p.toml:4:15: [[sources]] \"m\" chunk_bytes: 1 is out of range 64..1048576");
+  ConfigResult misplaced = parse_pipeline_config(
+      "[[sources]]\nname = \"t\"\ntype = \"tcp\"\nlisten = \"127.0.0.1:0\"\nchunk_bytes = 100\n" + rest, "p.toml");
+  ASSERT_FALSE(misplaced.has_value());
+  EXPECT_EQ(misplaced.error()[0].to_string(), "p.toml:5:1: key \"chunk_bytes\" is not valid for a tcp source");
 }
 
 }  // namespace

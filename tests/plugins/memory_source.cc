@@ -20,13 +20,29 @@ std::vector<char>& memory_bytes() {
   return bytes;
 }
 
-// Small chunks, so a run takes many loop iterations.
-constexpr size_t kChunkBytes = 4096;
+// Its own config keys, read by its own parser into its own options: the
+// config seam (the loader knows nothing of them).
+struct MemoryOptions {
+  uint32_t chunk_bytes = 4096;  // small chunks, so a run takes many loop iterations
+};
+constexpr std::string_view kMemoryKeys[] = {"chunk_bytes"};
+
+void parse_memory(TableReader& r, SourceConfig& source, ConfigContext&) {
+  MemoryOptions o;
+  r.integer("chunk_bytes", o.chunk_bytes, 64, 1 << 20);
+  source.options = o;
+}
+
+uint32_t chunk_bytes_of(const SourceConfig& sc) {
+  const auto* o = std::any_cast<MemoryOptions>(&sc.options);
+  return o != nullptr ? o->chunk_bytes : MemoryOptions{}.chunk_bytes;
+}
 
 class MemorySource final : public Source {
  public:
   MemorySource(SourceHost& host, uint32_t index)
       : host_(host),
+        chunk_bytes_(chunk_bytes_of(host.config().sources[index])),
         stream_(*this, index, host.config().sources[index].line_bytes_max, host.config().window.watermark_delay_ns,
                 kTimeMin),
         bytes_(memory_bytes()) {
@@ -40,7 +56,7 @@ class MemorySource final : public Source {
     const size_t end = bytes_.size() - kLinePadding;
     bool progress = false;
     while (off_ < end) {
-      const size_t len = std::min(kChunkBytes, end - off_);
+      const size_t len = std::min<size_t>(chunk_bytes_, end - off_);
       const size_t used = host_.feed(stream_, bytes_.data() + off_, len, host_.now());
       off_ += used;
       progress |= used > 0;
@@ -49,7 +65,7 @@ class MemorySource final : public Source {
         host_.mark_ready(stream_);
         return progress;
       }
-      if (off_ % (16 * kChunkBytes) == 0) break;  // give the loop a turn now and then
+      if (off_ % (16 * chunk_bytes_) == 0) break;  // give the loop a turn now and then
     }
     stream_.stalled = false;
     if (off_ < end) {
@@ -73,6 +89,7 @@ class MemorySource final : public Source {
 
  private:
   SourceHost& host_;
+  uint32_t chunk_bytes_;
   FramedStream stream_;
   std::vector<char> bytes_;
   size_t off_ = 0;
@@ -92,6 +109,8 @@ void set_memory_lines(const std::vector<std::string>& lines) {
 extern const SourceKind kTestMemorySourceKind = {
     .type = kTestMemory,
     .name = "test_memory",
+    .config = {.name = "test_memory", .keys = kMemoryKeys, .parse = parse_memory, .record_metadata = false,
+               .connection_buffers = false},
     .prepare = nullptr,
     .make = [](SourceHost& host, uint32_t index) -> std::expected<std::unique_ptr<Source>, std::string> {
       if (host.placed_shard(index) != host.shard_id()) return nullptr;

@@ -10,6 +10,7 @@
 #include "core/config.h"
 #include "core/log.h"
 #include "dataflow/engine.h"
+#include "dataflow/pipeline_config.h"
 #include "io/sink.h"
 #include "io/source.h"
 
@@ -52,7 +53,7 @@ std::string describe_sinks(const PipelineConfig& cfg) {
 }
 
 int cmd_check(const std::string& path) {
-  ConfigResult cfg = load_config(path);
+  ConfigResult cfg = load_pipeline_config(path);
   if (!cfg) return print_errors(cfg.error());
   const uint32_t shards = effective_shards(*cfg);
   auto fixed = check_fixed_memory(*cfg, shards);
@@ -70,7 +71,7 @@ int cmd_check(const std::string& path) {
 }
 
 int cmd_run(const std::string& path, bool consume_only) {
-  ConfigResult cfg = load_config(path);
+  ConfigResult cfg = load_pipeline_config(path);
   if (!cfg) return print_errors(cfg.error());
   if (auto fixed = check_fixed_memory(*cfg, effective_shards(*cfg)); !fixed) {
     log_error("{}: {}", path, fixed.error());
