@@ -89,21 +89,22 @@ class TumblingWindows {
 // One per thread (it remembers the last window).
 class Windows {
  public:
-  // REQUIRES: config.kind is registered (the config loader checks).
+  // REQUIRES: config.kind is registered (the config loader checks); config
+  // outlives this object (it is the pipeline's).
   explicit Windows(const WindowConfig& config);
 
   uint32_t windows_max() const { return windows_max_; }
   // See WindowAssignment::windows_of. REQUIRES: starts has windows_max() room.
   size_t of(int64_t t, int64_t* starts) {
     if (tumbling_) return tumbling_windows_.window_of(t, starts[0]) ? 1 : 0;
-    return kind_->windows_of(config_, t, starts);
+    return kind_->windows_of(*config_, t, starts);
   }
   int64_t end_of(int64_t start) const {
-    return tumbling_ ? start + tumbling_windows_.size_ns() : kind_->end_of(config_, start);
+    return tumbling_ ? start + tumbling_windows_.size_ns() : kind_->end_of(*config_, start);
   }
 
  private:
-  WindowConfig config_;
+  const WindowConfig* config_;
   const WindowAssignment* kind_;
   bool tumbling_;
   TumblingWindows tumbling_windows_;

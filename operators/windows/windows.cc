@@ -24,7 +24,7 @@ void register_window_assignment(const WindowAssignment* kind) { registry().add(k
 const std::vector<const WindowAssignment*>& window_assignments() { return registry().kinds(); }
 
 Windows::Windows(const WindowConfig& config)
-    : config_(config),
+    : config_(&config),
       kind_(find_window_assignment(config.kind)),
       tumbling_(config.kind == WindowKind::tumbling),
       tumbling_windows_(config.size_ns),
