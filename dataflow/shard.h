@@ -144,7 +144,7 @@ class Shard final : private SourceHost {
   // One event's text (a line, a record value) through decode, lateness and
   // routing. False: refused for now (back-pressure); offer it again later.
   bool on_event(Stream& s, std::string_view text, const RecordMeta* meta);
-  bool route(Stream& s, const Event& e, const int64_t* window_starts, size_t windows, std::string_view raw);
+  bool route(Stream& s, const Event& e, const int64_t* window_starts, size_t windows, const std::string_view& raw);
   bool apply_local(const Event& e, const int64_t* window_starts, size_t windows);
   void dead_letter_output_failed();
   bool future_dead_letter(Stream& s, const Event& e, std::string_view raw);
