@@ -30,7 +30,7 @@ namespace {
 // Every metric of every shard, with its labels. Start-up only.
 std::string register_metrics(EngineShared& sh) {
   const PipelineConfig& cfg = sh.config;
-  MetricsRegistry& r = sh.registry;
+  MetricsRegistry& r = sh.telemetry.registry;
   std::string error;
   auto check = [&](MetricsError e, std::string_view name) {
     if (e != MetricsError::ok && error.empty()) {
@@ -38,7 +38,7 @@ std::string register_metrics(EngineShared& sh) {
     }
   };
   for (uint32_t i = 0; i < sh.shards; ++i) {
-    ShardMetrics& m = *sh.metrics[i];
+    ShardMetrics& m = *sh.telemetry.metrics[i];
     std::vector<MetricLabel> shard{{"shard", std::to_string(i)}};
     auto counter = [&](std::string_view name, std::string_view help, const Counter& c,
                        MetricUnit unit = MetricUnit::none) {
@@ -212,15 +212,15 @@ std::expected<FixedMemory, std::string> check_fixed_memory(const PipelineConfig&
 
 Engine::~Engine() {
   shards_.clear();
-  for (const SourceResource& r : shared_.source_resources) {
+  for (const SourceResource& r : shared_.resources.sources) {
     if (r.fd >= 0) ::close(r.fd);
   }
-  for (const SinkResource& r : shared_.sink_resources) {
+  for (const SinkResource& r : shared_.resources.sinks) {
     if (r.owned && r.fd >= 0) ::close(r.fd);
   }
-  if (shared_.dead_letter_fd > 2) ::close(shared_.dead_letter_fd);
-  if (shared_.signal_fd >= 0) ::close(shared_.signal_fd);
-  if (shared_.metrics_fd >= 0) ::close(shared_.metrics_fd);
+  if (shared_.resources.dead_letter_fd > 2) ::close(shared_.resources.dead_letter_fd);
+  if (shared_.resources.signal_fd >= 0) ::close(shared_.resources.signal_fd);
+  if (shared_.resources.metrics_fd >= 0) ::close(shared_.resources.metrics_fd);
 }
 
 bool Engine::handle_signals() {
@@ -231,8 +231,8 @@ bool Engine::handle_signals() {
   if (pthread_sigmask(SIG_BLOCK, &mask, nullptr) != 0) return false;
   signal(SIGPIPE, SIG_IGN);  // a closed stdout shows up as EPIPE on the write
   signal(SIGXFSZ, SIG_IGN);  // a file size limit (ulimit -f) shows up as EFBIG on the write
-  shared_.signal_fd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
-  return shared_.signal_fd >= 0;
+  shared_.resources.signal_fd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+  return shared_.resources.signal_fd >= 0;
 }
 
 std::expected<void, std::string> Engine::prepare() {
@@ -248,24 +248,24 @@ std::expected<void, std::string> Engine::prepare() {
   }
   for (uint32_t i = 0; i < sh.shards; ++i) sh.cpus.push_back(cpus[i % cpus.size()]);
   sh.layout = std::make_unique<AggLayout>(cfg.aggregates, cfg.schema);
-  sh.connection_buffers = std::make_unique<MemoryBudget>(cfg.connection_buffer_bytes_max);
+  sh.resources.connection_buffers = std::make_unique<MemoryBudget>(cfg.connection_buffer_bytes_max);
 
   const uint32_t n = sh.shards;
-  sh.data.resize(size_t(n) * n);
+  sh.exchange.data.resize(size_t(n) * n);
   for (uint32_t s = 0; s < n; ++s) {
-    sh.pools.push_back(std::make_unique<ItemPool<EventBatch>>(kEventBatchesPerShard));
+    sh.exchange.pools.push_back(std::make_unique<ItemPool<EventBatch>>(kEventBatchesPerShard));
     for (uint32_t d = 0; d < n; ++d) {
       if (s == d) continue;
-      sh.data[s * n + d] = std::make_unique<SpscChannel<EventBatch>>(sh.pools[s].get());
+      sh.exchange.data[s * n + d] = std::make_unique<SpscChannel<EventBatch>>(sh.exchange.pools[s].get());
     }
   }
-  sh.results.resize(n);
+  sh.exchange.results.resize(n);
   for (uint32_t s = 1; s < n; ++s) {
-    sh.results[s] = std::make_unique<SpscChannel<ResultChunk>>(
+    sh.exchange.results[s] = std::make_unique<SpscChannel<ResultChunk>>(
         kResultChunksPerShard, [](size_t) { return std::make_unique_for_overwrite<ResultChunk>(); });
   }
   for (uint32_t s = 0; s < n; ++s) {
-    sh.accepted.push_back(std::make_unique<moodycamel::ReaderWriterQueue<uint64_t>>(4096));
+    sh.exchange.accepted.push_back(std::make_unique<moodycamel::ReaderWriterQueue<uint64_t>>(4096));
   }
 
   for (uint32_t i = 0; i < n; ++i) {
@@ -273,17 +273,17 @@ std::expected<void, std::string> Engine::prepare() {
     for (size_t s = 0; s < cfg.sources.size(); ++s) m->sources.push_back(std::make_unique<SourceMetrics>());
     for (size_t s = 0; s < cfg.sinks.size(); ++s) m->sinks.push_back(std::make_unique<SinkMetrics>());
     for (uint32_t d = 0; d < n; ++d) m->channel_depth.push_back(std::make_unique<Gauge>());
-    sh.metrics.push_back(std::move(m));
+    sh.telemetry.metrics.push_back(std::move(m));
   }
   if (std::string error = register_metrics(sh); !error.empty()) return std::unexpected(error);
   if (cfg.metrics.enabled) {
     auto l = open_listener(cfg.metrics.host, cfg.metrics.port, 64);
     if (!l) return std::unexpected("[metrics]: " + l.error());
-    sh.metrics_fd = l->fd;
-    sh.metrics_address = l->address;
+    sh.resources.metrics_fd = l->fd;
+    sh.resources.metrics_address = l->address;
   }
 
-  sh.source_shard = place_sources(cfg, n);
+  sh.resources.source_shard = place_sources(cfg, n);
   for (const SourceConfig& src : cfg.sources) {
     const SourceKind* kind = find_source_kind(src.type);
     SourceResource res;
@@ -292,13 +292,13 @@ std::expected<void, std::string> Engine::prepare() {
       if (!prepared) return std::unexpected("source " + src.name + ": " + prepared.error());
       res = std::move(*prepared);
     }
-    sh.listen_addresses.push_back(res.address);
-    sh.source_resources.push_back(std::move(res));
+    sh.resources.listen_addresses.push_back(res.address);
+    sh.resources.sources.push_back(std::move(res));
   }
   for (const SinkConfig& sink : cfg.sinks) {
     auto res = find_sink_kind(sink.type)->open(sink);
     if (!res) return std::unexpected(res.error());
-    sh.sink_resources.push_back(*res);
+    sh.resources.sinks.push_back(*res);
   }
   if (!cfg.dead_letter.path.empty()) {
     // Every shard appends whole records to this one file; O_APPEND keeps them intact.
@@ -307,9 +307,9 @@ std::expected<void, std::string> Engine::prepare() {
     ::close(*fd);
     int afd = ::open(cfg.dead_letter.path.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
     if (afd < 0) return std::unexpected("dead_letter: cannot open " + cfg.dead_letter.path + ": " + std::strerror(errno));
-    sh.dead_letter_fd = afd;
+    sh.resources.dead_letter_fd = afd;
   } else {
-    sh.dead_letter_fd = STDERR_FILENO;
+    sh.resources.dead_letter_fd = STDERR_FILENO;
   }
   return {};
 }
@@ -321,8 +321,8 @@ int Engine::run() {
   const uint32_t n = sh.shards;
   for (uint32_t i = 0; i < n; ++i) shards_.push_back(std::make_unique<Shard>(sh, i));
   for (auto& s : shards_) sh.shard_ptrs.push_back(s.get());
-  sh.start_mono_ns = monotonic_ns();
-  sh.start_wall_ns = wall_ns();
+  sh.control.start_mono_ns = monotonic_ns();
+  sh.control.start_wall_ns = wall_ns();
 
   std::vector<std::string> errors(n);
   std::latch ready(n);
@@ -347,9 +347,9 @@ int Engine::run() {
       return 1;
     }
   }
-  totals_.seconds = double(monotonic_ns() - sh.start_mono_ns) / 1e9;
+  totals_.seconds = double(monotonic_ns() - sh.control.start_mono_ns) / 1e9;
   HistogramSnapshot ingest, emit, fresh;
-  for (auto& m : sh.metrics) {
+  for (auto& m : sh.telemetry.metrics) {
     m->ingest_latency.merge_into(ingest);
     m->emit_latency.merge_into(emit);
     m->freshness.merge_into(fresh);
@@ -374,7 +374,7 @@ int Engine::run() {
     totals_.per_shard.push_back(c);
     totals_.sum += c;
   }
-  return sh.exit_code.load();
+  return sh.control.exit_code.load();
 }
 
 }  // namespace sluice

@@ -69,14 +69,9 @@ uint64_t fixed_memory_budget(const PipelineConfig& config);
 // An error when the fixed memory of `shards` shards is over the budget.
 std::expected<FixedMemory, std::string> check_fixed_memory(const PipelineConfig& config, uint32_t shards);
 
-// State shared by all shards. Written at start-up, then read-only, except the atomics.
-struct EngineShared {
-  PipelineConfig config;
-  uint32_t shards = 1;
-  std::vector<int> cpus;            // cpu of each shard
-  FixedMemory fixed_memory;
-  std::unique_ptr<AggLayout> layout;
-
+// What crosses between shards: the channels and the pools their batches come
+// from. Each channel end is used by one shard only.
+struct Exchange {
   // data[src * shards + dst], src != dst; their batches come from pools[src].
   std::vector<std::unique_ptr<SpscChannel<EventBatch>>> data;
   std::vector<std::unique_ptr<ItemPool<EventBatch>>> pools;
@@ -84,30 +79,14 @@ struct EngineShared {
   std::vector<std::unique_ptr<SpscChannel<ResultChunk>>> results;
   // accepted connections, shard 0 -> shard dst: (source index << 32) | fd
   std::vector<std::unique_ptr<moodycamel::ReaderWriterQueue<uint64_t>>> accepted;
+};
 
-  // What each source's kind opened at start-up (a listener), by source index.
-  std::vector<SourceResource> source_resources;
-  std::vector<std::string> listen_addresses;  // "" for sources that do not listen
-  // Which shard reads each file / generator source.
-  std::vector<uint32_t> source_shard;
-  std::vector<SinkResource> sink_resources;  // by sink index, opened by each sink's kind
-  int dead_letter_fd = 2;
-  int signal_fd = -1;
-
-  std::vector<Shard*> shard_ptrs;
-  // Line buffers of all TCP connections (connection_buffer_bytes_max).
-  std::unique_ptr<MemoryBudget> connection_buffers;
-  std::vector<std::unique_ptr<ShardMetrics>> metrics;  // by shard
-  MetricsRegistry registry;
-  int metrics_fd = -1;               // [metrics] listener (shard 0)
-  std::string metrics_address;
-
+// The run's state every shard reads and some write: a few atomics (each with
+// its one writer or a CAS), and the start times.
+struct RunControl {
   // Largest watermark up to which any shard has fired windows: the floor of a
   // source that joins (or returns from idle) later.
   std::atomic<int64_t> fired_max{kTimeMin};
-  // Benchmark mode: sources are read and framed, and each event is counted,
-  // but not decoded, aggregated or written (measures the transport alone).
-  bool consume_only = false;
   // The sinks are behind (more than pending_bytes_max waits for one): no
   // window fires and every shard stops reading its sources until it clears.
   // Written by shard 0 (the gatherer), read by every shard each iteration.
@@ -115,10 +94,49 @@ struct EngineShared {
   std::atomic<bool> stop_requested{false};
   std::atomic<bool> exit_now{false};     // the gatherer has written everything: shards may leave
   std::atomic<int> exit_code{0};
+  // Benchmark mode: sources are read and framed, and each event is counted,
+  // but not decoded, aggregated or written (measures the transport alone).
+  bool consume_only = false;
   int64_t start_mono_ns = 0;
   int64_t start_wall_ns = 0;
+};
 
-  EventBatch* nothing = nullptr;
+// What the engine opened before the shards start (errors are reported there),
+// closed after they end.
+struct Resources {
+  // What each source's kind opened at start-up (a listener), by source index.
+  std::vector<SourceResource> sources;
+  std::vector<std::string> listen_addresses;  // "" for sources that do not listen
+  // Which shard reads each source placed on one shard (files, generators).
+  std::vector<uint32_t> source_shard;
+  std::vector<SinkResource> sinks;  // by sink index, opened by each sink's kind
+  int dead_letter_fd = 2;
+  int signal_fd = -1;
+  int metrics_fd = -1;  // [metrics] listener (shard 0)
+  std::string metrics_address;
+  // Line buffers of all TCP connections (connection_buffer_bytes_max).
+  std::unique_ptr<MemoryBudget> connection_buffers;
+};
+
+// What the shards measure, and the registry that names it for /metrics.
+struct Telemetry {
+  std::vector<std::unique_ptr<ShardMetrics>> metrics;  // by shard
+  MetricsRegistry registry;
+};
+
+// State shared by all shards, in named parts. Written at start-up, then
+// read-only, except RunControl's atomics.
+struct EngineShared {
+  PipelineConfig config;
+  uint32_t shards = 1;
+  std::vector<int> cpus;  // cpu of each shard
+  FixedMemory fixed_memory;
+  std::unique_ptr<AggLayout> layout;
+  Exchange exchange;
+  RunControl control;
+  Resources resources;
+  Telemetry telemetry;
+  std::vector<Shard*> shard_ptrs;  // to wake them
 };
 
 class Engine {
@@ -134,16 +152,16 @@ class Engine {
   // Asks the pipeline to stop reading, flush every open window and exit.
   void request_stop();
   // Listen addresses actually bound, by source index ("" for non-TCP sources).
-  const std::vector<std::string>& listen_addresses() const { return shared_.listen_addresses; }
+  const std::vector<std::string>& listen_addresses() const { return shared_.resources.listen_addresses; }
   const EngineTotals& totals() const { return totals_; }
   // After prepare(): the number of shards and the CPU each is pinned to.
   uint32_t shards() const { return shared_.shards; }
   const FixedMemory& fixed_memory() const { return shared_.fixed_memory; }
   const std::vector<int>& cpus() const { return shared_.cpus; }
   // "host:port" of the metrics endpoint, empty without [metrics].
-  const std::string& metrics_address() const { return shared_.metrics_address; }
+  const std::string& metrics_address() const { return shared_.resources.metrics_address; }
 
-  void set_consume_only(bool on) { shared_.consume_only = on; }
+  void set_consume_only(bool on) { shared_.control.consume_only = on; }
 
   // Blocks SIGINT/SIGTERM in the calling thread (and the threads it starts)
   // and routes them to shard 0 through a signalfd. Call before run().

@@ -61,7 +61,7 @@ bool Shard::on_line(FramedStream& s, const Line& line) {
 }
 
 bool Shard::on_event(Stream& s, std::string_view text, const RecordMeta* meta) {
-  if (sh_.consume_only) {
+  if (sh_.control.consume_only) {
     touch(s);
     count_line(s);
     m_.events_in.add();
@@ -187,7 +187,7 @@ void Shard::dead_letter_output_failed() {
   log_error("dead-letter output: write failed: {} (after {} bytes); later dead letters are counted, "
             "not written; the pipeline stops and exits with status 1",
             std::strerror(dl_->error()), dl_->bytes_written());
-  sh_.exit_code.store(1);
+  sh_.control.exit_code.store(1);
   sluice::request_stop(sh_);
 }
 

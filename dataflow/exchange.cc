@@ -21,7 +21,7 @@ bool Shard::drain_inbound() {
   Event e;
   for (uint32_t src = 0; src < n_; ++src) {
     if (src == id_) continue;
-    SpscChannel<EventBatch>* ch = sh_.data[src * n_ + id_].get();
+    SpscChannel<EventBatch>* ch = sh_.exchange.data[src * n_ + id_].get();
     bool released = false;
     for (;;) {
       // A batch interrupted by a full dead-letter output is resumed first.
@@ -65,7 +65,7 @@ bool Shard::drain_inbound() {
   // shards' result chunks run out and their firing pauses too.
   if (gatherer_ && !gatherer_->backlogged()) {
     for (uint32_t src = 1; src < n_; ++src) {
-      SpscChannel<ResultChunk>* ch = sh_.results[src].get();
+      SpscChannel<ResultChunk>* ch = sh_.exchange.results[src].get();
       bool released = false;
       while (ResultChunk* c = ch->try_pop()) {
         gatherer_->add_chunk(src, *c);
@@ -99,13 +99,13 @@ Marker Shard::local_marker() {
 // kEventBatchesPerChannel queued (a slow receiver cannot take the whole
 // pool) or every batch of the pool is in flight.
 EventBatch* Shard::acquire_batch(uint32_t dst) {
-  SpscChannel<EventBatch>* ch = sh_.data[id_ * n_ + dst].get();
+  SpscChannel<EventBatch>* ch = sh_.exchange.data[id_ * n_ + dst].get();
   if (ch->depth() >= kEventBatchesPerChannel) return nullptr;
   if (EventBatch* b = ch->try_acquire()) return b;
   for (uint32_t i = 1; i < n_; ++i) {
     uint32_t other = (dst + i) % n_;
     if (other == id_) continue;
-    if (EventBatch* b = sh_.data[id_ * n_ + other]->steal()) return b;
+    if (EventBatch* b = sh_.exchange.data[id_ * n_ + other]->steal()) return b;
   }
   return nullptr;
 }
@@ -113,7 +113,7 @@ EventBatch* Shard::acquire_batch(uint32_t dst) {
 bool Shard::push_batch(uint32_t dst) {
   EventBatch* b = out_[dst];
   b->marker = marker_;
-  sh_.data[id_ * n_ + dst]->push(b);
+  sh_.exchange.data[id_ * n_ + dst]->push(b);
   out_[dst] = nullptr;
   sent_marker_[dst] = marker_;
   m_.batches_sent.add();
@@ -146,15 +146,15 @@ bool Shard::fire_windows() {
   // The pipeline watermark, as this shard knows it (dataflow/progress.h).
   target_ = advance_watermark(target_, marker_, in_marker_, id_);
   // Publish before firing: sources that join from now on start at this floor.
-  int64_t seen = sh_.fired_max.load(std::memory_order_relaxed);
-  while (target_ > seen && !sh_.fired_max.compare_exchange_weak(seen, target_)) {
+  int64_t seen = sh_.control.fired_max.load(std::memory_order_relaxed);
+  while (target_ > seen && !sh_.control.fired_max.compare_exchange_weak(seen, target_)) {
   }
 
   bool any = false;
   const size_t naggs = cfg_.aggregates.size();
   AggValue vals[limits::aggregates_max];  // the config loader refuses more
   SLUICE_ASSERT(naggs <= limits::aggregates_max);
-  SpscChannel<ResultChunk>* ch = id_ == 0 ? nullptr : sh_.results[id_].get();
+  SpscChannel<ResultChunk>* ch = id_ == 0 ? nullptr : sh_.exchange.results[id_].get();
   windows_->flush();
   while (!windows_->empty() && window_kind_.end_of(windows_->oldest_start()) <= target_) {
     if (gatherer_ && gatherer_->backlogged()) return any;  // the sinks are behind: fire later

@@ -26,7 +26,7 @@ Gatherer::Gatherer(EngineShared& sh, Reactor& reactor)
       window_kind_(sh.config.window),
       progress_(sh.shards, kTimeMin),
       final_(sh.shards, false),
-      metrics_(*sh.metrics[0]) {
+      metrics_(*sh.telemetry.metrics[0]) {
   sinks_.reserve(sh.config.sinks.size());
 }
 
@@ -36,7 +36,7 @@ std::expected<std::unique_ptr<Gatherer>, std::string> Gatherer::make(EngineShare
     const SinkConfig& sc = sh.config.sinks[i];
     const SinkKind* kind = find_sink_kind(sc.type);
     SLUICE_ASSERT(kind != nullptr);  // the config loader accepts registered types only
-    auto sink = kind->make(*g, sc, sh.sink_resources[i], *g->metrics_.sinks[i]);
+    auto sink = kind->make(*g, sc, sh.resources.sinks[i], *g->metrics_.sinks[i]);
     if (!sink) return std::unexpected(sink.error());
     if ((*sink)->wants_key_order()) g->sort_by_key_ = true;
     g->sinks_.push_back(Slot{&sc, std::move(*sink), 0, 0, 0, g->metrics_.sinks[i].get()});
@@ -210,7 +210,7 @@ void Gatherer::window_written(int64_t fire_ns, int64_t window_end_ns) {
 }
 
 void Gatherer::sink_failed() {
-  sh_.exit_code.store(1);
+  sh_.control.exit_code.store(1);
   request_stop(sh_);
 }
 

@@ -28,7 +28,7 @@ MetricsServer::~MetricsServer() {
 void MetricsServer::start(int64_t now_ns) {
   now_ = now_ns;
   io_uring_sqe* sqe = ring_.sqe();
-  io_uring_prep_multishot_accept(sqe, sh_.metrics_fd, nullptr, nullptr, SOCK_CLOEXEC);
+  io_uring_prep_multishot_accept(sqe, sh_.resources.metrics_fd, nullptr, nullptr, SOCK_CLOEXEC);
   io_uring_sqe_set_data64(sqe, accept_done_.user_data());
 }
 
@@ -36,7 +36,7 @@ void MetricsServer::on_accept(const io_uring_cqe& cqe) {
   if (cqe.res >= 0) admit(cqe.res);
   if (!(cqe.flags & IORING_CQE_F_MORE) && cqe.res != -EINVAL && cqe.res != -ECANCELED) {
     io_uring_sqe* sqe = ring_.sqe();
-    io_uring_prep_multishot_accept(sqe, sh_.metrics_fd, nullptr, nullptr, SOCK_CLOEXEC);
+    io_uring_prep_multishot_accept(sqe, sh_.resources.metrics_fd, nullptr, nullptr, SOCK_CLOEXEC);
     io_uring_sqe_set_data64(sqe, accept_done_.user_data());
   }
 }
@@ -104,10 +104,10 @@ void MetricsServer::on_recv(uint32_t slot, int res) {
   } else {
     ResponseBody mode = req.method == HttpMethod::head ? ResponseBody::omit : ResponseBody::include;
     if (req.path == "/metrics") {
-      sh_.registry.render_prometheus(body);
+      sh_.telemetry.registry.render_prometheus(body);
       build_response(200, kPrometheusContentType, body, c.response, mode);
     } else if (req.path == "/status") {
-      sh_.registry.render_json(body);
+      sh_.telemetry.registry.render_json(body);
       build_response(200, kJsonContentType, body, c.response, mode);
     } else if (req.path == "/" || req.path.empty()) {
       build_response(200, "text/plain", "sluice: /metrics (Prometheus), /status (JSON)\n", c.response,

@@ -22,7 +22,7 @@ size_t dead_letter_buffer_bytes(uint32_t line_bytes_max) {
 }
 
 void request_stop(EngineShared& shared) {
-  shared.stop_requested.store(true);
+  shared.control.stop_requested.store(true);
   for (Shard* s : shared.shard_ptrs) s->external_wake();
 }
 
@@ -34,7 +34,7 @@ Shard::Shard(EngineShared& shared, uint32_t id)
       n_(shared.shards),
       nvals_(shared.config.schema.fields.size()),
       window_kind_(shared.config.window),
-      m_(*shared.metrics[id]) {}
+      m_(*shared.telemetry.metrics[id]) {}
 
 Shard::~Shard() {
   // First the ring: pending reads (eventfd, signalfd, sockets) point into this object.
@@ -82,7 +82,7 @@ std::expected<void, std::string> Shard::init_steps() {
   size_t dl_bytes = dead_letter_buffer_bytes(line_max);
   step("the dead-letter buffers", 2 * uint64_t(dl_bytes));
   dead_letter_done_ = Completion::to<&Shard::on_dead_letter_write>(this);
-  dl_ = std::make_unique<AsyncWriter>(sh_.dead_letter_fd, dl_bytes, dead_letter_done_.user_data());
+  dl_ = std::make_unique<AsyncWriter>(sh_.resources.dead_letter_fd, dl_bytes, dead_letter_done_.user_data());
   out_.assign(n_, nullptr);
   // Receivers start from initial_marker() (hold everything back); sent_marker_
   // mirrors what each receiver believes, so a marker that says otherwise
@@ -100,7 +100,7 @@ std::expected<void, std::string> Shard::init_steps() {
     const SourceKind* kind = find_source_kind(sc.type);
     SLUICE_ASSERT(kind != nullptr);  // the config loader accepts registered types only
     step(fmt::format("the buffers of source {}", sc.name),
-         kind->fixed_bytes(sc, id_, n_, sh_.source_shard[i]));
+         kind->fixed_bytes(sc, id_, n_, sh_.resources.source_shard[i]));
     auto src = kind->make(*this, i);
     if (!src) return std::unexpected(src.error());
     if (*src == nullptr) continue;  // not run on this shard
@@ -167,7 +167,7 @@ void Shard::refresh_gauges() {
   m_.open_windows.set(int64_t(windows_->open_windows()));
   m_.window_entries.set(int64_t(windows_->entries()));
   for (uint32_t dst = 0; dst < n_; ++dst) {
-    if (dst != id_) m_.channel_depth[dst]->set(int64_t(sh_.data[id_ * n_ + dst]->depth()));
+    if (dst != id_) m_.channel_depth[dst]->set(int64_t(sh_.exchange.data[id_ * n_ + dst]->depth()));
   }
   // Per source: the lowest watermark of its active streams on this shard.
   source_wm_.assign(cfg_.sources.size(), kTimeMax);
@@ -193,16 +193,16 @@ void Shard::notify(uint32_t dst) { reactor_.wake(sh_.shard_ptrs[dst]->reactor_);
 
 bool Shard::inbound_pending() const {
   for (uint32_t s = 0; s < n_; ++s) {
-    if (s != id_ && !sh_.data[s * n_ + id_]->empty()) return true;
+    if (s != id_ && !sh_.exchange.data[s * n_ + id_]->empty()) return true;
   }
   if (id_ == 0) {
     for (uint32_t s = 1; s < n_; ++s) {
-      if (!sh_.results[s]->empty()) return true;
+      if (!sh_.exchange.results[s]->empty()) return true;
     }
   }
-  if (sh_.accepted[id_]->size_approx() > 0) return true;
-  if (sh_.stop_requested.load(std::memory_order_relaxed) && !stopping_) return true;
-  if (sh_.exit_now.load(std::memory_order_relaxed)) return true;
+  if (sh_.exchange.accepted[id_]->size_approx() > 0) return true;
+  if (sh_.control.stop_requested.load(std::memory_order_relaxed) && !stopping_) return true;
+  if (sh_.control.exit_now.load(std::memory_order_relaxed)) return true;
   return false;
 }
 
@@ -214,8 +214,8 @@ void Shard::run() {
   reactor_.start();
   reactor_.update_now();
   if (id_ == 0) {
-    if (sh_.signal_fd >= 0) arm_signal();
-    if (sh_.metrics_fd >= 0) {
+    if (sh_.resources.signal_fd >= 0) arm_signal();
+    if (sh_.resources.metrics_fd >= 0) {
       metrics_server_ = std::make_unique<MetricsServer>(sh_, ring_);
       metrics_server_->start(now());
     }
@@ -258,11 +258,11 @@ void Shard::loop() {
     reactor_.step(busy, [&] { return inbound_pending(); }, kTickNs);
     if (future_limit_ns_ > 0) wall_now_ns_ = wall_ns();
 
-    if (sh_.stop_requested.load(std::memory_order_relaxed) && !stopping_) begin_stop();
+    if (sh_.control.stop_requested.load(std::memory_order_relaxed) && !stopping_) begin_stop();
     if (stop_deadline_ != 0 && now() >= stop_deadline_) stop_timed_out();
 
     busy = false;
-    paused_ = sh_.outputs_backlogged.load(std::memory_order_relaxed);
+    paused_ = sh_.control.outputs_backlogged.load(std::memory_order_relaxed);
     busy |= drain_inbound();
     busy |= adopt_connections();
     busy |= process_ready();
@@ -278,8 +278,8 @@ void Shard::loop() {
     if (gatherer_) {
       busy |= gatherer_->step(now());
       const bool backlogged = gatherer_->update_backlog();
-      if (backlogged != sh_.outputs_backlogged.load(std::memory_order_relaxed)) {
-        sh_.outputs_backlogged.store(backlogged, std::memory_order_relaxed);
+      if (backlogged != sh_.control.outputs_backlogged.load(std::memory_order_relaxed)) {
+        sh_.control.outputs_backlogged.store(backlogged, std::memory_order_relaxed);
         if (backlogged) {
           m_.output_pauses.add();
           log_debug("sinks behind (more than pending_bytes_max waiting): sources paused");
@@ -290,8 +290,8 @@ void Shard::loop() {
           busy = true;
         }
       }
-      if (gatherer_->done() && !sh_.exit_now.load()) {
-        sh_.exit_now.store(true);
+      if (gatherer_->done() && !sh_.control.exit_now.load()) {
+        sh_.control.exit_now.store(true);
         for (Shard* s : sh_.shard_ptrs) {
           if (s != this) s->external_wake();
         }
@@ -299,7 +299,7 @@ void Shard::loop() {
     }
     dl_->start(ring_);
     refresh_gauges();
-    if (sh_.exit_now.load(std::memory_order_relaxed) && dl_->idle()) break;
+    if (sh_.control.exit_now.load(std::memory_order_relaxed) && dl_->idle()) break;
   }
 }
 
@@ -322,7 +322,7 @@ int64_t Shard::next_deadline() {
 
 void Shard::arm_signal() {
   io_uring_sqe* sqe = ring_.sqe();
-  io_uring_prep_read(sqe, sh_.signal_fd, signal_buf_, sizeof signal_buf_, 0);
+  io_uring_prep_read(sqe, sh_.resources.signal_fd, signal_buf_, sizeof signal_buf_, 0);
   io_uring_sqe_set_data64(sqe, signal_done_.user_data());
 }
 
@@ -372,7 +372,7 @@ void Shard::update_inputs_done() {
 bool Shard::adopt_connections() {
   uint64_t item;
   bool any = false;
-  while (sh_.accepted[id_]->try_dequeue(item)) {
+  while (sh_.exchange.accepted[id_]->try_dequeue(item)) {
     int fd = int(uint32_t(item));
     uint32_t source = uint32_t(item >> 32);
     if (stopping_ || source_at_[source] == nullptr) {
@@ -386,20 +386,20 @@ bool Shard::adopt_connections() {
 }
 
 bool Shard::hand_off(uint32_t shard, uint32_t source_index, int fd) {
-  if (!sh_.accepted[shard]->try_enqueue(uint64_t(source_index) << 32 | uint32_t(fd))) return false;
+  if (!sh_.exchange.accepted[shard]->try_enqueue(uint64_t(source_index) << 32 | uint32_t(fd))) return false;
   notify(shard);
   return true;
 }
 
 void Shard::retire(Stream& s) { retired_ = std::max(retired_, s.wm.watermark()); }
 
-void Shard::fail() { sh_.exit_code.store(1); }
+void Shard::fail() { sh_.control.exit_code.store(1); }
 
 void Shard::request_stop() { sluice::request_stop(sh_); }
 
-int64_t Shard::fired_max() const { return sh_.fired_max.load(std::memory_order_acquire); }
+int64_t Shard::fired_max() const { return sh_.control.fired_max.load(std::memory_order_acquire); }
 
-bool Shard::stop_is_failure() const { return sh_.exit_code.load(std::memory_order_relaxed) != 0; }
+bool Shard::stop_is_failure() const { return sh_.control.exit_code.load(std::memory_order_relaxed) != 0; }
 
 // ---------------------------------------------------------------------------
 // Ready list
@@ -415,7 +415,7 @@ void Shard::touch(Stream& s) {
   if (s.idle) {
     // Back from idle: windows may have fired without it meanwhile.
     s.idle = false;
-    s.wm.raise_floor(sh_.fired_max.load(std::memory_order_acquire));
+    s.wm.raise_floor(sh_.control.fired_max.load(std::memory_order_acquire));
   }
 }
 

@@ -93,11 +93,11 @@ class Shard final : private SourceHost {
   uint32_t shards() const override { return n_; }
   const PipelineConfig& config() const override { return cfg_; }
   ShardMetrics& metrics() override { return m_; }
-  int64_t start_wall_ns() const override { return sh_.start_wall_ns; }
+  int64_t start_wall_ns() const override { return sh_.control.start_wall_ns; }
   int64_t fired_max() const override;
   bool stopping() const override { return stopping_; }
   bool stop_is_failure() const override;
-  uint32_t placed_shard(uint32_t source_index) const override { return sh_.source_shard[source_index]; }
+  uint32_t placed_shard(uint32_t source_index) const override { return sh_.resources.source_shard[source_index]; }
   size_t feed(FramedStream& s, const char* data, size_t len, int64_t recv_ns) override;
   bool finish(FramedStream& s, bool deliver_partial) override;
   bool on_record(Stream& s, std::string_view value, const RecordMeta* meta) override;
@@ -110,8 +110,8 @@ class Shard final : private SourceHost {
   void mark_ready(Stream& s) override;
   void retire(Stream& s) override;
   ReceiveBuffers& receive_buffers() override { return recv_; }
-  const SourceResource& resource(uint32_t source_index) const override { return sh_.source_resources[source_index]; }
-  MemoryBudget* connection_buffers() override { return sh_.connection_buffers.get(); }
+  const SourceResource& resource(uint32_t source_index) const override { return sh_.resources.sources[source_index]; }
+  MemoryBudget* connection_buffers() override { return sh_.resources.connection_buffers.get(); }
   bool hand_off(uint32_t shard, uint32_t source_index, int fd) override;
   void fail() override;
   void request_stop() override;

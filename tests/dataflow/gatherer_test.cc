@@ -40,11 +40,11 @@ struct Harness {
     sink.type = test_plugins::kTestCollect;
     sh.config.sinks.push_back(sink);
     sh.shards = kShards;
-    sh.sink_resources.push_back(SinkResource{});
+    sh.resources.sinks.push_back(SinkResource{});
     for (uint32_t i = 0; i < kShards; ++i) {
       auto m = std::make_unique<ShardMetrics>();
       m->sinks.push_back(std::make_unique<SinkMetrics>());
-      sh.metrics.push_back(std::move(m));
+      sh.telemetry.metrics.push_back(std::move(m));
     }
     EXPECT_TRUE(reactor.init(64).has_value());
     auto g = Gatherer::make(sh, reactor);
