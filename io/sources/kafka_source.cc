@@ -1,11 +1,5 @@
 #include "io/sources/kafka_source.h"
 
-#include <arpa/inet.h>
-#include <netdb.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
@@ -15,19 +9,14 @@
 #include "core/log.h"
 #include "core/timestamp.h"
 #include "io/kafka/record_batch.h"
-#include "io/resolver.h"
 #include "operators/framing.h"
 #include "operators/json_text.h"
 
 namespace sluice {
 
 namespace kafka_limits {
-// Reconnect back-off: doubles from min to max while a broker stays unreachable.
-constexpr int64_t kBackoffMinNs = 100 * kNsPerMs;
-constexpr int64_t kBackoffMaxNs = 10 * kNsPerS;
-// A request without a response for this long (beyond the fetch's own max_wait)
-// is given up: the connection is dropped and the work retried elsewhere.
-constexpr int64_t kRequestTimeoutNs = 30 * kNsPerS;
+// A topic Metadata does not know (yet) is asked for again after this long.
+constexpr int64_t kUnknownTopicRetryNs = 1 * kNsPerS;
 // Metadata is not asked for more often than this while partitions lack a leader.
 constexpr int64_t kMetadataRetryNs = 200 * kNsPerMs;
 // Room in a response buffer beyond the Fetch max_bytes: per-partition headers,
@@ -40,6 +29,8 @@ constexpr size_t kScratchBytes = 16u << 20;
 // leader epoch as 8 bytes instead of 4. v3 is understood by every broker
 // from Kafka 0.11 to 4.x.
 constexpr int16_t kListOffsetsVersionMax = 3;
+// The tags of the consumer's requests (kafka::ClientUser).
+enum RequestTag : uint32_t { kTagMetadata = 1, kTagListStart, kTagListEnd, kTagFetch };
 }  // namespace kafka_limits
 
 using namespace kafka_limits;
@@ -75,9 +66,9 @@ struct KafkaSource::Partition : Stream {
   std::string name;             // "topic/partition"
 };
 
-struct KafkaSource::Buffer {
-  enum class State : uint8_t { free, receiving, ready };
-  // What to deliver from one partition of a scanned Fetch response.
+// What the consumer keeps of one Fetch response it holds: the decoded
+// response and what to deliver from each partition in it.
+struct KafkaSource::FetchState {
   struct Plan {
     Partition* partition;
     uint32_t epoch;                    // stale (ignored) once the partition's epoch moves on
@@ -86,83 +77,41 @@ struct KafkaSource::Buffer {
     int64_t bad_last = -1;
     const char* bad_detail = "";
   };
-  std::unique_ptr<uint8_t[]> data;
-  size_t cap = 0;  // bytes a response may take, size prefix included (padding is extra)
-  size_t len = 0;
-  State state = State::free;
   kafka::FetchResponse fetch;
   std::vector<Plan> plans;
   size_t plan_next = 0;
-  int64_t recv_ns = 0;  // when the response was complete
 };
 
-struct KafkaSource::Conn {
-  enum class State : uint8_t { closed, resolving, connecting, negotiating, ready, closing, backoff };
-  enum class Req : uint8_t { none, api_versions, metadata, list_start, list_end, fetch };
-  uint32_t index = 0;
-  int32_t node_id = -1;  // -1: the bootstrap connection, used for Metadata
-  std::string host;
-  uint16_t port = 0;
-  int fd = -1;
-  State state = State::closed;
-  int ops = 0;  // io_uring operations in flight on fd
-  int64_t retry_at = 0;
-  int64_t backoff_ns = kBackoffMinNs;
-  int64_t deadline = kTimeMax;  // the request in flight must be answered by then
-  kafka::NegotiatedVersions versions;
-  int16_t api_versions_version = kafka::kApiVersionsVersions.max;
-  kafka::ApiVersionsResponse api_versions;
-  Req req = Req::none;
-  int32_t correlation = 0;
-  std::vector<uint8_t> out;
-  size_t sent = 0;
-  Buffer bufs[2];
-  int receiving = -1;    // buffer the response in flight goes into
-  int ready_q[2] = {-1, -1};  // received Fetch responses, oldest first
-  int ready_n = 0;
-  Resolver resolver;  // the broker's name, looked up off the shard's thread
-  // One completion per kind of operation; index: connection << 4 | op.
-  IndexedCompletion<KafkaSource> connect_done, send_done, recv_done;
-  void bind(KafkaSource* owner) {
-    connect_done.bind<&KafkaSource::on_op_done>(owner, index << 4 | uint32_t(Op::connect));
-    send_done.bind<&KafkaSource::on_op_done>(owner, index << 4 | uint32_t(Op::send));
-    recv_done.bind<&KafkaSource::on_op_done>(owner, index << 4 | uint32_t(Op::recv));
-  }
-};
-
-namespace {
-}  // namespace
 
 KafkaSource::KafkaSource(SourceHost& host, uint32_t source_index)
     : host_(host),
       cfg_(host.config().sources[source_index]),
       kc_(cfg_.kafka),
-      source_(source_index) {
-  auto bootstrap = std::make_unique<Conn>();
-  bootstrap->index = 0;
-  bootstrap->bind(this);
-  conns_.push_back(std::move(bootstrap));
+      source_(source_index),
+      client_(host.reactor(), *this,
+              kafka::ClientOptions{.log_name = "source " + cfg_.name,
+                                   .client_id = cfg_.kafka.client_id,
+                                   .response_bytes_max = size_t(cfg_.kafka.max_bytes) + kResponseSlackBytes,
+                                   .list_offsets_version_max = kListOffsetsVersionMax}) {
+  client_.add(-1);  // the bootstrap connection, for Metadata
+  fetch_.resize(2);
+  for (auto& f : fetch_) f = std::make_unique<FetchState>();
 }
 
-KafkaSource::~KafkaSource() {
-  for (auto& c : conns_) {
-    if (c->fd >= 0) ::close(c->fd);
-  }
-}
+KafkaSource::~KafkaSource() = default;
 
 // ---------------------------------------------------------------------------
 // Connections
 
 KafkaSource::Conn& KafkaSource::conn_for(int32_t node_id) {
-  for (auto& c : conns_) {
-    if (c->node_id == node_id && c->index != 0) return *c;
-  }
-  auto c = std::make_unique<Conn>();
-  c->index = uint32_t(conns_.size());
-  c->node_id = node_id;
-  c->bind(this);
-  conns_.push_back(std::move(c));
-  return *conns_.back();
+  if (Conn* c = client_.find(node_id); c != nullptr && c->index() != 0) return *c;
+  Conn& c = client_.add(node_id);
+  while (fetch_.size() < 2 * client_.size()) fetch_.push_back(std::make_unique<FetchState>());
+  return c;
+}
+
+KafkaSource::FetchState& KafkaSource::fetch_state(const Conn& c, const Buffer& b) {
+  return *fetch_[2 * c.index() + b.slot];
 }
 
 void KafkaSource::m_bytes(uint64_t n) {
@@ -172,91 +121,41 @@ void KafkaSource::m_bytes(uint64_t n) {
 
 void KafkaSource::start() {
   started_ = true;
-  connect(*conns_[0]);
+  pick_bootstrap(client_.at(0));
+  client_.connect(client_.at(0));
 }
 
-void KafkaSource::connect(Conn& c) {
-  if (stopping_ || failed_) return;
-  if (c.index == 0) {
-    // The bootstrap connection cycles through the configured brokers, then
-    // any broker the last Metadata named.
-    size_t candidates = kc_.brokers.size() + metadata_.brokers.size();
-    size_t pick = bootstrap_next_++ % candidates;
-    if (pick < kc_.brokers.size()) {
-      c.host = kc_.brokers[pick].host;
-      c.port = kc_.brokers[pick].port;
-    } else {
-      const kafka::MetadataBroker& b = metadata_.brokers[pick - kc_.brokers.size()];
-      c.host = std::string(b.host);
-      c.port = uint16_t(b.port);
-    }
+// The bootstrap connection cycles through the configured brokers, then any
+// broker the last Metadata named.
+void KafkaSource::pick_bootstrap(Conn& c) {
+  const size_t candidates = kc_.brokers.size() + metadata_.brokers.size();
+  const size_t pick = bootstrap_next_++ % candidates;
+  if (pick < kc_.brokers.size()) {
+    c.host = kc_.brokers[pick].host;
+    c.port = kc_.brokers[pick].port;
+  } else {
+    const kafka::MetadataBroker& b = metadata_.brokers[pick - kc_.brokers.size()];
+    c.host = std::string(b.host);
+    c.port = uint16_t(b.port);
   }
-  // A name is looked up without blocking the shard; poll() goes on once it is known.
-  if (c.resolver.start(c.host, c.port) == Resolver::State::resolving) {
-    c.state = Conn::State::resolving;
-    c.deadline = host_.now() + kRequestTimeoutNs;
-    return;
-  }
-  connect_resolved(c);
 }
 
-void KafkaSource::connect_resolved(Conn& c) {
-  if (c.resolver.state() != Resolver::State::done) {
-    log_warn("source {}: cannot resolve broker {}:{}: {}", cfg_.name, c.host, c.port, c.resolver.error());
-    c.state = Conn::State::backoff;
-    c.retry_at = host_.now() + c.backoff_ns;
-    c.backoff_ns = std::min(c.backoff_ns * 2, kBackoffMaxNs);
-    return;
+// A connection backing off reconnects when it has work: the bootstrap when
+// Metadata is needed, a broker while it leads one of our partitions.
+bool KafkaSource::wants(const Conn& c) {
+  if (c.index() == 0) {
+    if (!metadata_needed_) return false;
+    pick_bootstrap(client_.at(0));
+    return true;
   }
-  c.fd = ::socket(c.resolver.address().ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (c.fd < 0) {
-    log_warn("source {}: socket: {}", cfg_.name, std::strerror(errno));
-    c.state = Conn::State::backoff;
-    c.retry_at = host_.now() + c.backoff_ns;
-    return;
+  for (auto& p : partitions_) {
+    if (p->leader == c.node_id) return true;
   }
-  int one = 1;
-  setsockopt(c.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  c.state = Conn::State::connecting;
-  c.req = Conn::Req::none;
-  c.out.clear();
-  c.sent = 0;
-  c.receiving = -1;
-  c.ready_n = 0;
-  for (Buffer& b : c.bufs) {
-    b.state = Buffer::State::free;
-    b.len = 0;
-  }
-  c.api_versions_version = kafka::kApiVersionsVersions.max;
-  c.deadline = host_.now() + kRequestTimeoutNs;
-  io_uring_sqe* sqe = host_.reactor().sqe();
-  io_uring_prep_connect(sqe, c.fd, reinterpret_cast<const sockaddr*>(&c.resolver.address()),
-                        c.resolver.address_length());
-  io_uring_sqe_set_data64(sqe, c.connect_done.user_data());
-  ++c.ops;
+  return false;
 }
 
-// Gives up on a connection: what it leads is re-planned from Metadata, and it
-// reconnects after a back-off (if it is still needed then).
-void KafkaSource::drop(Conn& c, const char* why) {
-  if (c.state == Conn::State::closing || c.state == Conn::State::closed ||
-      c.state == Conn::State::backoff) {
-    return;
-  }
-  if (!stopping_ && !failed_) {
-    log_warn("source {}: broker {} ({}:{}): {}; reconnecting in {} ms", cfg_.name,
-             c.node_id < 0 ? std::string("bootstrap") : std::to_string(c.node_id), c.host, c.port,
-             why, c.backoff_ns / kNsPerMs);
-  }
-  c.state = Conn::State::closing;
-  c.req = Conn::Req::none;
-  c.deadline = kTimeMax;
-  // Responses received but not yet delivered are dropped with the connection:
-  // their partitions restart from next_offset, so nothing is lost.
-  c.ready_n = 0;
-  for (Buffer& b : c.bufs) {
-    if (b.state != Buffer::State::receiving) b.state = Buffer::State::free;
-  }
+// A dropped connection's partitions are planned again from Metadata.
+void KafkaSource::on_drop(Conn& c) {
   for (auto& p : partitions_) {
     if (c.node_id >= 0 && p->leader == c.node_id && p->state != Partition::State::finished) {
       reset_partition(*p, nullptr);
@@ -264,178 +163,49 @@ void KafkaSource::drop(Conn& c, const char* why) {
       p->leader = -1;
     }
   }
-  if (c.node_id >= 0 || c.index == 0) need_metadata(nullptr);
-  if (c.fd >= 0) ::shutdown(c.fd, SHUT_RDWR);  // completes what is pending on it
-  if (c.ops == 0) finish_close(c);
+  if (c.node_id >= 0 || c.index() == 0) need_metadata(nullptr);
 }
 
-void KafkaSource::finish_close(Conn& c) {
-  if (c.fd >= 0) ::close(c.fd);
-  c.fd = -1;
-  for (Buffer& b : c.bufs) b.state = Buffer::State::free;
-  c.receiving = -1;
-  c.state = Conn::State::backoff;
-  c.retry_at = host_.now() + c.backoff_ns;
-  c.backoff_ns = std::min(c.backoff_ns * 2, kBackoffMaxNs);
+void KafkaSource::on_incompatible(Conn&, const std::string& why) { fail_source(why); }
+
+uint32_t KafkaSource::next_request(Conn& c, kafka::Writer& w, int32_t correlation, int64_t& wait_ns) {
+  if (c.index() == 0) {
+    const bool due = metadata_needed_ && host_.now() >= metadata_not_before_;
+    return due && send_metadata(c, w, correlation) ? uint32_t(kTagMetadata) : 0u;
+  }
+  if (send_list_offsets(c, w, correlation, false)) return kTagListStart;
+  if (send_list_offsets(c, w, correlation, true)) return kTagListEnd;
+  if (send_fetch(c, w, correlation)) {
+    wait_ns = kc_.max_wait_ns;
+    return kTagFetch;
+  }
+  return 0;
 }
 
-void KafkaSource::send_request(Conn& c) {
-  io_uring_sqe* sqe = host_.reactor().sqe();
-  io_uring_prep_send(sqe, c.fd, c.out.data() + c.sent, c.out.size() - c.sent, MSG_NOSIGNAL);
-  io_uring_sqe_set_data64(sqe, c.send_done.user_data());
-  ++c.ops;
-}
-
-void KafkaSource::arm_recv(Conn& c) {
-  Buffer& b = c.bufs[c.receiving];
-  if (!b.data) {
-    // Allocated on first use: a connection that only ever carries Metadata
-    // still needs room for it, but most brokers never lead our partitions.
-    b.cap = size_t(kc_.max_bytes) + kResponseSlackBytes;
-    b.data.reset(new uint8_t[b.cap + kLinePadding]);
-    std::memset(b.data.get() + b.cap, 0, kLinePadding);
+bool KafkaSource::on_response(Conn& c, uint32_t tag, Buffer& b, kafka::Reader& r) {
+  switch (tag) {
+    case kTagMetadata: handle_metadata(c, r); return false;
+    case kTagListStart: handle_list_offsets(c, r, false); return false;
+    case kTagListEnd: handle_list_offsets(c, r, true); return false;
+    case kTagFetch: return handle_fetch(c, b, r);  // held until delivered
   }
-  io_uring_sqe* sqe = host_.reactor().sqe();
-  io_uring_prep_recv(sqe, c.fd, b.data.get() + b.len, b.cap - b.len, 0);
-  io_uring_sqe_set_data64(sqe, c.recv_done.user_data());
-  ++c.ops;
-}
-
-void KafkaSource::on_op_done(uint32_t id, const io_uring_cqe& cqe) { on_completion(id, cqe.res); }
-
-void KafkaSource::on_completion(uint64_t id, int res) {
-  Conn& c = *conns_[(id >> 4) & 0x0FFFFFFF];
-  Op op = Op(id & 0xF);
-  --c.ops;
-  if (c.state == Conn::State::closing) {
-    if (c.ops == 0) finish_close(c);
-    return;
-  }
-  switch (op) {
-    case Op::connect:
-      if (res < 0) {
-        drop(c, std::strerror(-res));
-        return;
-      }
-      c.state = Conn::State::negotiating;
-      next_request(c);
-      return;
-    case Op::send:
-      if (res < 0) {
-        drop(c, std::strerror(-res));
-        return;
-      }
-      c.sent += size_t(res);
-      if (c.sent < c.out.size()) {
-        send_request(c);
-        return;
-      }
-      arm_recv(c);
-      return;
-    case Op::recv: {
-      if (res <= 0) {
-        drop(c, res == 0 ? "connection closed by the broker" : std::strerror(-res));
-        return;
-      }
-      Buffer& b = c.bufs[c.receiving];
-      b.len += size_t(res);
-      size_t body = 0;
-      kafka::FrameStatus fs = kafka::peek_response_frame({b.data.get(), b.len}, b.cap - 4, body);
-      if (fs == kafka::FrameStatus::need_more) {
-        arm_recv(c);
-        return;
-      }
-      if (fs == kafka::FrameStatus::bad_size || b.len != 4 + body) {
-        drop(c, fs == kafka::FrameStatus::bad_size
-                    ? "response larger than the buffer (raise max_bytes) or malformed"
-                    : "broker sent bytes beyond the response");
-        return;
-      }
-      on_response(c, b);
-      return;
-    }
-  }
-}
-
-void KafkaSource::on_response(Conn& c, Buffer& b) {
-  kafka::Reader r(b.data.get() + 4, b.len - 4);
-  int32_t correlation = 0;
-  if (!kafka::decode_response_header(r, correlation) || correlation != c.correlation) {
-    drop(c, "response out of order (correlation id mismatch)");
-    return;
-  }
-  Conn::Req req = c.req;
-  c.req = Conn::Req::none;
-  // A broker that answers real requests is healthy again (a handshake alone
-  // is not enough: a broker that fails every request must keep backing off).
-  if (req != Conn::Req::api_versions) c.backoff_ns = kBackoffMinNs;
-  c.deadline = kTimeMax;
-  c.receiving = -1;
-  switch (req) {
-    case Conn::Req::api_versions: handle_api_versions(c, r); break;
-    case Conn::Req::metadata: handle_metadata(c, r); break;
-    case Conn::Req::list_start: handle_list_offsets(c, r, false); break;
-    case Conn::Req::list_end: handle_list_offsets(c, r, true); break;
-    case Conn::Req::fetch: handle_fetch(c, b, r); return;  // the buffer stays until delivered
-    case Conn::Req::none: break;
-  }
-  b.state = Buffer::State::free;
-  b.len = 0;
-  if (c.state == Conn::State::ready || c.state == Conn::State::negotiating) next_request(c);
+  return false;
 }
 
 // ---------------------------------------------------------------------------
 // Requests
 
-void KafkaSource::next_request(Conn& c) {
-  if (c.req != Conn::Req::none || stopping_ || failed_) return;
-  int free_buf = -1;
-  for (int i = 0; i < 2; ++i) {
-    if (c.bufs[i].state == Buffer::State::free) free_buf = i;
-  }
-  if (free_buf < 0) return;  // both hold responses not yet delivered: back-pressure
-  c.out.clear();
-  c.sent = 0;
-  kafka::Writer w(c.out);
-  bool queued = false;
-  if (c.state == Conn::State::negotiating) {
-    c.correlation = ++correlation_;
-    if (kafka::encode_api_versions_request(w, c.api_versions_version, c.correlation, kc_.client_id) !=
-        kafka::EncodeStatus::ok) {
-      return;
-    }
-    c.req = Conn::Req::api_versions;
-    queued = true;
-  } else if (c.state == Conn::State::ready) {
-    if (c.index == 0) {
-      queued = metadata_needed_ && host_.now() >= metadata_not_before_ && send_metadata(c);
-    } else {
-      queued = send_list_offsets(c, false) || send_list_offsets(c, true) || send_fetch(c);
-    }
-  }
-  if (!queued) return;
-  c.receiving = free_buf;
-  c.bufs[free_buf].state = Buffer::State::receiving;
-  c.bufs[free_buf].len = 0;
-  int64_t wait = c.req == Conn::Req::fetch ? kc_.max_wait_ns : 0;
-  c.deadline = host_.now() + wait + kRequestTimeoutNs;
-  send_request(c);
-}
-
-bool KafkaSource::send_metadata(Conn& c) {
+bool KafkaSource::send_metadata(Conn& c, kafka::Writer& w, int32_t correlation) {
   std::string_view topics[] = {kc_.topic};
-  kafka::Writer w(c.out);
-  c.correlation = ++correlation_;
-  if (kafka::encode_metadata_request(w, c.versions.metadata, c.correlation, kc_.client_id, topics) !=
+  if (kafka::encode_metadata_request(w, c.versions().metadata, correlation, kc_.client_id, topics) !=
       kafka::EncodeStatus::ok) {
     return false;
   }
-  c.req = Conn::Req::metadata;
   metadata_needed_ = false;
   return true;
 }
 
-bool KafkaSource::send_list_offsets(Conn& c, bool end) {
+bool KafkaSource::send_list_offsets(Conn& c, kafka::Writer& w, int32_t correlation, bool end) {
   offset_parts_.clear();
   Partition::State want = end ? Partition::State::need_end : Partition::State::need_start;
   for (auto& p : partitions_) {
@@ -447,20 +217,14 @@ bool KafkaSource::send_list_offsets(Conn& c, bool end) {
   }
   if (offset_parts_.empty()) return false;
   kafka::ListOffsetsTopicRequest topic{kc_.topic, offset_parts_};
-  kafka::Writer w(c.out);
-  c.correlation = ++correlation_;
   // read_uncommitted: every record. read_committed would also need the
   // client to drop aborted transactions' records (not implemented yet).
   auto isolation = kafka::IsolationLevel::read_uncommitted;
-  if (kafka::encode_list_offsets_request(w, c.versions.list_offsets, c.correlation, kc_.client_id,
-                                         isolation, std::span(&topic, 1)) != kafka::EncodeStatus::ok) {
-    return false;
-  }
-  c.req = end ? Conn::Req::list_end : Conn::Req::list_start;
-  return true;
+  return kafka::encode_list_offsets_request(w, c.versions().list_offsets, correlation, kc_.client_id,
+                                            isolation, std::span(&topic, 1)) == kafka::EncodeStatus::ok;
 }
 
-bool KafkaSource::send_fetch(Conn& c) {
+bool KafkaSource::send_fetch(Conn& c, kafka::Writer& w, int32_t correlation) {
   fetch_parts_.clear();
   for (auto& p : partitions_) {
     if (p->leader != c.node_id || p->state != Partition::State::fetching) continue;
@@ -479,56 +243,19 @@ bool KafkaSource::send_fetch(Conn& c) {
   rq.max_bytes = int32_t(kc_.max_bytes);
   rq.isolation_level = kafka::IsolationLevel::read_uncommitted;
   rq.topics = std::span(&topic, 1);
-  kafka::Writer w(c.out);
-  c.correlation = ++correlation_;
-  if (kafka::encode_fetch_request(w, c.versions.fetch, c.correlation, kc_.client_id, rq) !=
-      kafka::EncodeStatus::ok) {
-    return false;
-  }
-  c.req = Conn::Req::fetch;
-  return true;
+  return kafka::encode_fetch_request(w, c.versions().fetch, correlation, kc_.client_id, rq) ==
+         kafka::EncodeStatus::ok;
 }
 
 // ---------------------------------------------------------------------------
 // Responses
 
-void KafkaSource::handle_api_versions(Conn& c, kafka::Reader& r) {
-  kafka::DecodeResult d = kafka::decode_api_versions_response(r, c.api_versions_version, c.api_versions);
-  if (!d.ok()) {
-    char why[160];
-    std::snprintf(why, sizeof why, "malformed ApiVersions response (%s)", d.reason);
-    drop(c, why);
-    return;
-  }
-  if (c.api_versions.error == ErrorCode::unsupported_version) {
-    // The broker answered in v0 shape with its own range: ask again in a version it knows.
-    int16_t v = kafka::pick_version(kafka::kApiVersionsVersions, c.api_versions.apis);
-    c.api_versions_version = v >= 0 ? v : 0;
-    return;  // next_request() sends it
-  }
-  if (c.api_versions.error != ErrorCode::none) {
-    drop(c, kafka::to_string(c.api_versions.error));
-    return;
-  }
-  kafka::VersionMismatch mismatch;
-  if (!kafka::negotiate_versions(c.api_versions.apis, c.versions, mismatch)) {
-    char text[256];
-    kafka::format_version_mismatch(mismatch, text, sizeof text);
-    fail_source(fmt::format("broker {}:{}: {}", c.host, c.port, text));
-    return;
-  }
-  c.versions.list_offsets = std::min(c.versions.list_offsets, kListOffsetsVersionMax);
-  c.state = Conn::State::ready;
-  log_debug("source {}: broker {}:{}: Metadata v{}, ListOffsets v{}, Fetch v{}", cfg_.name, c.host,
-            c.port, c.versions.metadata, c.versions.list_offsets, c.versions.fetch);
-}
-
 void KafkaSource::handle_metadata(Conn& c, kafka::Reader& r) {
-  kafka::DecodeResult d = kafka::decode_metadata_response(r, c.versions.metadata, metadata_);
+  kafka::DecodeResult d = kafka::decode_metadata_response(r, c.versions().metadata, metadata_);
   if (!d.ok()) {
     char why[160];
     std::snprintf(why, sizeof why, "malformed Metadata response (%s)", d.reason);
-    drop(c, why);
+    client_.drop(c, why);
     return;
   }
   const kafka::MetadataTopic* topic = nullptr;
@@ -542,7 +269,7 @@ void KafkaSource::handle_metadata(Conn& c, kafka::Reader& r) {
       log_warn("source {}: topic {}: {}; asking again", cfg_.name, kc_.topic, kafka::to_string(e));
     }
     metadata_needed_ = true;
-    metadata_not_before_ = host_.now() + kBackoffMaxNs / 10;
+    metadata_not_before_ = host_.now() + kUnknownTopicRetryNs;
     return;
   }
   auto parts = metadata_.partitions_of(*topic);
@@ -595,10 +322,10 @@ void KafkaSource::handle_metadata(Conn& c, kafka::Reader& r) {
     }
     const kafka::MetadataBroker* b = metadata_.find_broker(leader);
     Conn& lc = conn_for(leader);
-    if (lc.state == Conn::State::closed) {
+    if (lc.state() == Conn::State::closed) {
       lc.host = std::string(b->host);
       lc.port = uint16_t(b->port);
-      connect(lc);
+      client_.connect(lc);
     } else {
       // The broker may have moved (a restarted container): use what Metadata says now.
       lc.host = std::string(b->host);
@@ -617,15 +344,15 @@ void KafkaSource::handle_metadata(Conn& c, kafka::Reader& r) {
              topic_partitions_, topic_partitions_ == 1 ? "" : "s", host_.shard_id(),
              owned.empty() ? std::string("none") : "partitions " + owned);
   }
-  for (size_t i = 1; i < conns_.size(); ++i) next_request(*conns_[i]);
+  for (uint32_t i = 1; i < client_.size(); ++i) client_.request(client_.at(i));
 }
 
 void KafkaSource::handle_list_offsets(Conn& c, kafka::Reader& r, bool end) {
-  kafka::DecodeResult d = kafka::decode_list_offsets_response(r, c.versions.list_offsets, offsets_);
+  kafka::DecodeResult d = kafka::decode_list_offsets_response(r, c.versions().list_offsets, offsets_);
   if (!d.ok()) {
     char why[160];
     std::snprintf(why, sizeof why, "malformed ListOffsets response (%s)", d.reason);
-    drop(c, why);
+    client_.drop(c, why);
     return;
   }
   Partition::State want = end ? Partition::State::need_end : Partition::State::need_start;
@@ -666,25 +393,23 @@ void KafkaSource::handle_list_offsets(Conn& c, kafka::Reader& r, bool end) {
 // Scans a Fetch response: checks every batch, finds where each partition's
 // next fetch starts, and plans what to deliver. The next Fetch goes out before
 // any record is decoded.
-void KafkaSource::handle_fetch(Conn& c, Buffer& b, kafka::Reader& r) {
-  kafka::DecodeResult d = kafka::decode_fetch_response(r, c.versions.fetch, b.fetch);
+bool KafkaSource::handle_fetch(Conn& c, Buffer& b, kafka::Reader& r) {
+  FetchState& f = fetch_state(c, b);
+  kafka::DecodeResult d = kafka::decode_fetch_response(r, c.versions().fetch, f.fetch);
   if (!d.ok()) {
-    b.state = Buffer::State::free;
     char why[160];
     std::snprintf(why, sizeof why, "malformed Fetch response (%s)", d.reason);
-    drop(c, why);
-    return;
+    client_.drop(c, why);
+    return false;
   }
-  if (b.fetch.error != ErrorCode::none) {
-    b.state = Buffer::State::free;
-    drop(c, kafka::to_string(b.fetch.error));
-    return;
+  if (f.fetch.error != ErrorCode::none) {
+    client_.drop(c, kafka::to_string(f.fetch.error));
+    return false;
   }
   m_bytes(b.len);
-  b.recv_ns = host_.now();
-  b.plans.clear();
-  b.plan_next = 0;
-  for (const kafka::FetchPartition& fp : b.fetch.partitions) {
+  f.plans.clear();
+  f.plan_next = 0;
+  for (const kafka::FetchPartition& fp : f.fetch.partitions) {
     if (fp.topic != kc_.topic) continue;
     Partition* p = partition_by_id(fp.partition);
     if (p == nullptr || p->leader != c.node_id || p->state != Partition::State::fetching) continue;
@@ -693,7 +418,7 @@ void KafkaSource::handle_fetch(Conn& c, Buffer& b, kafka::Reader& r) {
         if (kc_.offset_reset == KafkaSourceConfig::OffsetReset::fail) {
           fail_source(fmt::format("partition {}: offset {} is out of range (offset_reset = \"fail\")",
                                   p->name, p->fetch_offset));
-          return;
+          return false;
         }
         bool earliest = kc_.offset_reset == KafkaSourceConfig::OffsetReset::earliest;
         log_warn("source {}: partition {}: offset {} is out of range; resetting to the {} offset",
@@ -709,12 +434,12 @@ void KafkaSource::handle_fetch(Conn& c, Buffer& b, kafka::Reader& r) {
         need_metadata(nullptr);
       } else if (!kafka::is_retriable(fp.error)) {
         fail_source(fmt::format("partition {}: Fetch: {}", p->name, kafka::to_string(fp.error)));
-        return;
+        return false;
       }
       continue;
     }
     p->high_watermark = fp.high_watermark;
-    Buffer::Plan plan{p, p->epoch, {}, -1, -1, ""};
+    FetchState::Plan plan{p, p->epoch, {}, -1, -1, ""};
     kafka::BatchIterator it(fp.records);
     kafka::Batch batch;
     size_t good = 0;
@@ -746,11 +471,10 @@ void KafkaSource::handle_fetch(Conn& c, Buffer& b, kafka::Reader& r) {
       break;
     }
     plan.records = fp.records.subspan(0, good);
-    if (!plan.records.empty() || plan.bad_first >= 0) b.plans.push_back(plan);
+    if (!plan.records.empty() || plan.bad_first >= 0) f.plans.push_back(plan);
   }
-  b.state = Buffer::State::ready;
-  c.ready_q[c.ready_n++] = int(&b - c.bufs);
-  next_request(c);  // pipelining: the next Fetch is on the wire while this one is delivered
+  // Held: the client sends the next Fetch at once, on the wire while this one is delivered.
+  return true;
 }
 
 // ---------------------------------------------------------------------------
@@ -758,57 +482,34 @@ void KafkaSource::handle_fetch(Conn& c, Buffer& b, kafka::Reader& r) {
 
 bool KafkaSource::poll() {
   if (!started_ || failed_) return false;
-  bool progress = false;
   const int64_t now = host_.now();
+  bool progress = client_.poll(now);
   backlogged_ = false;
-  for (auto& cp : conns_) {
-    Conn& c = *cp;
-    if (c.state == Conn::State::backoff && now >= c.retry_at && !stopping_) {
-      bool needed = c.index == 0 ? metadata_needed_ : false;
-      for (auto& p : partitions_) needed |= p->leader == c.node_id && c.index != 0;
-      if (needed) connect(c);
-    }
-    if (c.state == Conn::State::resolving && c.resolver.poll() != Resolver::State::resolving) {
-      connect_resolved(c);
-      progress = true;
-    }
-    if ((c.state == Conn::State::ready || c.state == Conn::State::negotiating ||
-         c.state == Conn::State::connecting || c.state == Conn::State::resolving) &&
-        now > c.deadline) {
-      drop(c, "request timed out");
-      continue;
-    }
-    while (c.ready_n > 0) {
-      Buffer& b = c.bufs[c.ready_q[0]];
-      if (paused_ || !process_buffer(c, b)) {
+  for (uint32_t i = 0; i < client_.size(); ++i) {
+    Conn& c = client_.at(i);
+    while (c.held() > 0) {
+      Buffer& b = c.held_front();
+      if (paused_ || !process_buffer(fetch_state(c, b), b)) {
         backlogged_ = true;  // refused: back-pressure, retried later
         return progress;
       }
-      b.state = Buffer::State::free;
-      b.len = 0;
-      c.ready_q[0] = c.ready_q[1];
-      --c.ready_n;
+      client_.release_front(c);
       progress = true;
     }
-    if (c.state == Conn::State::ready) next_request(c);
+    if (c.ready()) client_.request(c);
   }
-  if (metadata_needed_ && now >= metadata_not_before_ && conns_[0]->state == Conn::State::ready) {
-    next_request(*conns_[0]);
-  }
-  if (metadata_needed_ && conns_[0]->state == Conn::State::backoff && now >= conns_[0]->retry_at) {
-    connect(*conns_[0]);
-  }
+  Conn& bootstrap = client_.at(0);
+  if (metadata_needed_ && now >= metadata_not_before_ && bootstrap.ready()) client_.request(bootstrap);
   return progress;
 }
 
-bool KafkaSource::process_buffer(Conn& c, Buffer& b) {
-  (void)c;
-  for (; b.plan_next < b.plans.size(); ++b.plan_next) {
-    const Buffer::Plan& plan = b.plans[b.plan_next];
+bool KafkaSource::process_buffer(FetchState& f, const Buffer& b) {
+  for (; f.plan_next < f.plans.size(); ++f.plan_next) {
+    const FetchState::Plan& plan = f.plans[f.plan_next];
     Partition& p = *plan.partition;
     if (plan.epoch != p.epoch || p.state != Partition::State::fetching) continue;
     host_.begin_chunk(b.recv_ns);
-    bool delivered = deliver(p, b, b.plan_next);
+    bool delivered = deliver(p, f, f.plan_next);
     host_.end_chunk();
     if (!delivered) return false;
   }
@@ -823,8 +524,8 @@ bool KafkaSource::corrupt_batch(Partition& p, int64_t first, int64_t last, const
   return host_.dead_letter(&p, DeadLetterReason::corrupt_batch, text, "");
 }
 
-bool KafkaSource::deliver(Partition& p, const Buffer& b, size_t slot) {
-  const Buffer::Plan& plan = b.plans[slot];
+bool KafkaSource::deliver(Partition& p, const FetchState& f, size_t slot) {
+  const FetchState::Plan& plan = f.plans[slot];
   const bool bounded = kc_.stop == KafkaSourceConfig::Stop::end;
   if (!scratch_) {
     scratch_cap_ = kScratchBytes;
@@ -909,8 +610,8 @@ void KafkaSource::reset_partition(Partition& p, const char* why) {
 
 void KafkaSource::need_metadata(const char*) {
   metadata_needed_ = true;
-  Conn& b = *conns_[0];
-  if (b.state == Conn::State::ready) next_request(b);
+  Conn& b = client_.at(0);
+  if (b.ready()) client_.request(b);
 }
 
 void KafkaSource::fail_source(const std::string& why) {
@@ -923,7 +624,7 @@ void KafkaSource::fail_source(const std::string& why) {
   metadata_known_ = true;
   host_.fail();
   host_.request_stop();
-  for (auto& c : conns_) drop(*c, "source stopped");
+  for (uint32_t i = 0; i < client_.size(); ++i) client_.drop(client_.at(i), "source stopped");
 }
 
 KafkaSource::Partition* KafkaSource::partition_by_id(int32_t id) {
@@ -941,22 +642,11 @@ void KafkaSource::stop() {
     p->done = true;
   }
   metadata_known_ = true;
-  for (auto& c : conns_) {
-    if (c->state == Conn::State::backoff) {
-      c->state = Conn::State::closed;
-    } else {
-      drop(*c, "stopping");
-    }
-  }
+  client_.close_all();
 }
 
 bool KafkaSource::done() const {
-  if (stopping_ || failed_) {
-    for (const auto& c : conns_) {
-      if (c->ops > 0) return false;  // buffers still in the kernel's hands
-    }
-    return true;
-  }
+  if (stopping_ || failed_) return !client_.operations_pending();  // buffers still in the kernel's hands
   if (!metadata_known_) return false;
   for (const auto& p : partitions_) {
     if (p->state != Partition::State::finished) return false;
@@ -965,12 +655,7 @@ bool KafkaSource::done() const {
 }
 
 int64_t KafkaSource::next_deadline() const {
-  int64_t t = kTimeMax;
-  for (const auto& c : conns_) {
-    if (c->state == Conn::State::backoff) t = std::min(t, c->retry_at);
-    if (c->state == Conn::State::resolving) t = std::min(t, host_.now() + Resolver::kPollNs);
-    if (c->deadline != kTimeMax) t = std::min(t, c->deadline);
-  }
+  int64_t t = client_.next_deadline(host_.now());
   if (metadata_needed_) t = std::min(t, metadata_not_before_);
   return t;
 }

@@ -1,8 +1,9 @@
 // One Kafka source's work on one shard: the topic's partitions this shard
-// owns (partition % shards == shard id), a connection to each broker that
-// leads one of them, and the fetch loop, all on the shard's own io_uring.
+// owns (partition % shards == shard id), read through a Kafka client
+// (io/kafka/client.h: a connection to each broker that leads one of them, on
+// the shard's own io_uring) with the fetch loop on top: the consumer.
 //
-// Per connection: ApiVersions (version negotiation) -> requests one at a time:
+// Per connection, after the client's ApiVersions: requests one at a time:
 // Metadata (on the bootstrap connection), ListOffsets (start and, for
 // stop = "end", end offsets), Fetch. A Fetch response is received into one of
 // two buffers; its batches are scanned (CRC-32C checked, next offsets found)
@@ -27,13 +28,14 @@
 #include <string>
 #include <vector>
 
+#include "io/kafka/client.h"
 #include "io/kafka/compression.h"
 #include "io/kafka/protocol.h"
 #include "io/source.h"
 
 namespace sluice {
 
-class KafkaSource final : public Source {
+class KafkaSource final : public Source, private kafka::ClientUser {
  public:
   KafkaSource(SourceHost& host, uint32_t source_index);
   ~KafkaSource() override;
@@ -44,8 +46,6 @@ class KafkaSource final : public Source {
   void start() override;
   // Partitions are not driven through the ready list: poll() delivers them.
   bool process(Stream&) override { return false; }
-  // A completion for one of this source's operations (id = connection << 4 | op).
-  void on_completion(uint64_t id, int res);
   // Decodes buffered responses, sends requests that are due. True if it made progress.
   bool poll() override;
   // Stop requested: no more fetching; connections are shut down.
@@ -71,34 +71,33 @@ class KafkaSource final : public Source {
   // Logs each owned partition's next offset (at exit).
   void log_at_exit() const override;
 
-  // Operations of a connection (the low 4 bits of a completion's index).
-  enum class Op : uint8_t { connect = 1, send = 2, recv = 3 };
-
   struct Partition;
 
  private:
-  struct Conn;
-  struct Buffer;
+  struct FetchState;
+  using Conn = kafka::Connection;
+  using Buffer = kafka::ResponseBuffer;
 
-  void on_op_done(uint32_t id, const io_uring_cqe& cqe);
+  // kafka::ClientUser
+  uint32_t next_request(Conn& c, kafka::Writer& w, int32_t correlation, int64_t& wait_ns) override;
+  bool on_response(Conn& c, uint32_t tag, Buffer& b, kafka::Reader& r) override;
+  void on_drop(Conn& c) override;
+  void on_incompatible(Conn& c, const std::string& why) override;
+  bool wants(const Conn& c) override;
+  bool quiet() const override { return stopping_ || failed_; }
+
   Conn& conn_for(int32_t node_id);
-  void connect(Conn& c);
-  void connect_resolved(Conn& c);
-  void drop(Conn& c, const char* why);
-  void finish_close(Conn& c);
-  void send_request(Conn& c);
-  void arm_recv(Conn& c);
-  void on_response(Conn& c, Buffer& b);
-  void next_request(Conn& c);
-  bool send_metadata(Conn& c);
-  bool send_list_offsets(Conn& c, bool end);
-  bool send_fetch(Conn& c);
-  void handle_api_versions(Conn& c, kafka::Reader& r);
+  // Picks the next bootstrap broker for the bootstrap connection.
+  void pick_bootstrap(Conn& c);
+  FetchState& fetch_state(const Conn& c, const Buffer& b);
+  bool send_metadata(Conn& c, kafka::Writer& w, int32_t correlation);
+  bool send_list_offsets(Conn& c, kafka::Writer& w, int32_t correlation, bool end);
+  bool send_fetch(Conn& c, kafka::Writer& w, int32_t correlation);
   void handle_metadata(Conn& c, kafka::Reader& r);
   void handle_list_offsets(Conn& c, kafka::Reader& r, bool end);
-  void handle_fetch(Conn& c, Buffer& b, kafka::Reader& r);
-  bool process_buffer(Conn& c, Buffer& b);
-  bool deliver(Partition& p, const Buffer& b, size_t slot);
+  bool handle_fetch(Conn& c, Buffer& b, kafka::Reader& r);
+  bool process_buffer(FetchState& f, const Buffer& b);
+  bool deliver(Partition& p, const FetchState& f, size_t slot);
   void reset_partition(Partition& p, const char* why);
   void need_metadata(const char* why);
   void fail_source(const std::string& why);
@@ -119,10 +118,10 @@ class KafkaSource final : public Source {
   bool metadata_needed_ = true;
   int64_t metadata_not_before_ = 0;
   size_t bootstrap_next_ = 0;  // which bootstrap broker to try next
-  int32_t correlation_ = 0;
   uint32_t topic_partitions_ = 0;  // partitions of the topic (all shards)
 
-  std::vector<std::unique_ptr<Conn>> conns_;  // index 0: bootstrap (metadata)
+  kafka::Client client_;  // connection 0: bootstrap (metadata)
+  std::vector<std::unique_ptr<FetchState>> fetch_;  // by connection index * 2 + buffer slot
   std::vector<std::unique_ptr<Partition>> partitions_;
   std::vector<Stream*> streams_;  // the same partitions, as the shard sees them
   kafka::MetadataResponse metadata_;
