@@ -94,9 +94,13 @@ size_t rebuild_event_json(const SchemaConfig& schema, const Event& e, char* out,
     *p++ = ':';
   };
   *p++ = '{';
+  // The key's encoding (operators/event.h) is read defensively: a part that
+  // would run past the key's bytes ends the key fields.
   size_t i = 0;
   for (size_t k = 0; k < schema.key.size() && i < e.key.size(); ++k) {
+    const size_t left = e.key.size() - i;
     if (e.key[i] == kKeyInt) {
+      if (left < 9) break;
       int64_t v;
       std::memcpy(&v, e.key.data() + i + 1, 8);
       i += 9;
@@ -104,10 +108,15 @@ size_t rebuild_event_json(const SchemaConfig& schema, const Event& e, char* out,
       open_field(schema.key[k]);
       p += write_int64(v, p);
     } else {
+      if (e.key[i] != kKeyString || left < 5) break;
       uint32_t len;
       std::memcpy(&len, e.key.data() + i + 1, 4);
-      std::string_view sv(e.key.data() + i + 5, std::min<size_t>(len, kRebuiltKeyPartBytesMax));
+      if (len > left - 5) break;
+      // Cut at a character boundary; a part that is not UTF-8 is left out.
+      std::string_view sv = trim_partial_utf8(
+          std::string_view(e.key.data() + i + 5, std::min<size_t>(len, kRebuiltKeyPartBytesMax)));
       i += 5 + len;
+      if (!is_valid_utf8(sv)) continue;
       if (!fits(schema.key[k], json_escaped_bytes_max(sv.size()))) continue;
       open_field(schema.key[k]);
       p += json_quote(sv, p);

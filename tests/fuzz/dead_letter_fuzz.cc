@@ -41,5 +41,24 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     FUZZ_CHECK(bytes.has_value());
     FUZZ_CHECK(truncated ? raw.substr(0, bytes->size()) == *bytes : *bytes == raw);
   }
+
+  // The same bytes as an event's key (any encoding, consistent or not): the
+  // rebuilt JSON of a late cross-shard event stays inside its buffer and is
+  // one valid JSON object.
+  SchemaConfig schema;
+  schema.key = {"a", "b\"", "c"};
+  schema.time_field = "ts";
+  schema.fields = {{"n", FieldType::int64}, {"s", FieldType::string}, {"x", FieldType::float64}};
+  Event e;
+  e.key = raw;
+  e.time_ns = size > 8 ? int64_t(data[1]) * 1'000'000'007 : 0;
+  e.values[0].i = int64_t(size);
+  e.values[2].f = size % 3 == 0 ? 1.0 / 0.0 : double(size) / 7;
+  const size_t cap = kRebuiltEventBytesMin + (size > 0 ? data[0] : 0) * 16;
+  std::vector<char> rebuilt(cap + 64, '#');
+  const size_t m = rebuild_event_json(schema, e, rebuilt.data(), cap);
+  FUZZ_CHECK(m <= cap);
+  for (size_t i = cap; i < rebuilt.size(); ++i) FUZZ_CHECK(rebuilt[i] == '#');
+  FUZZ_CHECK(parser.parse(rebuilt.data(), m).get(doc) == simdjson::SUCCESS);
   return 0;
 }

@@ -61,5 +61,30 @@ TEST(RebuildEventJson, HostileKeysStayInsideTheBufferAndGiveValidJson) {
   }
 }
 
+// Found by the coverage-guided fuzzer: a key part cut at 512 bytes in the
+// middle of a UTF-8 sequence, or one that is not UTF-8 at all (and a tag that
+// is neither), made the rebuilt text invalid JSON.
+TEST(RebuildEventJson, KeyPartsAreCutAtCharacterBoundariesAndNonUtf8IsLeftOut) {
+  SchemaConfig schema;
+  schema.key = {"a", "b", "c"};
+  schema.time_field = "ts";
+  std::string euros;
+  for (int i = 0; i < 300; ++i) euros += "\xe2\x82\xac";  // 900 bytes of 3-byte characters
+  const std::string key = string_key_part(euros) + string_key_part("bad \xff byte") + string_key_part("ok");
+  Event e;
+  e.key = key;
+  std::vector<char> buf(16384);
+  const size_t n = rebuild_event_json(schema, e, buf.data(), buf.size());
+  const std::string text(buf.data(), n);
+  ASSERT_TRUE(valid_json(text)) << text.substr(0, 200);
+  EXPECT_NE(text.find("\"a\":\"\xe2\x82\xac"), std::string::npos);
+  EXPECT_EQ(text.find("\"b\":"), std::string::npos);  // not UTF-8: left out
+  EXPECT_NE(text.find("\"c\":\"ok\""), std::string::npos);
+  const std::string bogus_tag = "x" + std::string(12, 'y');
+  e.key = bogus_tag;
+  const size_t m = rebuild_event_json(schema, e, buf.data(), buf.size());
+  EXPECT_TRUE(valid_json(std::string(buf.data(), m)));
+}
+
 }  // namespace
 }  // namespace sluice
