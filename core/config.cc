@@ -235,11 +235,19 @@ class ConfigParser {
     r.integer("line_bytes_max", source.line_bytes_max, limits::line_bytes_max_min,
               limits::line_bytes_max_max);
     if (kind != nullptr) kind->parse(r, source, context_);
-    // Keys of the other types are named as misplaced rather than unknown: `path` on a tcp source
-    // is a mix-up, not a typo.
-    std::string variant = kind != nullptr ? fmt::format("a {} source", kind->name) : std::string();
-    std::vector<std::string_view> seen;  // a key of several other types is reported once
-    for (const SourceConfigKind* other : kinds_.sources) {
+    reject_other_kinds_keys(r, kind, kinds_.sources, "source");
+    r.finish();
+  }
+
+  // Keys of the other kinds are named as misplaced rather than unknown: `path`
+  // on a tcp source is a mix-up, not a typo. (kind: null when the type was
+  // bad and already reported: then they pass without a second error.)
+  template <typename Kind>
+  void reject_other_kinds_keys(TableReader& r, const Kind* kind, const std::vector<const Kind*>& kinds,
+                               std::string_view noun) {
+    const std::string variant = kind != nullptr ? fmt::format("a {} {}", kind->name, noun) : std::string();
+    std::vector<std::string_view> seen;  // a key of several other kinds is reported once
+    for (const Kind* other : kinds) {
       if (other == kind) continue;
       for (std::string_view key : other->keys) {
         if (kind != nullptr && std::ranges::find(kind->keys, key) != kind->keys.end()) continue;  // shared
@@ -252,7 +260,6 @@ class ConfigParser {
         }
       }
     }
-    r.finish();
   }
 
   void parse_schema(const toml::table& table, SchemaConfig& schema) {
@@ -463,21 +470,7 @@ class ConfigParser {
     }
 
     if (kind != nullptr) kind->parse(r, sink, context_);
-    std::string variant = kind != nullptr ? fmt::format("a {} sink", kind->name) : std::string();
-    std::vector<std::string_view> seen;
-    for (const SinkConfigKind* other : kinds_.sinks) {
-      if (other == kind) continue;
-      for (std::string_view key : other->keys) {
-        if (kind != nullptr && std::ranges::find(kind->keys, key) != kind->keys.end()) continue;
-        if (std::ranges::find(seen, key) != seen.end()) continue;
-        seen.push_back(key);
-        if (kind != nullptr) {
-          r.reject(key, variant);
-        } else {
-          r.ignore(key);
-        }
-      }
-    }
+    reject_other_kinds_keys(r, kind, kinds_.sinks, "sink");
     r.finish();
   }
 
