@@ -595,10 +595,6 @@ int SchemaConfig::field_index(std::string_view name) const {
   return -1;
 }
 
-bool PipelineConfig::all_sources_finite() const {
-  return std::ranges::all_of(sources, &SourceConfig::finite);
-}
-
 ConfigResult parse_config(std::string_view text, std::string_view file_name, const ConfigKinds& kinds) {
   Diagnostics diag(file_name);
   toml::table root;

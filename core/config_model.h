@@ -138,11 +138,6 @@ struct SourceConfig {
   // The options of a kind whose struct is its own (set by its config parser,
   // read by its make): a kind added later keeps its keys out of this file.
   std::any options;
-
-  bool finite() const {
-    return type == SourceType::file || (type == SourceType::generator && generator.count > 0) ||
-           (type == SourceType::kafka && kafka.stop == KafkaSourceConfig::Stop::end);
-  }
 };
 
 enum class FieldType { int64, float64, string };
@@ -263,7 +258,6 @@ struct PipelineConfig {
   DeadLetterConfig dead_letter;
   MetricsConfig metrics;
 
-  bool all_sources_finite() const;
 };
 
 }  // namespace sluice

@@ -165,7 +165,7 @@ extern const SourceKind kGeneratorSourceKind = {
           return (s.generator.count == 0 ? std::string("unlimited") : std::to_string(s.generator.count)) +
                  " events";
         },
-    .finite = [](const SourceConfig& s) { return s.finite(); },
+    .finite = [](const SourceConfig& s) { return s.generator.count > 0; },  // count = 0: unlimited
     .placed = true,
 };
 

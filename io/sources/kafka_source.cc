@@ -748,7 +748,7 @@ extern const SourceKind kKafkaSourceKind = {
                  std::to_string(s.kafka.brokers[0].port) +
                  (s.kafka.brokers.size() > 1 ? " +" + std::to_string(s.kafka.brokers.size() - 1) + " more" : "");
         },
-    .finite = [](const SourceConfig& s) { return s.finite(); },
+    .finite = [](const SourceConfig& s) { return s.kafka.stop == KafkaSourceConfig::Stop::end; },
     .placed = false,
 };
 

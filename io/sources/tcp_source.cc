@@ -547,7 +547,7 @@ extern const SourceKind kTcpSourceKind = {
     .make = make_tcp_source,
     .fixed_bytes = [](const SourceConfig&, uint32_t, uint32_t, uint32_t) -> uint64_t { return 0; },
     .describe = [](const SourceConfig& s) { return s.tcp.host + ":" + std::to_string(s.tcp.port); },
-    .finite = [](const SourceConfig& s) { return s.finite(); },
+    .finite = [](const SourceConfig&) { return false; },  // a listener never ends by itself
     .placed = false,
 };
 

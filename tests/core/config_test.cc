@@ -1,5 +1,7 @@
 #include "core/config.h"
+#include "dataflow/engine.h"
 #include "dataflow/pipeline_config.h"
+#include "io/source.h"
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>
@@ -156,7 +158,7 @@ TEST(Config, FullExampleParses) {
 
   EXPECT_EQ(c.dead_letter.path, "out/dead_letter.ndjson");
   EXPECT_FALSE(c.dead_letter.append);
-  EXPECT_FALSE(c.all_sources_finite());
+  EXPECT_FALSE(all_sources_finite(c));
 }
 
 TEST(Config, DefaultsApplyWhenKeysAreAbsent) {
@@ -262,7 +264,7 @@ read_bytes = 4096
   EXPECT_EQ(in.type, SourceType::file);
   EXPECT_EQ(in.file.paths, std::vector<std::string>{"data/sales.ndjson"});
   EXPECT_EQ(in.file.read_bytes, limits::read_bytes_min);
-  EXPECT_TRUE(c.all_sources_finite());
+  EXPECT_TRUE(all_sources_finite(c));
 }
 
 TEST(Config, FileSourceWithPathsKeepsTheirOrder) {
@@ -302,7 +304,7 @@ seed = 42
   EXPECT_EQ(g.step_ns, 250 * kNsPerMs);
   EXPECT_EQ(g.jitter_ns, 2 * kNsPerS);
   EXPECT_EQ(g.seed, 42u);
-  EXPECT_TRUE(c.all_sources_finite());
+  EXPECT_TRUE(all_sources_finite(c));
 }
 
 TEST(Config, GeneratorSourceDefaults) {
@@ -333,7 +335,7 @@ count = 0
 )"));
   EXPECT_TRUE(c.sources.at(0).generator.start_now);
   EXPECT_EQ(c.sources[0].generator.count, 0u);
-  EXPECT_FALSE(c.all_sources_finite());
+  EXPECT_FALSE(all_sources_finite(c));
 }
 
 TEST(Config, EverySourceTypeTogether) {
@@ -356,7 +358,7 @@ type = "generator"
   EXPECT_EQ(c.sources[0].type, SourceType::tcp);
   EXPECT_EQ(c.sources[1].type, SourceType::file);
   EXPECT_EQ(c.sources[2].type, SourceType::generator);
-  EXPECT_FALSE(c.all_sources_finite());
+  EXPECT_FALSE(all_sources_finite(c));
 }
 
 constexpr std::string_view kGenerator = R"(
@@ -739,8 +741,8 @@ type = "stdout"
   // 2024-03-28T10:00:00Z is 1711620000 s after the epoch.
   EXPECT_EQ(k.start_time_ms, 1711620000LL * 1000 + 250);
   EXPECT_EQ(k.stop, KafkaSourceConfig::Stop::end);
-  EXPECT_TRUE(s.finite());
-  EXPECT_TRUE(cfg.all_sources_finite());
+  EXPECT_TRUE(find_source_kind(s.type)->finite(s));
+  EXPECT_TRUE(all_sources_finite(cfg));
   EXPECT_EQ(k.offset_reset, KafkaSourceConfig::OffsetReset::fail);
   EXPECT_EQ(k.client_id, "pos-metrics");
   EXPECT_EQ(k.max_wait_ns, 250'000'000);
@@ -761,7 +763,7 @@ topic = "t"
   const KafkaSourceConfig& k = cfg.sources[0].kafka;
   EXPECT_EQ(k.start, KafkaSourceConfig::Start::earliest);
   EXPECT_EQ(k.stop, KafkaSourceConfig::Stop::none);
-  EXPECT_FALSE(cfg.sources[0].finite());
+  EXPECT_FALSE(find_source_kind(cfg.sources[0].type)->finite(cfg.sources[0]));
   EXPECT_EQ(k.offset_reset, KafkaSourceConfig::OffsetReset::earliest);
   EXPECT_EQ(k.client_id, "sluice");
   EXPECT_EQ(k.max_wait_ns, 500'000'000);
