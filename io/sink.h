@@ -125,10 +125,9 @@ class Sink {
 
 // A kind of sink, registered by name (io/sinks/sinks.cc).
 struct SinkKind {
-  SinkType type;
-  std::string_view name;  // the config's `type`
-  // Its part of the config: its own keys and how to read them.
+  // Its part of the config: its name (`type = "..."`), its own keys and how to read them.
   SinkConfigKind config;
+  SinkType type() const { return SinkType{config.name}; }
   // Start-up, on the main thread: opens what the sink writes to.
   std::expected<SinkResource, std::string> (*open)(const SinkConfig& config);
   // The sink, on the gatherer's shard; or a start-up error.

@@ -220,10 +220,9 @@ class Source {
 
 // A kind of source, registered by name (io/sources/sources.cc).
 struct SourceKind {
-  SourceType type;
-  std::string_view name;  // the config's `type`
-  // Its part of the config: its own keys and how to read them.
+  // Its part of the config: its name (`type = "..."`), its own keys and how to read them.
   SourceConfigKind config;
+  SourceType type() const { return SourceType{config.name}; }
   // Start-up, on the main thread (may be null): opens or checks what the
   // source needs (a TCP listener; that input files are readable).
   std::expected<SourceResource, std::string> (*prepare)(const SourceConfig& config);

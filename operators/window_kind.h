@@ -28,9 +28,10 @@ namespace sluice {
 constexpr size_t kWindowsPerEventMax = 64;
 
 struct WindowAssignment {
-  WindowKind name;  // the config's `kind`
-  // Its part of [window] beyond kind, size, watermark_delay and idle_timeout.
+  // Its part of [window]: its name (`kind = "..."`) and its keys beyond kind,
+  // size, watermark_delay and idle_timeout.
   WindowConfigKind config;
+  WindowKind name() const { return WindowKind{config.name}; }
   // Windows one event belongs to at most (<= kWindowsPerEventMax).
   uint32_t (*windows_max)(const WindowConfig& config);
   // The starts of the windows holding event time t, ascending, into

@@ -294,10 +294,8 @@ void parse_stdout_sink(TableReader& r, SinkConfig& sink, ConfigContext& ctx) {
 }
 
 // The file and stdout sinks differ in what they open and in their keys.
-constexpr SinkKind file_kind(SinkType type, std::string_view name, SinkConfigKind config) {
+constexpr SinkKind file_kind(SinkConfigKind config) {
   return SinkKind{
-      .type = type,
-      .name = name,
       .config = config,
       .open = open_file_sink,
       .make = make_file_sink,
@@ -307,8 +305,8 @@ constexpr SinkKind file_kind(SinkType type, std::string_view name, SinkConfigKin
 }
 
 extern const SinkKind kFileSinkKind =
-    file_kind(SinkType::file, "file", {.name = "file", .keys = kFileSinkKeys, .parse = parse_file_sink});
+    file_kind({.name = SinkType::file.name, .keys = kFileSinkKeys, .parse = parse_file_sink});
 extern const SinkKind kStdoutSinkKind =
-    file_kind(SinkType::stdout_sink, "stdout", {.name = "stdout", .keys = {}, .parse = parse_stdout_sink});
+    file_kind({.name = SinkType::stdout_sink.name, .keys = {}, .parse = parse_stdout_sink});
 
 }  // namespace sluice

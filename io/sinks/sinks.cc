@@ -14,7 +14,7 @@ KindRegistry<SinkKind, SinkType>& registry() {
           &kFileSinkKind,
           &kStdoutSinkKind,
       },
-      [](const SinkKind& k) { return k.type; });
+      [](const SinkKind& k) { return k.type(); });
   return r;
 }
 }  // namespace

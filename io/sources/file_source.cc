@@ -339,8 +339,6 @@ uint64_t file_fixed_bytes(const SourceConfig& sc, uint32_t shard, uint32_t, uint
 }  // namespace
 
 extern const SourceKind kFileSourceKind = {
-    .type = SourceType::file,
-    .name = "file",
     .config = {.name = "file", .keys = kFileKeys, .parse = parse_file, .record_metadata = false, .connection_buffers = false},
     .prepare = check_readable,
     .make = make_file_source,

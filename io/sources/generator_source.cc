@@ -151,8 +151,6 @@ std::expected<std::unique_ptr<Source>, std::string> make_generator_source(Source
 }  // namespace
 
 extern const SourceKind kGeneratorSourceKind = {
-    .type = SourceType::generator,
-    .name = "generator",
     .config = {.name = "generator", .keys = kGeneratorKeys, .parse = parse_generator, .record_metadata = false,
                .connection_buffers = false},
     .prepare = nullptr,

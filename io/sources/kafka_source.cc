@@ -732,8 +732,6 @@ std::expected<std::unique_ptr<Source>, std::string> make_kafka_source(SourceHost
 }  // namespace
 
 extern const SourceKind kKafkaSourceKind = {
-    .type = SourceType::kafka,
-    .name = "kafka",
     .config = {.name = "kafka", .keys = kKafkaKeys, .parse = parse_kafka, .record_metadata = true,
                .connection_buffers = false},
     .prepare = nullptr,

@@ -18,7 +18,7 @@ KindRegistry<SourceKind, SourceType>& registry() {
           &kGeneratorSourceKind,
           &kKafkaSourceKind,
       },
-      [](const SourceKind& k) { return k.type; });
+      [](const SourceKind& k) { return k.type(); });
   return r;
 }
 }  // namespace

@@ -540,8 +540,6 @@ std::expected<SourceResource, std::string> open_tcp_listener(const SourceConfig&
 }  // namespace
 
 extern const SourceKind kTcpSourceKind = {
-    .type = SourceType::tcp,
-    .name = "tcp",
     .config = {.name = "tcp", .keys = kTcpKeys, .parse = parse_tcp, .record_metadata = false, .connection_buffers = true},
     .prepare = open_tcp_listener,
     .make = make_tcp_source,

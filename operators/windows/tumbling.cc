@@ -5,7 +5,6 @@
 namespace sluice {
 
 extern const WindowAssignment kTumblingWindows = {
-    .name = WindowKind::tumbling,
     .config = {.name = "tumbling", .keys = {}, .parse = [](TableReader&, WindowConfig&) {}},
     .windows_max = [](const WindowConfig&) -> uint32_t { return 1; },
     .windows_of =

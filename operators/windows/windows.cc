@@ -14,7 +14,7 @@ KindRegistry<WindowAssignment, WindowKind>& registry() {
       {
           &kTumblingWindows,
       },
-      [](const WindowAssignment& k) { return k.name; });
+      [](const WindowAssignment& k) { return k.name(); });
   return r;
 }
 }  // namespace

@@ -62,8 +62,6 @@ std::vector<CollectedRow> collected_rows() { return rows(); }
 void clear_collected_rows() { rows().clear(); }
 
 extern const SinkKind kTestCollectSinkKind = {
-    .type = kTestCollect,
-    .name = "test_collect",
     .config = {.name = "test_collect", .keys = {}, .parse = [](TableReader&, SinkConfig&, ConfigContext&) {}},
     .open = [](const SinkConfig&) -> std::expected<SinkResource, std::string> { return SinkResource{}; },
     .make = [](SinkHost& host, const SinkConfig&, SinkResource,

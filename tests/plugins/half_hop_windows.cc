@@ -7,7 +7,6 @@
 namespace sluice::test_plugins {
 
 extern const WindowAssignment kTestHalfHopWindows = {
-    .name = kTestHalfHop,
     .config = {.name = "test_half_hop", .keys = {}, .parse = [](TableReader&, WindowConfig&) {}},
     .windows_max = [](const WindowConfig&) -> uint32_t { return 2; },
     .windows_of =

@@ -107,8 +107,6 @@ void set_memory_lines(const std::vector<std::string>& lines) {
 }
 
 extern const SourceKind kTestMemorySourceKind = {
-    .type = kTestMemory,
-    .name = "test_memory",
     .config = {.name = "test_memory", .keys = kMemoryKeys, .parse = parse_memory, .record_metadata = false,
                .connection_buffers = false},
     .prepare = nullptr,
