@@ -42,8 +42,6 @@ constexpr DurationUnit kDurationUnits[] = {
     {"ms", kNsPerMs}, {"us", kNsPerUs},  {"ns", 1},
 };
 
-
-
 // Output rows carry these columns beside the key fields and aggregates.
 constexpr std::string_view kReservedColumns[] = {"window_start", "window_end"};
 
@@ -157,7 +155,6 @@ std::expected<ListenAddress, std::string> parse_listen(std::string_view text) {
   out.port = uint16_t(value);
   return out;
 }
-
 
 namespace {
 
@@ -557,7 +554,6 @@ class ConfigParser {
       }
     }
   }
-
 
   void check_unique(NameLines& seen, const std::string& name, const toml::node& node,
                     std::string_view noun) {

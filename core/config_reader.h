@@ -365,5 +365,4 @@ class TableReader {
   std::vector<std::string> known_;     // keys reported elsewhere or deliberately not checked
 };
 
-
 }  // namespace sluice

@@ -26,7 +26,6 @@ void request_stop(EngineShared& shared) {
   for (Shard* s : shared.shard_ptrs) s->external_wake();
 }
 
-
 Shard::Shard(EngineShared& shared, uint32_t id)
     : sh_(shared),
       cfg_(shared.config),

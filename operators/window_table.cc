@@ -139,8 +139,6 @@ WindowSet::WindowSet(const AggLayout& layout) : layout_(layout) {
   SLUICE_ASSERT(value_fields_ <= kValueFieldsMax);
 }
 
-
-
 KeyTable* WindowSet::table_for(int64_t start) {
   if (last_hit_ < open_.size() && open_[last_hit_].start == start) return open_[last_hit_].table;
   auto it = std::lower_bound(open_.begin(), open_.end(), start,

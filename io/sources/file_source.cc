@@ -323,7 +323,6 @@ void parse_file(TableReader& r, SourceConfig& source, ConfigContext& ctx) {
   r.boolean("split", source.file.split);
 }
 
-
 std::expected<SourceResource, std::string> check_readable(const SourceConfig& sc) {
   for (const std::string& path : sc.file.paths) {
     if (::access(path.c_str(), R_OK) != 0) return std::unexpected("cannot read " + path + ": " + std::strerror(errno));

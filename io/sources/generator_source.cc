@@ -142,7 +142,6 @@ void parse_generator(TableReader& r, SourceConfig& source, ConfigContext&) {
   r.integer("seed", generator.seed, 0);
 }
 
-
 std::expected<std::unique_ptr<Source>, std::string> make_generator_source(SourceHost& host, uint32_t index) {
   if (host.placed_shard(index) != host.shard_id()) return nullptr;
   return std::make_unique<GeneratorSource>(host, index);

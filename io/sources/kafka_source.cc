@@ -82,7 +82,6 @@ struct KafkaSource::FetchState {
   size_t plan_next = 0;
 };
 
-
 KafkaSource::KafkaSource(SourceHost& host, uint32_t source_index)
     : host_(host),
       cfg_(host.config().sources[source_index]),
@@ -723,7 +722,6 @@ void parse_kafka(TableReader& r, SourceConfig& source, ConfigContext&) {
   r.integer("max_bytes", k.max_bytes, 1 << 16, 1 << 30);
   r.integer("partition_max_bytes", k.partition_max_bytes, 1 << 10, 1 << 30);
 }
-
 
 std::expected<std::unique_ptr<Source>, std::string> make_kafka_source(SourceHost& host, uint32_t index) {
   // Every shard reads the partitions it owns.

@@ -526,7 +526,6 @@ void parse_tcp(TableReader& r, SourceConfig& source, ConfigContext& ctx) {
   r.duration("stop_grace", source.tcp.stop_grace_ns, Zero::allowed);
 }
 
-
 std::expected<std::unique_ptr<Source>, std::string> make_tcp_source(SourceHost& host, uint32_t index) {
   return std::make_unique<TcpSource>(host, index, host.shard_id() == 0 ? host.resource(index).fd : -1);
 }

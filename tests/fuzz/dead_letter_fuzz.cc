@@ -13,7 +13,6 @@
 
 using namespace sluice;
 
-
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string_view raw(reinterpret_cast<const char*>(data), size);
   bool truncated = size > 0 && data[0] == 't';
