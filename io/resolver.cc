@@ -5,6 +5,8 @@
 
 #include <csignal>
 #include <cstring>
+#include <mutex>
+#include <vector>
 
 namespace sluice {
 
@@ -16,26 +18,68 @@ struct Resolver::Request {
 };
 
 namespace {
+
+void free_request(Resolver::Request* r) {
+  if (r->cb.ar_result != nullptr) freeaddrinfo(r->cb.ar_result);
+  delete r;
+}
+
 void set_port(sockaddr_storage& ss, uint16_t port) {
   if (ss.ss_family == AF_INET) reinterpret_cast<sockaddr_in*>(&ss)->sin_port = htons(port);
   if (ss.ss_family == AF_INET6) reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port = htons(port);
 }
+
+// Requests whose lookup was still running when their resolver let go of
+// them: glibc's helper thread writes into them when it ends, so they are
+// kept here (reachable, not leaked) and freed by the next resolver that
+// abandons or starts a lookup once they have finished. Control path only
+// (a lookup per connection attempt), hence the mutex.
+struct Abandoned {
+  std::mutex mu;
+  std::vector<Resolver::Request*> requests;
+};
+Abandoned& abandoned() {
+  static auto* a = new Abandoned;  // never destroyed: helper threads may outlive statics
+  return *a;
+}
+
+size_t reap_and_keep(Resolver::Request* add) {
+  Abandoned& a = abandoned();
+  std::lock_guard lock(a.mu);
+  auto& v = a.requests;
+  for (size_t i = 0; i < v.size();) {
+    if (gai_error(&v[i]->cb) != EAI_INPROGRESS) {
+      free_request(v[i]);
+      v[i] = v.back();
+      v.pop_back();
+    } else {
+      ++i;
+    }
+  }
+  if (add != nullptr) v.push_back(add);
+  return v.size();
+}
+
 }  // namespace
 
 Resolver::~Resolver() { abandon(); }
 
-// A lookup still running keeps its request: glibc's helper thread writes
-// into it when it ends, so it is cancelled if possible and otherwise left
-// behind (a few hundred bytes, once per abandoned lookup).
+size_t Resolver::reap_abandoned() { return reap_and_keep(nullptr); }
+
+// A lookup still running keeps its request: it is cancelled if possible and
+// otherwise handed to the abandoned list until the helper thread is done.
 void Resolver::abandon() {
-  if (request_ == nullptr) return;
-  if (state_ == State::resolving && gai_cancel(&request_->cb) != EAI_CANCELED &&
-      gai_error(&request_->cb) == EAI_INPROGRESS) {
-    request_ = nullptr;  // left to the helper thread
+  if (request_ == nullptr) {
+    reap_and_keep(nullptr);
     return;
   }
-  if (request_->cb.ar_result != nullptr) freeaddrinfo(request_->cb.ar_result);
-  delete request_;
+  if (state_ == State::resolving && gai_cancel(&request_->cb) != EAI_CANCELED &&
+      gai_error(&request_->cb) == EAI_INPROGRESS) {
+    reap_and_keep(request_);
+    request_ = nullptr;
+    return;
+  }
+  free_request(request_);
   request_ = nullptr;
 }
 

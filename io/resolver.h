@@ -3,8 +3,8 @@
 // glibc's own helper thread, and the owner polls it (poll() from its loop,
 // with a wake-up a few milliseconds later while it is in progress). No
 // callback runs on another thread, so nothing here outlives its owner but
-// the request itself, which is left to the helper thread if a lookup is
-// still running when the resolver goes away.
+// the request itself, which is kept on a process-wide list if a lookup is
+// still running when the resolver goes away, and freed once it has ended.
 //
 // Owned and polled by one shard.
 #pragma once
@@ -40,8 +40,12 @@ class Resolver {
   // When failed: why.
   const std::string& error() const { return error_; }
 
+  struct Request;  // what glibc's helper thread writes into (opaque)
+  // Frees the requests of abandoned lookups that have ended since and says
+  // how many are still running (process-wide).
+  static size_t reap_abandoned();
+
  private:
-  struct Request;  // what glibc's helper thread writes into
   void abandon();
 
   State state_ = State::idle;
