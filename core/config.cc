@@ -402,9 +402,9 @@ class ConfigParser {
       }
     }
     std::vector<std::string_view> names;
-    for (const AggregateConfigKind& k : kinds_.aggregates) names.push_back(k.name);
+    for (const AggregateConfigKind* k : kinds_.aggregates) names.push_back(k->name);
     const int f = r.choice_of("fn", names, Need::required);
-    const AggregateConfigKind* fn = f >= 0 ? &kinds_.aggregates[size_t(f)] : nullptr;
+    const AggregateConfigKind* fn = f >= 0 ? kinds_.aggregates[size_t(f)] : nullptr;
     if (fn != nullptr) aggregate.fn = AggFn{fn->name};
     bool have_field = r.string("field", aggregate.field);
     if (fn != nullptr && !have_field && fn->needs_field && table.get("field") == nullptr) {
@@ -413,6 +413,8 @@ class ConfigParser {
     if (have_field && schema_given) {
       check_aggregate_field(*table.get("field"), fn, schema, aggregate);
     }
+    if (fn != nullptr && fn->parse != nullptr) fn->parse(r, aggregate);
+    reject_other_kinds_keys(r, fn, kinds_.aggregates, "aggregate");
     r.finish();
   }
 
@@ -430,11 +432,16 @@ class ConfigParser {
                                            "declared in [schema] fields{}",
                                            aggregate.name, aggregate.field, role));
     } else if (fn != nullptr && fn->needs_field && !fn->accepts(schema.fields[size_t(index_in_schema)].type)) {
-      diag_.at(field.source(), fmt::format("aggregate \"{}\" cannot {} {} field \"{}\": only "
-                                           "int64 and float64 fields can be aggregated",
+      std::string accepted;
+      for (FieldType t : {FieldType::int64, FieldType::float64, FieldType::string}) {
+        if (!fn->accepts(t)) continue;
+        accepted += fmt::format("{}{}", accepted.empty() ? "" : " and ", to_string(t));
+      }
+      diag_.at(field.source(), fmt::format("aggregate \"{}\" cannot {} {} field \"{}\": fn \"{}\" "
+                                           "takes {} fields",
                                            aggregate.name, fn->verb,
                                            to_string(schema.fields[size_t(index_in_schema)].type),
-                                           aggregate.field));
+                                           aggregate.field, fn->name, accepted));
     } else {
       aggregate.field_index = index_in_schema;
     }

@@ -86,6 +86,9 @@ struct AggregateConfigKind {
   const char* verb;       // "cannot <verb> string field"
   bool needs_field;
   bool (*accepts)(FieldType);
+  std::span<const std::string_view> keys;  // its own keys, beside name, fn and field
+  // Reads its own keys (nullptr: it has none).
+  void (*parse)(TableReader& r, AggregateConfig& aggregate);
 };
 
 struct WindowConfigKind {
@@ -99,7 +102,7 @@ struct WindowConfigKind {
 struct ConfigKinds {
   std::vector<const SourceConfigKind*> sources;
   std::vector<const SinkConfigKind*> sinks;
-  std::vector<AggregateConfigKind> aggregates;
+  std::vector<const AggregateConfigKind*> aggregates;
   std::vector<const WindowConfigKind*> windows;
 };
 

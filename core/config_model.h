@@ -191,11 +191,17 @@ inline constexpr AggFn AggFn::min{"min"};
 inline constexpr AggFn AggFn::max{"max"};
 inline constexpr AggFn AggFn::avg{"avg"};
 
+// A function's own parameters, read by its kind (0: not used by it).
+struct AggParams {
+  uint32_t precision = 0;  // approx_count_distinct: HyperLogLog precision, 4..18
+};
+
 struct AggregateConfig {
   std::string name;
   AggFn fn = AggFn::count;
   std::string field;  // empty for count
   int field_index = -1;  // index into SchemaConfig::fields, -1 for count
+  AggParams params;
 };
 
 struct SinkType {

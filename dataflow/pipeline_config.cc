@@ -11,9 +11,7 @@ ConfigKinds registered_config_kinds() {
   ConfigKinds k;
   for (const SourceKind* s : source_kinds()) k.sources.push_back(&s->config);
   for (const SinkKind* s : sink_kinds()) k.sinks.push_back(&s->config);
-  for (const AggregateFunction* f : aggregate_functions()) {
-    k.aggregates.push_back({f->name.name, f->verb, f->needs_field, f->accepts});
-  }
+  for (const AggregateFunction* f : aggregate_functions()) k.aggregates.push_back(&f->config);
   for (const WindowAssignment* w : window_assignments()) k.windows.push_back(&w->config);
   return k;
 }

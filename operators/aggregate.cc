@@ -10,10 +10,11 @@ AggLayout::AggLayout(const std::vector<AggregateConfig>& aggregates, const Schem
   for (const AggregateConfig& a : aggregates) {
     const AggregateFunction* fn = find_aggregate_function(a.fn);
     SLUICE_ASSERT(fn != nullptr);  // the config loader accepts registered functions only
-    AggSpec s{fn, AggOp::call, FieldType::int64, fn->needs_field ? a.field_index : -1, slots_};
+    AggSpec s{fn, AggOp::call, FieldType::int64, fn->config.needs_field ? a.field_index : -1, slots_,
+              a.params};
     if (s.field_index >= 0) {
       s.type = schema.fields[size_t(s.field_index)].type;
-      SLUICE_ASSERT(fn->accepts(s.type));  // refused by the config loader
+      SLUICE_ASSERT(fn->config.accepts(s.type));  // refused by the config loader
       if (s.type == FieldType::string) strings_read_ |= uint64_t(1) << s.field_index;
     }
     s.op = fn->inline_op(s.type);
@@ -26,7 +27,7 @@ AggLayout::AggLayout(const std::vector<AggregateConfig>& aggregates, const Schem
 
 void AggLayout::init(Value* acc) const {
   for (uint32_t i = 0; i < slots_; ++i) acc[i].i = 0;
-  for (const AggSpec& s : specs_) s.fn->init(acc + s.slot, s.type);
+  for (const AggSpec& s : specs_) s.fn->init(acc + s.slot, s.type, s.params);
 }
 
 void AggLayout::merge(Value* into, const Value* from) const {

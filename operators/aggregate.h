@@ -16,6 +16,7 @@
 #include <string_view>
 #include <vector>
 
+#include "core/config_kinds.h"
 #include "core/config_model.h"
 #include "operators/event.h"
 
@@ -42,12 +43,13 @@ enum class AggOp : uint8_t { count, sum_int, sum_float, min_int, min_float, max_
 // Adding one: a file in operators/aggregates/ that defines an
 // AggregateFunction, plus its line in operators/aggregates/aggregates.cc.
 struct AggregateFunction {
-  AggFn name;                  // the config's `fn`
-  const char* verb;            // "cannot <verb> string field ..." in config errors
-  bool needs_field;            // false for count
-  bool (*accepts)(FieldType);  // field types it can aggregate (when needs_field)
+  // Its part of the config: its name (`fn = "..."`), whether it needs a field
+  // and of which types, its own keys (params) and how to read them.
+  AggregateConfigKind config;
+  AggFn name() const { return AggFn{config.name}; }
   uint32_t (*slots)(FieldType);
-  void (*init)(Value* state, FieldType);
+  // params: the aggregate's own (AggregateConfig::params, read by config.parse).
+  void (*init)(Value* state, FieldType, const AggParams& params);
   // A string field's value arrives as the address of its std::string_view
   // (value.i; valid during the call).
   void (*update)(Value* state, Value value, FieldType);
@@ -84,6 +86,7 @@ struct AggSpec {
   FieldType type;       // of the field; int64 for count
   int field_index;      // -1 for count
   uint32_t slot;        // first accumulator slot of this aggregate
+  AggParams params;
 };
 
 // a[0]: low 64 bits, a[1]: high 64 bits of a 128-bit integer sum.

@@ -10,6 +10,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   zlib1g-dev libsnappy-dev liblz4-dev libzstd-dev
   librdkafka-dev kcat
+  redis-server redis-tools
   prometheus
   netcat-openbsd python3 curl
 )

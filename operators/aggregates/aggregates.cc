@@ -9,6 +9,7 @@ extern const AggregateFunction kSumFunction;
 extern const AggregateFunction kMinFunction;
 extern const AggregateFunction kMaxFunction;
 extern const AggregateFunction kAvgFunction;
+extern const AggregateFunction kApproxCountDistinctFunction;
 
 namespace {
 KindRegistry<AggregateFunction, AggFn>& registry() {
@@ -19,8 +20,9 @@ KindRegistry<AggregateFunction, AggFn>& registry() {
           &kMinFunction,
           &kMaxFunction,
           &kAvgFunction,
+          &kApproxCountDistinctFunction,
       },
-      [](const AggregateFunction& f) { return f.name; });
+      [](const AggregateFunction& f) { return f.name(); });
   return r;
 }
 }  // namespace

@@ -5,12 +5,12 @@
 namespace sluice {
 
 extern const AggregateFunction kCountFunction = {
-    .name = AggFn::count,
-    .verb = "count",
-    .needs_field = false,
-    .accepts = [](FieldType) { return true; },
+    .config = {.name = AggFn::count.name,
+               .verb = "count",
+               .needs_field = false,
+               .accepts = [](FieldType) { return true; }},
     .slots = [](FieldType) -> uint32_t { return 0; },
-    .init = [](Value*, FieldType) {},
+    .init = [](Value*, FieldType, const AggParams&) {},
     .update = [](Value*, Value, FieldType) {},
     .merge = [](Value*, const Value*, FieldType) {},
     .finalize =

@@ -45,7 +45,7 @@ inline AggValue float_value(double f) {
 
 // A compensated (Neumaier) or 128-bit integer sum in two slots, as sum and
 // avg keep it.
-inline void init_sum(Value* a, FieldType t) {
+inline void init_sum(Value* a, FieldType t, const AggParams&) {
   if (t == FieldType::float64) {
     a[0].f = 0.0;
     a[1].f = 0.0;
@@ -78,10 +78,7 @@ inline AggOp sum_op(FieldType t) { return t == FieldType::int64 ? AggOp::sum_int
 constexpr AggregateFunction sum_like(AggFn name, const char* verb,
                                      AggValue (*finalize)(const Value*, int64_t, FieldType)) {
   return AggregateFunction{
-      .name = name,
-      .verb = verb,
-      .needs_field = true,
-      .accepts = numeric,
+      .config = {.name = name.name, .verb = verb, .needs_field = true, .accepts = numeric},
       .slots = fixed_slots<2>,
       .init = init_sum,
       .update = update_sum,

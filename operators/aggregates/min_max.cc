@@ -11,7 +11,7 @@ using namespace aggregates;
 namespace {
 
 template <bool kMin>
-void init_extreme(Value* a, FieldType t) {
+void init_extreme(Value* a, FieldType t, const AggParams&) {
   if (t == FieldType::int64) {
     a[0].i = kMin ? std::numeric_limits<int64_t>::max() : std::numeric_limits<int64_t>::min();
   } else {
@@ -50,10 +50,7 @@ AggOp extreme_op(FieldType t) {
 template <bool kMin>
 constexpr AggregateFunction extreme(AggFn name, const char* verb) {
   return AggregateFunction{
-      .name = name,
-      .verb = verb,
-      .needs_field = true,
-      .accepts = numeric,
+      .config = {.name = name.name, .verb = verb, .needs_field = true, .accepts = numeric},
       .slots = fixed_slots<1>,
       .init = init_extreme<kMin>,
       .update = update_extreme<kMin>,

@@ -541,6 +541,42 @@ field = "customer_id"
                             "aggregate \"total\" cannot sum string field \"customer_id\""));
 }
 
+TEST(ConfigError, ApproxCountDistinctOverFloatField) {
+  std::string text = with_aggregates(R"(
+[[aggregates]]
+name = "u"
+fn = "approx_count_distinct"
+field = "revenue"
+)");
+  EXPECT_TRUE(has_one_error(text, locate(text, "\"revenue\""),
+                            "aggregate \"u\" cannot count the distinct values of float64 field \"revenue\": fn "
+                            "\"approx_count_distinct\" takes int64 and string fields"));
+}
+
+TEST(ConfigError, ApproxCountDistinctPrecisionOutOfRange) {
+  for (const char* p : {"3", "19", "-1"}) {
+    std::string text = with_aggregates(std::string(R"(
+[[aggregates]]
+name = "u"
+fn = "approx_count_distinct"
+field = "customer_id"
+precision = )") + p + "\n");
+    EXPECT_TRUE(has_one_error(text, locate(text, std::string(p) + "\n"),
+                              std::string("precision: ") + p + " is out of range 4..18"));
+  }
+}
+
+TEST(ConfigError, PrecisionIsNotAKeyOfSum) {
+  std::string text = with_aggregates(R"(
+[[aggregates]]
+name = "total"
+fn = "sum"
+field = "quantity"
+precision = 12
+)");
+  EXPECT_TRUE(has_one_error(text, locate(text, "precision"), "key \"precision\" is not valid for a sum aggregate"));
+}
+
 TEST(ConfigError, AggregateNameCollidesWithKeyField) {
   std::string text = with_aggregates(R"(
 [[aggregates]]

@@ -127,7 +127,7 @@ class Process {
 
   // Starts argv[0] (a path) with the given arguments. False (and a test failure) on error.
   bool start(const std::vector<std::string>& argv, const std::string& stdout_path,
-             const std::string& stderr_path);
+             const std::string& stderr_path, const std::string& stdin_path = "/dev/null");
   pid_t pid() const { return pid_; }
   // True while the child has not exited (reaps it when it has).
   bool running();
@@ -149,9 +149,11 @@ struct CommandResult {
 };
 
 // Runs a command to completion within `timeout` (killed and reported as a
-// failure if it takes longer), capturing stdout and stderr via files in `dir`.
+// failure if it takes longer), capturing stdout and stderr via files in `dir`;
+// its stdin is `input` (through a file) or /dev/null.
 CommandResult run_command(const std::vector<std::string>& argv, const TempDir& dir,
-                          Clock::duration timeout = kExitTimeout);
+                          Clock::duration timeout = kExitTimeout,
+                          std::optional<std::string_view> input = std::nullopt);
 
 // ---------------------------------------------------------------------------
 // The sluice process

@@ -178,10 +178,10 @@ Process::~Process() {
 }
 
 bool Process::start(const std::vector<std::string>& argv, const std::string& stdout_path,
-                    const std::string& stderr_path) {
+                    const std::string& stderr_path, const std::string& stdin_path) {
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, stdin_path.c_str(), O_RDONLY, 0);
   posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, stdout_path.c_str(),
                                    O_WRONLY | O_CREAT | O_TRUNC, 0644);
   posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, stderr_path.c_str(),
@@ -237,13 +237,18 @@ void Process::kill_and_reap() {
 }
 
 CommandResult run_command(const std::vector<std::string>& argv, const TempDir& dir,
-                          Clock::duration timeout) {
+                          Clock::duration timeout, std::optional<std::string_view> input) {
   static int counter = 0;
   const std::string base = dir.file("cmd" + std::to_string(++counter));
+  std::string stdin_path = "/dev/null";
+  if (input) {
+    stdin_path = base + ".in";
+    write_file(stdin_path, *input);
+  }
   Process p;
   CommandResult result;
   result.status = ExitStatus{false, -1};
-  if (!p.start(argv, base + ".out", base + ".err")) return result;
+  if (!p.start(argv, base + ".out", base + ".err", stdin_path)) return result;
   if (auto st = p.wait_exit(timeout)) {
     result.status = *st;
   } else {

@@ -162,7 +162,9 @@ struct QuietAndBusy {
   // Both hang up; SIGTERM; everything checked against the model.
   bool quiet_finished = false;
   void finish_and_check() {
-    if (!quiet_finished) EXPECT_EQ(quiet.finish(), "");
+    if (!quiet_finished) {
+      EXPECT_EQ(quiet.finish(), "");
+    }
     EXPECT_EQ(loud.finish(), "");
     ASSERT_TRUE(run->terminates_cleanly());
     expected.rows = model->rows();

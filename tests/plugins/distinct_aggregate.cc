@@ -44,12 +44,12 @@ constexpr uint32_t kValuesMax = 1024;  // serialised size bound
 int64_t live_distinct_states() { return g_live.load(); }
 
 extern const AggregateFunction kTestDistinctFunction = {
-    .name = kTestDistinct,
-    .verb = "count the distinct values of",
-    .needs_field = true,
-    .accepts = [](FieldType t) { return t == FieldType::int64 || t == FieldType::string; },
+    .config = {.name = kTestDistinct.name,
+               .verb = "count the distinct values of",
+               .needs_field = true,
+               .accepts = [](FieldType t) { return t == FieldType::int64 || t == FieldType::string; }},
     .slots = [](FieldType) -> uint32_t { return 1; },
-    .init = [](Value* state, FieldType) { set_of(state) = nullptr; },
+    .init = [](Value* state, FieldType, const AggParams&) { set_of(state) = nullptr; },
     // A string counts by a 64-bit hash of its bytes (no collision among the
     // few hundred values a test uses).
     .update =
