@@ -189,6 +189,8 @@ class ConfigParser {
       parse_aggregate(*aggregates[i], i, schema != nullptr, config.schema,
                       config.aggregates.emplace_back());
     }
+    if (schema != nullptr) context_.schema = &config.schema;
+    context_.aggregates = &config.aggregates;
     auto sinks = r.tables("sinks", Need::required, "sink");
     for (size_t i = 0; i < sinks.size(); ++i) {
       parse_sink(*sinks[i], i, config.sinks.emplace_back());

@@ -51,6 +51,11 @@ class ConfigContext {
     std::string path;
     std::string owner;
   };
+  // What a sink's keys may refer to (read before the sinks): the schema and
+  // the aggregates, or null when their sections were missing.
+  const SchemaConfig* schema = nullptr;
+  const std::vector<AggregateConfig>* aggregates = nullptr;
+
   const std::map<std::string, Output>& outputs() const { return outputs_; }  // by normalised path
   const std::vector<Input>& inputs() const { return inputs_; }
 

@@ -2,7 +2,7 @@
 # Coverage-guided fuzzing with clang's libFuzzer (+ASan/UBSan) for the
 # decoders of outside bytes. Usage: scripts/fuzz.sh [TARGET] [SECONDS]
 #   TARGET: framing | decoder | dead_letter | timestamp | kafka_response |
-#           kafka_record_batch | http_request | hyperloglog | all (default all)
+#           kafka_record_batch | http_request | hyperloglog | resp_reply | all (default all)
 #   SECONDS: fuzzing time per target (default 60); scripts/test.sh runs
 #           `scripts/fuzz.sh all 20` in CI.
 # Targets run $(nproc) at a time, one libFuzzer process each. Each one starts
@@ -51,10 +51,11 @@ declare -A sources=(
   [kafka_record_batch]="tests/fuzz/kafka_record_batch_fuzz.cc io/kafka/crc32c.cc io/kafka/compression.cc io/kafka/record_batch.cc"
   [http_request]="tests/fuzz/http_request_fuzz.cc io/http.cc"
   [hyperloglog]="tests/fuzz/hyperloglog_fuzz.cc operators/hyperloglog.cc"
+  [resp_reply]="tests/fuzz/resp_reply_fuzz.cc io/redis/resp.cc"
 )
 # Longest input tried: past the HTTP head limit (8 KiB) for http_request.
 declare -A max_len=([http_request]=9216)
-all_targets=(framing decoder dead_letter timestamp kafka_response kafka_record_batch http_request hyperloglog)
+all_targets=(framing decoder dead_letter timestamp kafka_response kafka_record_batch http_request hyperloglog resp_reply)
 
 targets=("$target")
 [ "$target" = all ] && targets=("${all_targets[@]}")

@@ -6,6 +6,7 @@ namespace sluice {
 
 extern const SinkKind kFileSinkKind;
 extern const SinkKind kStdoutSinkKind;
+extern const SinkKind kRedisSinkKind;
 
 namespace {
 KindRegistry<SinkKind, SinkType>& registry() {
@@ -13,6 +14,7 @@ KindRegistry<SinkKind, SinkType>& registry() {
       {
           &kFileSinkKind,
           &kStdoutSinkKind,
+          &kRedisSinkKind,
       },
       [](const SinkKind& k) { return k.type(); });
   return r;

@@ -22,9 +22,17 @@ class RedisServer {
   RedisServer(const RedisServer&) = delete;
   RedisServer& operator=(const RedisServer&) = delete;
 
-  // Starts it (no persistence) and waits (bounded) until it answers PING.
+  // Starts it (no persistence, `extra` arguments such as
+  // {"--requirepass", "x"}) and waits (bounded) until it answers PING; on
+  // the port it had before when there was one (a restart), else a free one.
   // False and a test failure when it cannot.
-  bool start();
+  bool start(const std::vector<std::string>& extra = {});
+  // A free port for a server not started yet (a client may be told it first).
+  uint16_t reserve_port();
+  // SIGKILL (a crash): everything it held is gone.
+  void kill() { process_.kill_and_reap(); }
+  // The password redis-cli sends (AUTH) after a server with --requirepass.
+  void set_cli_password(std::string password) { password_ = std::move(password); }
   const std::string& socket_path() const { return socket_; }
   uint16_t port() const { return port_; }
 
@@ -38,6 +46,7 @@ class RedisServer {
   const TempDir& dir_;
   std::string socket_;
   uint16_t port_ = 0;
+  std::string password_;
   Process process_;
 };
 

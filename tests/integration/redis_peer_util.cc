@@ -35,16 +35,23 @@ RedisServer::RedisServer(const TempDir& dir) : dir_(dir), socket_(dir.file("redi
 
 RedisServer::~RedisServer() { process_.kill_and_reap(); }
 
-bool RedisServer::start() {
+uint16_t RedisServer::reserve_port() {
+  if (port_ == 0) port_ = free_port();
+  return port_;
+}
+
+bool RedisServer::start(const std::vector<std::string>& extra) {
   if (::access(kRedisServerBin, X_OK) != 0) {
     ADD_FAILURE() << kRedisServerBin << " is missing: scripts/install-deps.sh installs redis-server";
     return false;
   }
+  const bool keep_port = port_ != 0;
   for (int attempt = 0; attempt < 3; ++attempt) {
-    port_ = free_port();
-    const std::vector<std::string> argv = {kRedisServerBin, "--port", std::to_string(port_), "--bind", "127.0.0.1",
-                                           "--unixsocket", socket_, "--save", "", "--appendonly", "no",
-                                           "--dir", dir_.path()};
+    if (!keep_port) port_ = free_port();
+    std::vector<std::string> argv = {kRedisServerBin, "--port", std::to_string(port_), "--bind", "127.0.0.1",
+                                     "--unixsocket", socket_, "--save", "", "--appendonly", "no",
+                                     "--dir", dir_.path()};
+    argv.insert(argv.end(), extra.begin(), extra.end());
     if (!process_.start(argv, dir_.file("redis.stdout"), dir_.file("redis.stderr"))) return false;
     const Clock::time_point deadline = Clock::now() + kStartTimeout;
     while (Clock::now() < deadline && process_.running()) {
@@ -59,6 +66,11 @@ bool RedisServer::start() {
 
 CommandResult RedisServer::cli(const std::vector<std::string>& args, std::optional<std::string_view> input) {
   std::vector<std::string> argv = {kRedisCliBin, "-s", socket_};
+  if (!password_.empty()) {
+    argv.push_back("--no-auth-warning");
+    argv.push_back("-a");
+    argv.push_back(password_);
+  }
   argv.insert(argv.end(), args.begin(), args.end());
   return run_command(argv, dir_, kExitTimeout, input);
 }

@@ -1,0 +1,279 @@
+// The Redis sink against a real redis-server: every hash holds the values of
+// the last window its key had, computed here from the events (sums, counts,
+// the window end, a distinct count as PFCOUNT gives it), with its TTL; over
+// a Unix socket with a password and a database; a Redis that comes up only
+// after the run has started loses nothing; a wrong password and a key of the wrong type stop the run with
+// exit 1 and say why.
+#include <gtest/gtest.h>
+
+#include <fmt/format.h>
+
+#include <map>
+#include <random>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "tests/integration/harness.h"
+#include "tests/integration/redis_peer.h"
+
+namespace sluice::integration {
+namespace {
+
+constexpr int64_t kWindowS = 60;
+constexpr int64_t kT0 = 1'700'000'020;  // a whole minute
+
+struct Expected {
+  int64_t window = -1;  // start, epoch seconds
+  int64_t quantity = 0;
+  double revenue = 0;
+  int64_t events = 0;
+  std::set<std::string> customers;
+};
+
+// Events over `minutes` minutes for `products` products (string and integer
+// keys alternate through the store field), and the last window of each key.
+std::string make_events(std::mt19937_64& rng, int events, int minutes, int products,
+                        std::map<std::string, Expected>& expected) {
+  std::string out;
+  for (int i = 0; i < events; ++i) {
+    const int64_t t = kT0 + int64_t(i) * minutes * kWindowS / events;
+    const int product = int(rng() % uint64_t(products));
+    const std::string store = product % 2 == 0 ? "north" : "s\xc3\xbc" "d";
+    const int64_t quantity = int64_t(rng() % 9) + 1;
+    const double revenue = double(rng() % 4000) * 0.25;  // exact in binary: sums are exact
+    const std::string customer = fmt::format("c{:05}", rng() % 500);
+    out += fmt::format(R"({{"product_id":{},"store":"{}","customer_id":"{}","quantity":{},"revenue":{},"ts":{}}})",
+                       product, store, customer, quantity, revenue, t);
+    out += "\n";
+    const int64_t window = t - (t % kWindowS);
+    Expected& e = expected[fmt::format("product:{}:{}", product, store)];
+    if (e.window != window) e = Expected{window};
+    e.quantity += quantity;
+    e.revenue += revenue;
+    e.events += 1;
+    e.customers.insert(customer);
+  }
+  return out;
+}
+
+std::string config(const TempDir& dir, const std::string& address, const std::string& extra) {
+  return fmt::format(R"(
+[pipeline]
+shards = 2
+[[sources]]
+name = "in"
+type = "file"
+path = {}
+[schema]
+key = ["product_id", "store"]
+time = {{ field = "ts", format = "epoch_s" }}
+fields = {{ quantity = "int64", revenue = "float64", customer_id = "string" }}
+[window]
+size = "1m"
+[[aggregates]]
+name = "total_quantity"
+fn = "sum"
+field = "quantity"
+[[aggregates]]
+name = "total_revenue"
+fn = "sum"
+field = "revenue"
+[[aggregates]]
+name = "events"
+fn = "count"
+[[aggregates]]
+name = "unique_customers"
+fn = "approx_count_distinct"
+field = "customer_id"
+[[sinks]]
+name = "cache"
+type = "redis"
+address = {}
+key = "product:{{product_id}}:{{store}}"
+fields = {{ quantity = "total_quantity", revenue = "total_revenue", events = "events", customers = "unique_customers", last_updated = "window_end" }}
+buffer_bytes = 65536
+{}
+)",
+                     toml_string(dir.file("events.ndjson")), toml_string(address), extra);
+}
+
+std::string rfc3339(int64_t s) {
+  std::time_t t = s;
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+// Every expected hash, read back with redis-cli (db `db`), and the distinct
+// counts Redis itself gives for each key's customers.
+void expect_hashes(RedisServer& redis, const std::map<std::string, Expected>& expected, int db = 0,
+                   int64_t ttl_ms = 0) {
+  const std::vector<std::string> dbarg = {"-n", std::to_string(db)};
+  std::string commands;
+  for (const auto& [key, e] : expected) {
+    commands += "HGETALL " + redis_cli_quote(key) + "\n";
+    commands += fmt::format("PFADD tmp:{}", redis_cli_quote(key));
+    for (const std::string& c : e.customers) commands += " " + c;
+    commands += fmt::format("\nPFCOUNT tmp:{}\nPTTL {}\n", redis_cli_quote(key), redis_cli_quote(key));
+  }
+  std::vector<std::string> args = dbarg;
+  const std::vector<std::string> lines = complete_lines(redis.cli(args, commands).out);
+  size_t at = 0;
+  for (const auto& [key, e] : expected) {
+    std::map<std::string, std::string> hash;
+    // HGETALL prints field and value lines; 5 fields.
+    for (int i = 0; i < 5 && at + 1 < lines.size(); ++i, at += 2) hash[lines[at]] = lines[at + 1];
+    ASSERT_LT(at + 2, lines.size());
+    at += 1;  // PFADD's reply
+    const std::string pfcount = lines[at++];
+    const int64_t pttl = std::stoll(lines[at++]);
+    EXPECT_EQ(hash["quantity"], std::to_string(e.quantity)) << key;
+    EXPECT_EQ(std::stod(hash["revenue"]), e.revenue) << key;
+    EXPECT_EQ(hash["events"], std::to_string(e.events)) << key;
+    EXPECT_EQ(hash["customers"], pfcount) << key;
+    EXPECT_EQ(hash["last_updated"], rfc3339(e.window + kWindowS)) << key;
+    if (ttl_ms > 0) {
+      EXPECT_GT(pttl, ttl_ms - 60'000) << key;
+      EXPECT_LE(pttl, ttl_ms) << key;
+    } else {
+      EXPECT_EQ(pttl, -1) << key;  // no expiry
+    }
+  }
+  // Nothing else was written (the tmp: keys are the test's own).
+  const std::string keys = redis.cli({"-n", std::to_string(db), "--scan", "--pattern", "product:*"}).out;
+  EXPECT_EQ(complete_lines(keys).size(), expected.size());
+}
+
+TEST(RedisSink, EveryHashHoldsItsKeysLastWindowWithItsTtl) {
+  TempDir dir;
+  RedisServer redis(dir);
+  ASSERT_TRUE(redis.start());
+  std::mt19937_64 rng(1);
+  std::map<std::string, Expected> expected;
+  write_file(dir.file("events.ndjson"), make_events(rng, 30000, 7, 200, expected));
+  write_file(dir.file("p.toml"), config(dir, fmt::format("127.0.0.1:{}", redis.port()), "ttl = \"2h\""));
+  SluiceRun run(dir, dir.file("p.toml"));
+  ASSERT_TRUE(run.start());
+  ASSERT_TRUE(run.exits_cleanly()) << run.stderr_text();
+  expect_hashes(redis, expected, 0, 2 * 3600 * 1000);
+}
+
+TEST(RedisSink, UnixSocketPasswordAndDatabase) {
+  TempDir dir;
+  RedisServer redis(dir);
+  redis.set_cli_password("s3cret pass");
+  ASSERT_TRUE(redis.start({"--requirepass", "s3cret pass"}));
+  std::mt19937_64 rng(2);
+  std::map<std::string, Expected> expected;
+  write_file(dir.file("events.ndjson"), make_events(rng, 5000, 3, 40, expected));
+  write_file(dir.file("p.toml"),
+             config(dir, "unix:" + redis.socket_path(), "password = \"s3cret pass\"\ndb = 3"));
+  SluiceRun run(dir, dir.file("p.toml"));
+  ASSERT_TRUE(run.start());
+  ASSERT_TRUE(run.exits_cleanly()) << run.stderr_text();
+  expect_hashes(redis, expected, 3);
+  EXPECT_EQ(redis.reply({"-n", "0", "DBSIZE"}), "0\n");
+}
+
+TEST(RedisSink, AWrongPasswordStopsTheRunWithExitOne) {
+  TempDir dir;
+  RedisServer redis(dir);
+  redis.set_cli_password("right");
+  ASSERT_TRUE(redis.start({"--requirepass", "right"}));
+  std::mt19937_64 rng(3);
+  std::map<std::string, Expected> expected;
+  write_file(dir.file("events.ndjson"), make_events(rng, 500, 2, 10, expected));
+  write_file(dir.file("p.toml"), config(dir, "unix:" + redis.socket_path(), "password = \"wrong\""));
+  SluiceRun run(dir, dir.file("p.toml"));
+  ASSERT_TRUE(run.start());
+  const auto st = run.process().wait_exit(kExitTimeout);
+  ASSERT_TRUE(st.has_value());
+  EXPECT_TRUE(st->exited && st->code == 1) << st->describe() << run.stderr_text();
+  EXPECT_NE(run.stderr_text().find("refused AUTH: WRONGPASS"), std::string::npos) << run.stderr_text();
+}
+
+TEST(RedisSink, AKeyOfAnotherTypeStopsTheRunAndNamesTheKey) {
+  TempDir dir;
+  RedisServer redis(dir);
+  ASSERT_TRUE(redis.start());
+  std::mt19937_64 rng(4);
+  std::map<std::string, Expected> expected;
+  write_file(dir.file("events.ndjson"), make_events(rng, 500, 2, 10, expected));
+  const std::string taken = expected.begin()->first;
+  ASSERT_EQ(redis.reply({"SET", taken, "a string"}), "OK\n");
+  write_file(dir.file("p.toml"), config(dir, "unix:" + redis.socket_path(), ""));
+  SluiceRun run(dir, dir.file("p.toml"));
+  ASSERT_TRUE(run.start());
+  const auto st = run.process().wait_exit(kExitTimeout);
+  ASSERT_TRUE(st.has_value());
+  EXPECT_TRUE(st->exited && st->code == 1) << st->describe();
+  const std::string log = run.stderr_text();
+  EXPECT_NE(log.find("for key \"" + taken + "\": WRONGTYPE"), std::string::npos) << log;
+  EXPECT_NE(log.find("rows not written"), std::string::npos) << log;
+}
+
+// Redis is not there when the run starts and comes up a second later: the
+// sink reconnects with back-off, sends what waited, and the run exits 0 with
+// every key right. Then Redis crashes (SIGKILL, nothing persisted) and a
+// second run writes everything again.
+TEST(RedisSink, ARedisThatComesLateOrRestartsLosesNothingAfterwards) {
+  TempDir dir;
+  RedisServer redis(dir);
+  const uint16_t port = redis.reserve_port();
+  std::mt19937_64 rng(5);
+  std::map<std::string, Expected> expected;
+  write_file(dir.file("events.ndjson"), make_events(rng, 20000, 4, 100, expected));
+  write_file(dir.file("p.toml"), config(dir, fmt::format("127.0.0.1:{}", port), ""));
+  SluiceRun run(dir, dir.file("p.toml"));
+  ASSERT_TRUE(run.start());
+  std::this_thread::sleep_for(1s);
+  ASSERT_TRUE(run.process().running()) << run.stderr_text();  // waiting for Redis, not failed
+  ASSERT_TRUE(redis.start());
+  ASSERT_TRUE(run.exits_cleanly()) << run.stderr_text();
+  expect_hashes(redis, expected);
+  EXPECT_NE(run.stderr_text().find("reconnecting in"), std::string::npos);
+  // A crash of Redis between runs and a second run: everything again.
+  redis.kill();
+  ASSERT_TRUE(redis.start());
+  EXPECT_EQ(redis.reply({"DBSIZE"}), "0\n");
+  SluiceRun again(dir, dir.file("p.toml"));
+  ASSERT_TRUE(again.start());
+  ASSERT_TRUE(again.exits_cleanly()) << again.stderr_text();
+  expect_hashes(redis, expected);
+}
+
+TEST(RedisSink, ConfigErrorsNameTheKey) {
+  TempDir dir;
+  write_file(dir.file("events.ndjson"), "");
+  const std::string base = config(dir, "127.0.0.1:6379", "");
+  struct Case {
+    std::string from, to, message;
+  };
+  const std::vector<Case> cases = {
+      {"key = \"product:{product_id}:{store}\"", "key = \"product:{sku}\"",
+       "key: \"sku\" is not a key field, an aggregate, window_start or window_end"},
+      {"key = \"product:{product_id}:{store}\"", "key = \"product:{product_id\"", "key: a \"{\" without its \"}\""},
+      {"quantity = \"total_quantity\"", "quantity = \"qty\"",
+       "fields: quantity: \"qty\" is not a key field, an aggregate"},
+      {"address = \"127.0.0.1:6379\"", "address = \"127.0.0.1\"", "address: expected \"host:port\""},
+      {"buffer_bytes = 65536", "buffer_bytes = 65536\npath = \"x\"", "key \"path\" is not valid for a redis sink"},
+  };
+  for (const Case& c : cases) {
+    std::string text = base;
+    const size_t at = text.find(c.from);
+    ASSERT_NE(at, std::string::npos) << c.from;
+    text.replace(at, c.from.size(), c.to);
+    write_file(dir.file("bad.toml"), text);
+    const CommandResult r = run_command({sluice_bin(), "check", dir.file("bad.toml")}, dir);
+    EXPECT_EQ(r.status.code, 2) << c.to;
+    EXPECT_NE(r.err.find(c.message), std::string::npos) << c.to << "\n" << r.err;
+    EXPECT_NE(r.err.find("bad.toml:"), std::string::npos) << r.err;
+  }
+}
+
+}  // namespace
+}  // namespace sluice::integration
