@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <regex>
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -156,6 +157,25 @@ TEST(CliTest, VersionAndHelpExitZero) {
 
   CommandResult nothing = run_command({sluice_bin()}, dir);
   EXPECT_TRUE(nothing.status.exited && nothing.status.code != 0) << nothing.status.describe();
+}
+
+}  // namespace
+}  // namespace sluice::integration
+
+namespace sluice::integration {
+namespace {
+
+// Every example config is valid as shipped (`sluice check` exits 0).
+TEST(Examples, EveryExampleConfigChecks) {
+  TempDir dir;
+  int checked = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(std::string(SLUICE_SOURCE_DIR) + "/examples")) {
+    if (entry.path().extension() != ".toml") continue;
+    const CommandResult r = run_command({sluice_bin(), "check", entry.path().string()}, dir);
+    EXPECT_EQ(r.status.code, 0) << entry.path() << "\n" << r.err << r.out;
+    ++checked;
+  }
+  EXPECT_GE(checked, 5);
 }
 
 }  // namespace
