@@ -4,6 +4,7 @@
 // this header alone.
 #pragma once
 
+#include <algorithm>
 #include <any>
 #include <cstdint>
 #include <string>
@@ -227,6 +228,9 @@ struct SinkConfig {
   // stop firing and every source pauses until the sink catches up (resumes
   // below half). At least 2 x buffer_bytes; default max(64 MiB, 4 x buffer_bytes).
   uint64_t pending_bytes_max = 64ull << 20;
+  // Aggregates (indices) whose state itself this sink writes (a Redis
+  // sink's `sketches`), set by its kind: result rows then carry them.
+  std::vector<uint32_t> states;
   std::any options;  // a kind's own options (see SourceConfig::options)
 };
 
@@ -265,5 +269,16 @@ struct PipelineConfig {
   MetricsConfig metrics;
 
 };
+
+// The aggregates whose state result rows carry (some sink writes it), in
+// increasing index order: exported state j of a row is aggregate
+// exported_states(config)[j]'s.
+inline std::vector<uint32_t> exported_states(const PipelineConfig& config) {
+  std::vector<uint32_t> out;
+  for (const SinkConfig& s : config.sinks) out.insert(out.end(), s.states.begin(), s.states.end());
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return out;
+}
 
 }  // namespace sluice

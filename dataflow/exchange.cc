@@ -164,11 +164,22 @@ bool Shard::fire_windows() {
       const Value* acc = t.acc(fire_entry_);
       for (size_t a = 0; a < naggs; ++a) vals[a] = sh_.layout->result(acc, a);
       std::string_view key = t.key(fire_entry_);
+      // The states some sink writes itself (exported_states: usually none).
+      std::string_view states[limits::aggregates_max];
+      size_t states_bytes = 0;
+      for (size_t j = 0; j < exported_.size(); ++j) {
+        char* at = state_scratch_.data() + states_bytes;
+        const size_t n = sh_.layout->serialize_state(acc, exported_[j], at);
+        states[j] = {at, n};
+        states_bytes += n;
+      }
       if (gatherer_) {
-        gatherer_->add_row(start, key, vals, now());
+        gatherer_->add_row(start, key, vals, now(), states);
         continue;
       }
-      size_t bytes = result_row_bytes(key.size(), naggs);
+      size_t bytes = result_row_bytes(key.size(), naggs, exported_.size(), states_bytes);
+      // The config bounds exported states so that a row fits a chunk.
+      SLUICE_ASSERT(bytes <= kResultChunkBytes);
       if (chunk_ != nullptr && chunk_->used + bytes > kResultChunkBytes) {
         chunk_->fired_through = reported_;  // rows of this window are still coming
         ch->push(chunk_);
@@ -181,7 +192,8 @@ bool Shard::fire_windows() {
         chunk_->reset();
       }
       if (chunk_->rows == 0) chunk_->fire_ns = now();
-      chunk_->used += uint32_t(write_result_row(start, key, vals, naggs, chunk_->data + chunk_->used));
+      chunk_->used += uint32_t(
+          write_result_row(start, key, vals, naggs, chunk_->data + chunk_->used, states, exported_.size()));
       ++chunk_->rows;
     }
     windows_->pop_oldest();

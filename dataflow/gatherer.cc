@@ -23,6 +23,7 @@ Gatherer::Gatherer(EngineShared& sh, Reactor& reactor)
     : sh_(sh),
       reactor_(reactor),
       aggregates_(sh.config.aggregates.size()),
+      states_(exported_states(sh.config).size()),
       window_kind_(sh.config.window),
       progress_(sh.shards, kTimeMin),
       final_(sh.shards, false),
@@ -64,11 +65,13 @@ Gatherer::Window& Gatherer::window(int64_t start, int64_t fire_ns) {
 }
 
 void Gatherer::add_row(int64_t window_start, std::string_view key, const AggValue* values,
-                       int64_t fire_ns) {
+                       int64_t fire_ns, const std::string_view* states) {
   Window& w = window(window_start, fire_ns);
   size_t off = w.rows.size();
-  w.rows.resize(off + result_row_bytes(key.size(), aggregates_));
-  write_result_row(window_start, key, values, aggregates_, w.rows.data() + off);
+  size_t states_bytes = 0;
+  for (size_t i = 0; i < states_; ++i) states_bytes += states[i].size();
+  w.rows.resize(off + result_row_bytes(key.size(), aggregates_, states_, states_bytes));
+  write_result_row(window_start, key, values, aggregates_, w.rows.data() + off, states, states_);
   w.offsets.push_back(uint32_t(off));
 }
 
@@ -76,7 +79,7 @@ void Gatherer::add_chunk(uint32_t from, const ResultChunk& chunk) {
   size_t off = 0;
   Window* w = nullptr;
   for (uint32_t r = 0; r < chunk.rows; ++r) {
-    ResultRowView row = ResultRowView::parse(chunk.data + off, aggregates_);
+    ResultRowView row = ResultRowView::parse(chunk.data + off, aggregates_, states_);
     if (w == nullptr || w->start != row.window_start) w = &window(row.window_start, chunk.fire_ns);
     size_t at = w->rows.size();
     w->rows.insert(w->rows.end(), chunk.data + off, chunk.data + off + row.bytes);
@@ -136,7 +139,7 @@ bool Gatherer::update_backlog() {
 
 SinkWindow Gatherer::view(const Window& w) const {
   return SinkWindow{w.start, window_kind_.end_of(w.start), w.fire_ns, w.rows.data(), w.offsets.data(),
-                    w.offsets.size(), aggregates_};
+                    w.offsets.size(), aggregates_, states_};
 }
 
 bool Gatherer::feed(Slot& s, int64_t now) {

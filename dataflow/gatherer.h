@@ -38,7 +38,8 @@ class Gatherer final : private SinkHost {
   ~Gatherer() override;
 
   // Rows from shard 0 itself; fire_ns: when its window fired (monotonic).
-  void add_row(int64_t window_start, std::string_view key, const AggValue* values, int64_t fire_ns);
+  void add_row(int64_t window_start, std::string_view key, const AggValue* values, int64_t fire_ns,
+               const std::string_view* states = nullptr);
   // A chunk from another shard: its rows and its progress.
   void add_chunk(uint32_t from, const ResultChunk& chunk);
   // Shard `shard` has sent every row of every window ending at or before fired_through.
@@ -106,6 +107,7 @@ class Gatherer final : private SinkHost {
   EngineShared& sh_;
   Reactor& reactor_;
   size_t aggregates_;
+  size_t states_;  // exported states per row
   Windows window_kind_;  // the end of each window
   bool sort_by_key_ = false;
   std::vector<int64_t> progress_;  // fired-through per shard

@@ -77,6 +77,11 @@ std::expected<void, std::string> Shard::init_steps() {
   future_limit_ns_ = cfg_.schema.future_limit_ns;
   wall_now_ns_ = wall_ns();
   windows_ = std::make_unique<WindowSet>(*sh_.layout);
+  exported_ = exported_states(cfg_);
+  size_t states_max = 0;
+  for (uint32_t a : exported_) states_max += sh_.layout->state_bytes_max(a);
+  step("the scratch of exported aggregate states", states_max);
+  state_scratch_.resize(states_max);
   // Room for two worst-case dead letters of the longest line (every byte escaped).
   size_t dl_bytes = dead_letter_buffer_bytes(line_max);
   step("the dead-letter buffers", 2 * uint64_t(dl_bytes));

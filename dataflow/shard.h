@@ -215,6 +215,8 @@ class Shard final : private SourceHost {
   int64_t target_ = kTimeMin;         // windows ending at or before this fire
   size_t fire_entry_ = 0;             // next entry of the oldest window to send
   ResultChunk* chunk_ = nullptr;      // open result chunk (shards != 0)
+  std::vector<uint32_t> exported_;    // aggregates whose state rows carry (exported_states)
+  std::vector<char> state_scratch_;   // their serialized states while a row is built
   int64_t reported_ = kTimeMin;       // fired-through last reported to the gatherer
   bool reported_final_ = false;
 

@@ -51,8 +51,9 @@ struct SinkWindow {
   const uint32_t* offsets = nullptr;  // of each row in rows
   size_t count = 0;
   size_t aggregates = 0;
+  size_t states = 0;  // exported states per row (exported_states(config))
 
-  ResultRowView row(size_t i) const { return ResultRowView::parse(rows + offsets[i], aggregates); }
+  ResultRowView row(size_t i) const { return ResultRowView::parse(rows + offsets[i], aggregates, states); }
 };
 
 // What a sink needs from the pipeline that runs it (implemented by the

@@ -137,6 +137,12 @@ class AggLayout {
   AggValue result(const Value* acc, size_t a) const;
   // Gives back out-of-line state; the entry must be init()ed before reuse.
   void destroy(Value* acc) const;
+  // Aggregate a's state alone as bytes (a sink that writes the state
+  // itself): at most state_bytes_max(a).
+  size_t state_bytes_max(size_t a) const { return specs_[a].fn->serialized_bytes_max(specs_[a].type); }
+  size_t serialize_state(const Value* acc, size_t a, char* out) const {
+    return specs_[a].fn->serialize(acc + specs_[a].slot, specs_[a].type, out);
+  }
   // The entry as bytes (checkpoints): at most serialized_bytes_max().
   size_t serialized_bytes_max() const { return serialized_max_; }
   size_t serialize(const Value* acc, char* out) const;

@@ -271,6 +271,29 @@ void write_redis_dense(const Sketch* s, char* out) {
   for (uint32_t k = 0; k < s->n; ++k) set_packed(r, e[k] >> 8, uint8_t(e[k] & 0xff));
 }
 
+bool write_redis_dense(std::string_view in, char* out) {
+  std::memset(out, 0, kRedisDenseBytes);
+  std::memcpy(out, "HYLL", 4);
+  out[15] = char(0x80);
+  if (in.empty()) return true;
+  constexpr uint32_t p = kRedisPrecision;
+  if (in.size() < 6 || uint8_t(in[0]) != p) return false;
+  auto* r = reinterpret_cast<uint8_t*>(out + 16);
+  const uint32_t n = get_u32(in.data() + 2);
+  if (in[1] == 1) {
+    if (n != 0 || in.size() != 6 + dense_bytes(p)) return false;
+    std::memcpy(r, in.data() + 6, dense_bytes(p));
+    return true;
+  }
+  if (in[1] != 0 || n > sparse_max(p) || in.size() != 6 + size_t(n) * 4) return false;
+  for (uint32_t k = 0; k < n; ++k) {
+    const uint32_t e = get_u32(in.data() + 6 + size_t(k) * 4);
+    if ((e >> 8) >= (1u << p)) return false;
+    set_packed(r, e >> 8, uint8_t(e & 0xff));
+  }
+  return true;
+}
+
 // u8 precision, u8 form (0 sparse, 1 dense), u32 entries; then the sparse
 // entries (u32 each, index << 8 | rank, increasing) or the packed registers.
 size_t serialized_bytes_max(uint32_t p) {

@@ -73,6 +73,9 @@ uint64_t count(const Sketch* s);
 // it), the 16384 6-bit registers.
 constexpr size_t kRedisDenseBytes = 16 + (size_t(1) << kRedisPrecision) * 6 / 8;
 void write_redis_dense(const Sketch* s, char* out);
+// The same from a sketch's bytes (serialize(); empty: no value yet), without
+// building the sketch: false unless they are a precision-14 sketch's.
+bool write_redis_dense(std::string_view serialized, char* out);
 
 // The sketch as bytes (checkpoints): at most serialized_bytes_max(p).
 size_t serialized_bytes_max(uint32_t p);

@@ -1,9 +1,13 @@
 // Result rows in their binary form, as shards hand them to the gatherer:
 //
 //   int64 window_start | uint16 key_len | key bytes | per aggregate: uint8 kind, 8-byte value
+//   | per exported state: uint32 length, the aggregate's state bytes
 //
 // (little-endian, unaligned). The gatherer decodes them to sort and to
-// encode into each sink's text format.
+// encode into each sink's text format. Exported states are the serialized
+// states (AggregateFunction::serialize) of the aggregates some sink writes as
+// such (a Redis sink's HyperLogLog `sketches`), in the order of
+// exported_states(config); most pipelines export none.
 #pragma once
 
 #include <cstddef>
@@ -19,8 +23,14 @@ constexpr size_t result_row_bytes(size_t key_len, size_t aggregates) {
   return 8 + 2 + key_len + aggregates * 9;
 }
 
+// Bytes of a row with exported states of `states_bytes` bytes in all.
+constexpr size_t result_row_bytes(size_t key_len, size_t aggregates, size_t states, size_t states_bytes) {
+  return result_row_bytes(key_len, aggregates) + 4 * states + states_bytes;
+}
+
 inline size_t write_result_row(int64_t window_start, std::string_view key, const AggValue* values,
-                               size_t n, char* out) {
+                               size_t n, char* out, const std::string_view* states = nullptr,
+                               size_t nstates = 0) {
   char* p = out;
   std::memcpy(p, &window_start, 8);
   uint16_t key_len = uint16_t(key.size());
@@ -32,6 +42,12 @@ inline size_t write_result_row(int64_t window_start, std::string_view key, const
     std::memcpy(p + 1, &values[i].v, 8);
     p += 9;
   }
+  for (size_t i = 0; i < nstates; ++i) {
+    const uint32_t len = uint32_t(states[i].size());
+    std::memcpy(p, &len, 4);
+    std::memcpy(p + 4, states[i].data(), len);
+    p += 4 + len;
+  }
   return size_t(p - out);
 }
 
@@ -41,8 +57,10 @@ struct ResultRowView {
   std::string_view key;
   const char* aggs;  // n * 9 bytes
   size_t bytes;      // total encoded length
+  const char* states_at = nullptr;
+  size_t states = 0;
 
-  static ResultRowView parse(const char* row, size_t aggregates) {
+  static ResultRowView parse(const char* row, size_t aggregates, size_t states = 0) {
     ResultRowView v;
     std::memcpy(&v.window_start, row, 8);
     uint16_t key_len;
@@ -50,7 +68,24 @@ struct ResultRowView {
     v.key = {row + 10, key_len};
     v.aggs = row + 10 + key_len;
     v.bytes = result_row_bytes(key_len, aggregates);
+    v.states_at = row + v.bytes;
+    v.states = states;
+    for (size_t i = 0; i < states; ++i) {
+      uint32_t len;
+      std::memcpy(&len, row + v.bytes, 4);
+      v.bytes += 4 + len;
+    }
     return v;
+  }
+  // Exported state i (see the top of this file).
+  std::string_view state(size_t i) const {
+    const char* p = states_at;
+    for (;;) {
+      uint32_t len;
+      std::memcpy(&len, p, 4);
+      if (i-- == 0) return {p + 4, len};
+      p += 4 + len;
+    }
   }
   AggValue agg(size_t i) const {
     AggValue a;

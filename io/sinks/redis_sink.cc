@@ -31,6 +31,7 @@
 
 #include <fmt/format.h>
 
+#include "core/assert.h"
 #include "core/byte_buffer.h"
 #include "core/log.h"
 #include "core/timestamp.h"
@@ -38,6 +39,7 @@
 #include "io/resolver.h"
 #include "io/sink.h"
 #include "operators/event.h"
+#include "operators/hyperloglog.h"
 #include "operators/json_text.h"
 
 namespace sluice {
@@ -63,6 +65,13 @@ struct TemplatePart {
   Ref ref{};
 };
 
+// A `sketches` entry: an approx_count_distinct aggregate written as a Redis
+// HyperLogLog under its own key template.
+struct SketchTarget {
+  uint32_t aggregate = 0;
+  std::vector<TemplatePart> key;
+};
+
 struct RedisSinkOptions {
   bool unix_socket = false;
   std::string path;  // unix:
@@ -70,6 +79,7 @@ struct RedisSinkOptions {
   uint16_t port = 6379;
   std::vector<TemplatePart> key;
   std::vector<std::pair<std::string, Ref>> fields;
+  std::vector<SketchTarget> sketches;
   int64_t ttl_ns = 0;
   std::string user;
   std::string password;
@@ -123,7 +133,10 @@ std::expected<std::vector<TemplatePart>, std::string> parse_template(std::string
   return parts;
 }
 
-constexpr std::string_view kRedisSinkKeys[] = {"address", "key", "fields", "ttl", "user", "password", "db"};
+constexpr std::string_view kRedisSinkKeys[] = {"address", "key", "fields", "sketches", "ttl", "user", "password", "db"};
+// A result row carries each sketch (12 KiB at precision 14): a few fit the
+// 64 KiB chunks rows travel in between shards.
+constexpr size_t kSketchesMax = 4;
 
 void parse_redis_sink(TableReader& r, SinkConfig& sink, ConfigContext& ctx) {
   RedisSinkOptions o;
@@ -183,6 +196,34 @@ void parse_redis_sink(TableReader& r, SinkConfig& sink, ConfigContext& ctx) {
       }
     }
   }
+  if (const toml::node* sketches = r.find("sketches")) {
+    const toml::table* t = sketches->as_table();
+    if (t == nullptr || t->empty()) {
+      r.error("sketches", "expected a table of aggregate = \"key template\"");
+    } else if (t->size() > kSketchesMax) {
+      r.error("sketches", fmt::format("at most {} sketches per sink", kSketchesMax));
+    } else {
+      for (const auto& [name, value] : *t) {
+        const auto* text = value.as_string();
+        auto ref = resolve(name.str(), ctx);
+        if (text == nullptr) {
+          r.error_at(value, "sketches", fmt::format("{}: expected a key template, as a string", name.str()));
+        } else if (!ref || ref->kind != Ref::Kind::aggregate ||
+                   (*ctx.aggregates)[ref->index].fn.name != "approx_count_distinct") {
+          r.error_at(value, "sketches", fmt::format("{}: not an approx_count_distinct aggregate", name.str()));
+        } else if ((*ctx.aggregates)[ref->index].params.precision != hll::kRedisPrecision) {
+          r.error_at(value, "sketches",
+                     fmt::format("{}: Redis keeps HyperLogLogs of precision {} only; this aggregate has precision {}",
+                                 name.str(), hll::kRedisPrecision, (*ctx.aggregates)[ref->index].params.precision));
+        } else if (auto parts = parse_template(text->get(), ctx); !parts) {
+          r.error_at(value, "sketches", fmt::format("{}: {}", name.str(), parts.error()));
+        } else {
+          o.sketches.push_back(SketchTarget{ref->index, std::move(*parts)});
+          sink.states.push_back(ref->index);
+        }
+      }
+    }
+  }
   r.duration("ttl", o.ttl_ns, Zero::rejected);
   r.string("user", o.user);
   r.string("password", o.password);
@@ -208,13 +249,31 @@ class RedisSink final : public Sink {
         recv_done_(Completion::to<&RedisSink::on_recv_done>(this)),
         in_(kReplyBufferBytes) {
     // The longest row: every reference at its longest, every literal, RESP framing.
-    size_t key_max = 0;
-    for (const TemplatePart& p : o_.key) key_max += p.literal.size() + (p.has_ref ? kValueBytesMax : 0);
+    auto longest = [](const std::vector<TemplatePart>& t) {
+      size_t n = 0;
+      for (const TemplatePart& p : t) n += p.literal.size() + (p.has_ref ? kValueBytesMax : 0);
+      return n;
+    };
+    size_t key_max = longest(o_.key);
     row_max_ = resp::kHeaderBytesMax + resp::bulk_bytes_max(4) + resp::bulk_bytes_max(key_max);
     for (const auto& [name, ref] : o_.fields) {
       row_max_ += resp::bulk_bytes_max(name.size()) + resp::bulk_bytes_max(kValueBytesMax);
     }
-    if (o_.ttl_ns > 0) row_max_ += resp::kHeaderBytesMax + 3 * resp::bulk_bytes_max(kValueBytesMax);
+    const size_t expire_max = resp::kHeaderBytesMax + resp::bulk_bytes_max(7) + resp::bulk_bytes_max(key_max) +
+                              resp::bulk_bytes_max(kNumberBytesMax);
+    if (o_.ttl_ns > 0) row_max_ += expire_max;
+    // Each sketch: SET <key> <Redis's dense string> (and its PEXPIRE).
+    const std::vector<uint32_t> exported = exported_states(host.config());
+    for (const SketchTarget& s : o_.sketches) {
+      const size_t k = longest(s.key);
+      key_max = std::max(key_max, k);
+      row_max_ += resp::kHeaderBytesMax + resp::bulk_bytes_max(3) + resp::bulk_bytes_max(k) +
+                  resp::bulk_bytes_max(hll::kRedisDenseBytes);
+      if (o_.ttl_ns > 0) row_max_ += expire_max + resp::bulk_bytes_max(k);
+      sketch_state_.push_back(
+          uint32_t(std::find(exported.begin(), exported.end(), s.aggregate) - exported.begin()));
+    }
+    commands_per_row_ = uint32_t((1 + o_.sketches.size()) * (o_.ttl_ns > 0 ? 2 : 1));
     const size_t bytes = std::max<size_t>(cfg.buffer_bytes, row_max_ * 2);
     fill_ = std::make_unique<ByteBuffer>(bytes);
     flight_ = std::make_unique<ByteBuffer>(bytes);
@@ -305,6 +364,8 @@ class RedisSink final : public Sink {
   bool connected_once_ = false;
 
   size_t row_max_ = 0;
+  uint32_t commands_per_row_ = 1;
+  std::vector<uint32_t> sketch_state_;  // per sketch: its exported state in a row
   std::unique_ptr<char[]> key_text_;
   std::unique_ptr<ByteBuffer> fill_;    // commands being encoded
   std::unique_ptr<ByteBuffer> flight_;  // the batch sent and awaiting its replies
@@ -379,18 +440,28 @@ size_t RedisSink::encode_row(const ResultRowView& row, int64_t size_ns, char* ou
     }
     return {};
   };
-  size_t key_len = 0;
-  for (const TemplatePart& p : o_.key) {
-    std::memcpy(key_text_.get() + key_len, p.literal.data(), p.literal.size());
-    key_len += p.literal.size();
-    if (p.has_ref) {
-      const std::string_view v = render(p.ref);
-      std::memcpy(key_text_.get() + key_len, v.data(), v.size());
-      key_len += v.size();
+  auto key_of = [&](const std::vector<TemplatePart>& t) {
+    size_t key_len = 0;
+    for (const TemplatePart& part : t) {
+      std::memcpy(key_text_.get() + key_len, part.literal.data(), part.literal.size());
+      key_len += part.literal.size();
+      if (part.has_ref) {
+        const std::string_view v = render(part.ref);
+        std::memcpy(key_text_.get() + key_len, v.data(), v.size());
+        key_len += v.size();
+      }
     }
-  }
-  const std::string_view key(key_text_.get(), key_len);
+    return std::string_view(key_text_.get(), key_len);
+  };
   char* p = out;
+  auto expire = [&](std::string_view key) {
+    if (o_.ttl_ns <= 0) return;
+    p += resp::write_array_header(3, p);
+    p += resp::write_bulk("PEXPIRE", p);
+    p += resp::write_bulk(key, p);
+    p += resp::write_bulk(std::string_view(value, write_int64((o_.ttl_ns + kNsPerMs - 1) / kNsPerMs, value)), p);
+  };
+  std::string_view key = key_of(o_.key);
   p += resp::write_array_header(2 + 2 * o_.fields.size(), p);
   p += resp::write_bulk("HSET", p);
   p += resp::write_bulk(key, p);
@@ -398,11 +469,20 @@ size_t RedisSink::encode_row(const ResultRowView& row, int64_t size_ns, char* ou
     p += resp::write_bulk(name, p);
     p += resp::write_bulk(render(ref), p);
   }
-  if (o_.ttl_ns > 0) {
+  expire(key);
+  for (size_t i = 0; i < o_.sketches.size(); ++i) {
+    // SET <key> <the sketch as Redis's dense HyperLogLog string>, written in place.
+    key = key_of(o_.sketches[i].key);
     p += resp::write_array_header(3, p);
-    p += resp::write_bulk("PEXPIRE", p);
+    p += resp::write_bulk("SET", p);
     p += resp::write_bulk(key, p);
-    p += resp::write_bulk(std::string_view(value, write_int64((o_.ttl_ns + kNsPerMs - 1) / kNsPerMs, value)), p);
+    p += std::snprintf(p, resp::kHeaderBytesMax, "$%zu\r\n", hll::kRedisDenseBytes);
+    const bool ok = hll::write_redis_dense(row.state(sketch_state_[i]), p);
+    SLUICE_ASSERT(ok);  // the config allows precision-14 approx_count_distinct only
+    p += hll::kRedisDenseBytes;
+    *p++ = '\r';
+    *p++ = '\n';
+    expire(key);
   }
   return size_t(p - out);
 }
@@ -420,7 +500,7 @@ size_t RedisSink::take(const SinkWindow& w, size_t from, int64_t now) {
     fill_->commit(n);
     encoded_ += n;
     ++fill_rows_;
-    fill_commands_ += o_.ttl_ns > 0 ? 2 : 1;
+    fill_commands_ += commands_per_row_;
   }
   if (was_empty && !fill_->empty()) dirty_since_ = now;
   return i - from;

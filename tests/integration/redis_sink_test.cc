@@ -246,6 +246,82 @@ TEST(RedisSink, ARedisThatComesLateOrRestartsLosesNothingAfterwards) {
   expect_hashes(redis, expected);
 }
 
+// With `sketches`, each window's HyperLogLog is SET as a Redis HyperLogLog:
+// Redis's PFCOUNT of it equals its PFCOUNT of the window's customers added
+// with PFADD (and so the hash's count), and PFMERGE over a product's windows
+// counts the customers of the whole run, computed here.
+TEST(RedisSink, SketchesAreHyperLogLogsRedisCountsAndMerges) {
+  TempDir dir;
+  RedisServer redis(dir);
+  ASSERT_TRUE(redis.start());
+  std::mt19937_64 rng(6);
+  std::map<std::pair<int, int64_t>, std::set<std::string>> per_window;  // (product, window) -> customers
+  std::map<int, std::set<std::string>> per_product;
+  std::string input;
+  for (int i = 0; i < 30000; ++i) {
+    const int64_t t = kT0 + int64_t(i) * 5 * kWindowS / 30000;
+    const int product = rng() % 2 == 0 ? 0 : int(rng() % 20);
+    // Product 0 sees thousands of customers (a dense sketch), the others a few dozen.
+    const std::string customer = fmt::format("c{:06}", rng() % (product == 0 ? 100000 : 60));
+    input += fmt::format(R"({{"product_id":{},"store":"x","customer_id":"{}","quantity":1,"revenue":1.0,"ts":{}}})",
+                         product, customer, t);
+    input += "\n";
+    per_window[{product, t - t % kWindowS}].insert(customer);
+    per_product[product].insert(customer);
+  }
+  write_file(dir.file("events.ndjson"), input);
+  write_file(dir.file("p.toml"),
+             config(dir, "unix:" + redis.socket_path(),
+                    "ttl = \"1h\"\nsketches = { unique_customers = \"customers:{product_id}:{window_start}\" }"));
+  SluiceRun run(dir, dir.file("p.toml"));
+  ASSERT_TRUE(run.start());
+  ASSERT_TRUE(run.exits_cleanly()) << run.stderr_text();
+
+  std::string commands;
+  for (const auto& [k, customers] : per_window) {
+    const std::string sketch = fmt::format("customers:{}:{}", k.first, rfc3339(k.second));
+    commands += fmt::format("PFCOUNT {}\nPFADD exact:{}", sketch, sketch);
+    for (const std::string& c : customers) commands += " " + c;
+    commands += fmt::format("\nPFCOUNT exact:{}\nPTTL {}\n", sketch, sketch);
+  }
+  const std::vector<std::string> lines = complete_lines(redis.cli({}, commands).out);
+  ASSERT_EQ(lines.size(), 4 * per_window.size());
+  size_t at = 0, large = 0;
+  for (const auto& [k, customers] : per_window) {
+    const std::string& ours = lines[at];
+    EXPECT_EQ(ours, lines[at + 2]) << "product " << k.first << " window " << k.second;
+    EXPECT_GT(std::stoll(lines[at + 3]), 3600'000 - 60'000);
+    large += customers.size() > 800;  // past 768 registers: dense
+    at += 4;
+  }
+  EXPECT_GT(large, 0u);
+  // Registers equal too, for one dense and one sparse sketch.
+  for (int product : {0, 7}) {
+    const std::string sketch = fmt::format("customers:{}:{}", product, rfc3339(kT0));
+    EXPECT_EQ(redis.reply({"PFDEBUG", "GETREG", sketch}), redis.reply({"PFDEBUG", "GETREG", "exact:" + sketch}));
+  }
+  // The distinct customers of a whole run, merged in Redis without Sluice.
+  for (const auto& [product, customers] : per_product) {
+    std::vector<std::string> merge = {"PFMERGE", fmt::format("run:{}", product)};
+    for (const auto& [k, c] : per_window) {
+      if (k.first == product) merge.push_back(fmt::format("customers:{}:{}", product, rfc3339(k.second)));
+    }
+    ASSERT_EQ(redis.reply(merge), "OK\n");
+    std::string add = fmt::format("PFADD all:{}", product);
+    for (const std::string& c : customers) add += " " + c;
+    redis.cli({}, add + "\n");
+    EXPECT_EQ(redis.reply({"PFCOUNT", fmt::format("run:{}", product)}),
+              redis.reply({"PFCOUNT", fmt::format("all:{}", product)}))
+        << product;
+  }
+  // And the hash of each product holds the count of its last window's sketch.
+  const int64_t last = per_window.rbegin()->first.second;
+  for (int product : {0, 7}) {
+    EXPECT_EQ(redis.reply({"HGET", fmt::format("product:{}:x", product), "customers"}),
+              redis.reply({"PFCOUNT", fmt::format("customers:{}:{}", product, rfc3339(last))}));
+  }
+}
+
 TEST(RedisSink, ConfigErrorsNameTheKey) {
   TempDir dir;
   write_file(dir.file("events.ndjson"), "");
@@ -261,6 +337,11 @@ TEST(RedisSink, ConfigErrorsNameTheKey) {
        "fields: quantity: \"qty\" is not a key field, an aggregate"},
       {"address = \"127.0.0.1:6379\"", "address = \"127.0.0.1\"", "address: expected \"host:port\""},
       {"buffer_bytes = 65536", "buffer_bytes = 65536\npath = \"x\"", "key \"path\" is not valid for a redis sink"},
+      {"buffer_bytes = 65536", "buffer_bytes = 65536\nsketches = { total_quantity = \"q:{store}\" }",
+       "sketches: total_quantity: not an approx_count_distinct aggregate"},
+      {"field = \"customer_id\"\n[[sinks]]",
+       "field = \"customer_id\"\nprecision = 12\n[[sinks]]\nsketches = { unique_customers = \"c:{store}\" }",
+       "sketches: unique_customers: Redis keeps HyperLogLogs of precision 14 only; this aggregate has precision 12"},
   };
   for (const Case& c : cases) {
     std::string text = base;
