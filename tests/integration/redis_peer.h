@@ -29,6 +29,8 @@ class RedisServer {
   bool start(const std::vector<std::string>& extra = {});
   // A free port for a server not started yet (a client may be told it first).
   uint16_t reserve_port();
+  // A signal to the server (SIGSTOP / SIGCONT: a server that stops reading).
+  void signal(int sig) { process_.signal(sig); }
   // SIGKILL (a crash): everything it held is gone.
   void kill() { process_.kill_and_reap(); }
   // The password redis-cli sends (AUTH) after a server with --requirepass.

@@ -8,6 +8,7 @@
 
 #include <fmt/format.h>
 
+#include <atomic>
 #include <map>
 #include <random>
 #include <set>
@@ -22,7 +23,7 @@ namespace sluice::integration {
 namespace {
 
 constexpr int64_t kWindowS = 60;
-constexpr int64_t kT0 = 1'700'000'020;  // a whole minute
+constexpr int64_t kT0 = 1'699'999'980;  // a whole minute (28 333 333 of them)
 
 struct Expected {
   int64_t window = -1;  // start, epoch seconds
@@ -115,7 +116,7 @@ void expect_hashes(RedisServer& redis, const std::map<std::string, Expected>& ex
   const std::vector<std::string> dbarg = {"-n", std::to_string(db)};
   std::string commands;
   for (const auto& [key, e] : expected) {
-    commands += "HGETALL " + redis_cli_quote(key) + "\n";
+    commands += "HMGET " + redis_cli_quote(key) + " quantity revenue events customers last_updated\n";
     commands += fmt::format("PFADD tmp:{}", redis_cli_quote(key));
     for (const std::string& c : e.customers) commands += " " + c;
     commands += fmt::format("\nPFCOUNT tmp:{}\nPTTL {}\n", redis_cli_quote(key), redis_cli_quote(key));
@@ -125,14 +126,14 @@ void expect_hashes(RedisServer& redis, const std::map<std::string, Expected>& ex
   size_t at = 0;
   for (const auto& [key, e] : expected) {
     std::map<std::string, std::string> hash;
-    // HGETALL prints field and value lines; 5 fields.
-    for (int i = 0; i < 5 && at + 1 < lines.size(); ++i, at += 2) hash[lines[at]] = lines[at + 1];
-    ASSERT_LT(at + 2, lines.size());
+    // HMGET prints one line per field (empty when missing).
+    ASSERT_LT(at + 7, lines.size() + 1);
+    for (const char* f : {"quantity", "revenue", "events", "customers", "last_updated"}) hash[f] = lines[at++];
     at += 1;  // PFADD's reply
     const std::string pfcount = lines[at++];
     const int64_t pttl = std::stoll(lines[at++]);
     EXPECT_EQ(hash["quantity"], std::to_string(e.quantity)) << key;
-    EXPECT_EQ(std::stod(hash["revenue"]), e.revenue) << key;
+    EXPECT_EQ(hash["revenue"].empty() ? -1.0 : std::stod(hash["revenue"]), e.revenue) << key;
     EXPECT_EQ(hash["events"], std::to_string(e.events)) << key;
     EXPECT_EQ(hash["customers"], pfcount) << key;
     EXPECT_EQ(hash["last_updated"], rfc3339(e.window + kWindowS)) << key;
@@ -320,6 +321,88 @@ TEST(RedisSink, SketchesAreHyperLogLogsRedisCountsAndMerges) {
     EXPECT_EQ(redis.reply({"HGET", fmt::format("product:{}:x", product), "customers"}),
               redis.reply({"PFCOUNT", fmt::format("customers:{}:{}", product, rfc3339(last))}));
   }
+}
+
+// Mid-run, over TCP: Redis is killed and restarted (empty) after the first
+// windows are in it; then it is paused (SIGSTOP) while hours of rows come:
+// the sink holds them within pending_bytes_max, windows stop firing, the
+// sources pause (the sender blocks), memory stays flat; after SIGCONT
+// everything lands. Every product is in the last window, so the expected
+// hashes are all written after the restart.
+TEST(RedisSink, ARedisRestartedOrPausedMidRunHoldsRowsBackAndLosesNone) {
+  TempDir dir;
+  RedisServer redis(dir);
+  ASSERT_TRUE(redis.start());
+  constexpr int kProducts = 3000;
+  std::mt19937_64 rng(7);
+  std::map<std::string, Expected> expected;
+  auto event = [&](int product, int64_t t) {
+    const std::string store = product % 2 == 0 ? "north" : "s\xc3\xbc" "d";
+    const int64_t quantity = int64_t(rng() % 9) + 1;
+    const double revenue = double(rng() % 4000) * 0.25;
+    const std::string customer = fmt::format("c{:05}", rng() % 500);
+    const int64_t window = t - (t % kWindowS);
+    Expected& e = expected[fmt::format("product:{}:{}", product, store)];
+    if (e.window != window) e = Expected{window};
+    e.quantity += quantity;
+    e.revenue += revenue;
+    e.events += 1;
+    e.customers.insert(customer);
+    return fmt::format(R"({{"product_id":{},"store":"{}","customer_id":"{}","quantity":{},"revenue":{},"ts":{}}})",
+                       product, store, customer, quantity, revenue, t) + "\n";
+  };
+  std::string phase_a, phase_b;
+  for (int i = 0; i < 4000; ++i) phase_a += event(int(rng() % kProducts), kT0 + i * 2 * kWindowS / 4000);
+  const size_t keys_after_a = expected.size();  // each written by minute 0 or 1
+  phase_a += event(0, kT0 + 2 * kWindowS + 30);  // in minute 2: minutes 0 and 1 fire
+  for (int minute = 2; minute < 62; ++minute) {  // ~60 MB: more than the sockets' buffers (tcp_rmem up to 32 MB)
+    for (int p = 0; p < kProducts; ++p) {
+      for (int k = 0; k < 3; ++k) phase_b += event(p, kT0 + minute * kWindowS + (p * 3 + k) % kWindowS);
+    }
+  }
+  std::string text = config(dir, fmt::format("127.0.0.1:{}", redis.port()),
+                            "pending_bytes_max = 262144\nflush_interval = \"10ms\"");
+  const std::string file_keys = "type = \"file\"\npath = " + toml_string(dir.file("events.ndjson"));
+  text.replace(text.find(file_keys), file_keys.size(), tcp_source_keys());
+  write_file(dir.file("p.toml"), text);
+  SluiceRun run(dir, dir.file("p.toml"));
+  ASSERT_TRUE(run.start());
+  const auto port = run.wait_for_port("in");
+  ASSERT_TRUE(port.has_value());
+  TcpClient client;
+  ASSERT_EQ(client.connect(*port), "");
+  ASSERT_EQ(client.send_all(phase_a), "");
+  auto dbsize = [&] { return std::stoull(redis.reply({"DBSIZE"})); };
+  const Clock::time_point deadline = Clock::now() + kRowsTimeout;
+  while (dbsize() < keys_after_a && Clock::now() < deadline) std::this_thread::sleep_for(kPollInterval);
+  ASSERT_EQ(dbsize(), keys_after_a) << run.stderr_text();
+
+  redis.kill();
+  ASSERT_TRUE(redis.start());
+  redis.signal(SIGSTOP);
+  const uint64_t rss_before = rss_bytes(run.process().pid());
+  std::string send_error = "not done";
+  std::atomic<bool> sent{false};
+  std::thread sender([&] {
+    send_error = client.send_all(phase_b);
+    sent = true;
+  });
+  std::this_thread::sleep_for(3s);
+  const uint64_t rss_paused = rss_bytes(run.process().pid());
+  EXPECT_TRUE(run.process().running());
+  EXPECT_FALSE(sent.load()) << "the input was not held back";
+  // Held back: the sink's buffers and the bounded queues, not the input.
+  EXPECT_LT(rss_paused, rss_before + (32u << 20)) << rss_before << " -> " << rss_paused;
+  redis.signal(SIGCONT);
+  sender.join();
+  EXPECT_EQ(send_error, "");
+  EXPECT_EQ(client.finish(), "");
+  ASSERT_TRUE(run.terminates_cleanly()) << run.stderr_text();
+  expect_hashes(redis, expected);
+  const std::string log = run.stderr_text();
+  EXPECT_NE(log.find("reconnected to Redis"), std::string::npos) << log;
+  RecordProperty("rss_before", std::to_string(rss_before));
+  RecordProperty("rss_paused", std::to_string(rss_paused));
 }
 
 TEST(RedisSink, ConfigErrorsNameTheKey) {
