@@ -92,6 +92,24 @@ std::string register_metrics(EngineShared& sh) {
                      MetricUnit::bytes, labels},
                     m.sinks[k]->pending_bytes),
               "sink_pending");
+        check(r.add({"sink_writes", "Writes (a file) or pipelined command batches (Redis) started by this sink",
+                     MetricUnit::none, labels},
+                    m.sinks[k]->writes),
+              "sink_writes");
+        check(r.add({"sink_retries", "Batches this sink sent again after a transient error reply", MetricUnit::none,
+                     labels},
+                    m.sinks[k]->retries),
+              "sink_retries");
+        check(r.add({"sink_reconnects", "Connections of this sink lost or refused", MetricUnit::none, labels},
+                    m.sinks[k]->reconnects),
+              "sink_reconnects");
+        check(r.add({"sink_errors", "Error replies and failed writes of this sink", MetricUnit::none, labels},
+                    m.sinks[k]->errors),
+              "sink_errors");
+        check(r.add({"sink_write_latency", "A write or command batch of this sink, started to completed",
+                     MetricUnit::nanoseconds, labels},
+                    m.sinks[k]->write_latency),
+              "sink_write_latency");
       }
     }
     for (size_t s = 0; s < cfg.sources.size(); ++s) {

@@ -30,6 +30,11 @@ struct SinkMetrics {
   Counter bytes_out;
   Gauge buffer_bytes;         // encoded, not yet written
   Gauge pending_bytes;        // waiting for the sink in all (bounded by pending_bytes_max)
+  Counter writes;             // writes (a file) or batches of commands (Redis) started
+  Counter retries;            // batches sent again (a transient error reply)
+  Counter reconnects;         // connections lost or refused, then made again
+  Counter errors;             // error replies and failed writes
+  LatencyHistogram write_latency;  // a write or batch started to its completion
 };
 
 // Every per-shard counter, once: X(field, metric name, help, unit). The

@@ -122,6 +122,7 @@ class FileSink final : public Sink {
   std::unique_ptr<AsyncWriter> writer_;
   int64_t start_offset_ = -1;      // file offset of the first byte written, -1 for streams
   int64_t dirty_since_ = kTimeMax;  // when the fill buffer last went from empty to not
+  int64_t write_started_ns_ = 0;
   bool failed_ = false;
   uint64_t encoded_ = 0;  // bytes appended to the writer so far
   // Rows in the fill buffer and in the buffer being written, and the bytes
@@ -179,6 +180,8 @@ bool FileSink::flush(int64_t now, bool stuck, bool final) {
 
 bool FileSink::start_write() {
   if (!writer_->start(host_.reactor().ring())) return false;
+  metrics_.writes.add();
+  write_started_ns_ = host_.reactor().now();
   flight_rows_ = fill_rows_;
   flight_header_ = fill_header_;
   fill_rows_ = 0;
@@ -189,6 +192,7 @@ bool FileSink::start_write() {
 void FileSink::on_write_done(const io_uring_cqe& cqe) {
   const uint64_t before = writer_->bytes_written();
   if (writer_->on_complete(host_.reactor().ring(), cqe.res)) {
+    metrics_.write_latency.record_interval_ns(write_started_ns_, host_.reactor().now());
     rows_written_ += flight_rows_;
     metrics_.rows_out.add(flight_rows_);
     flight_rows_ = 0;
@@ -209,6 +213,7 @@ void FileSink::on_write_done(const io_uring_cqe& cqe) {
 
 void FileSink::fail() {
   failed_ = true;
+  metrics_.errors.add();
   // Of the buffer that failed, the rows that reached the file whole count as
   // written; the rest of it, and what was waiting behind it, are lost.
   std::string_view done = writer_->failed_written();

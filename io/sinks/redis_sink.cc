@@ -383,6 +383,7 @@ class RedisSink final : public Sink {
   bool retry_batch_ = false;  // a transient error reply: send it again
   std::string transient_;     // the last one, for the log
   int64_t resend_at_ = kTimeMax;
+  int64_t batch_started_ns_ = 0;
   ByteBuffer in_;
 
   uint64_t encoded_ = 0;       // command bytes encoded so far
@@ -528,6 +529,7 @@ bool RedisSink::flush(int64_t now, bool stuck, bool final) {
     if (now < resend_at_) return false;
     resend_at_ = kTimeMax;
     ++retries_;
+    metrics_.retries.add();
     start_batch(*flight_, flight_commands_);
     return true;
   }
@@ -640,6 +642,8 @@ void RedisSink::on_connect_done(const io_uring_cqe& cqe) {
 
 void RedisSink::start_batch(ByteBuffer& buffer, uint32_t replies) {
   in_handshake_ = false;
+  metrics_.writes.add();
+  batch_started_ns_ = host_.reactor().now();
   out_ = buffer.view();
   sent_ = 0;
   replies_expected_ = replies;
@@ -693,6 +697,7 @@ void RedisSink::on_recv_done(const io_uring_cqe& cqe) {
       return;
     }
     if (reply.type == resp::Reply::Type::error) {
+      metrics_.errors.add();
       const std::string text(reply.text.substr(0, 300));
       if (in_handshake_) {
         fail(fmt::format("Redis at {} refused {}: {}", peer(), replies_ == 0 && !o_.password.empty() ? "AUTH" : "SELECT",
@@ -740,6 +745,7 @@ void RedisSink::batch_done() {
     return;
   }
   backoff_ns_ = kBackoffMinNs;
+  metrics_.write_latency.record_interval_ns(batch_started_ns_, host_.reactor().now());
   acknowledged_ += flight_->size();
   rows_written_ += flight_rows_;
   metrics_.rows_out.add(flight_rows_);
@@ -759,6 +765,7 @@ void RedisSink::drop(const std::string& why) {
   log_warn("sink {}: Redis at {}: {}; reconnecting in {} ms ({} rows wait)", cfg_.name, peer(), why,
            backoff_ns_ / kNsPerMs, flight_rows_ + fill_rows_);
   ++reconnects_;
+  metrics_.reconnects.add();
   retry_at_ = host_.reactor().now() + backoff_ns_;
   backoff_ns_ = std::min(backoff_ns_ * 2, kBackoffMaxNs);
   resend_at_ = kTimeMax;

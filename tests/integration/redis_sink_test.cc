@@ -10,6 +10,7 @@
 
 #include <atomic>
 #include <map>
+#include <regex>
 #include <random>
 #include <set>
 #include <string>
@@ -228,11 +229,20 @@ TEST(RedisSink, ARedisThatComesLateOrRestartsLosesNothingAfterwards) {
   std::mt19937_64 rng(5);
   std::map<std::string, Expected> expected;
   write_file(dir.file("events.ndjson"), make_events(rng, 20000, 4, 100, expected));
-  write_file(dir.file("p.toml"), config(dir, fmt::format("127.0.0.1:{}", port), ""));
+  write_file(dir.file("p.toml"),
+             config(dir, fmt::format("127.0.0.1:{}", port), "[metrics]\nlisten = \"127.0.0.1:0\""));
   SluiceRun run(dir, dir.file("p.toml"));
   ASSERT_TRUE(run.start());
   std::this_thread::sleep_for(1s);
   ASSERT_TRUE(run.process().running()) << run.stderr_text();  // waiting for Redis, not failed
+  // The lost connections are counted where an operator looks.
+  std::smatch m;
+  const std::string log = run.stderr_text();
+  ASSERT_TRUE(std::regex_search(log, m, std::regex(R"(metrics: http://(127\.0\.0\.1:[0-9]+)/metrics)"))) << log;
+  const CommandResult scrape = run_command({"/usr/bin/curl", "-sS", "http://" + m[1].str() + "/metrics"}, dir);
+  ASSERT_TRUE(std::regex_search(scrape.out, m, std::regex(R"(sluice_sink_reconnects_total\{sink="cache"\} ([0-9]+))")))
+      << scrape.out;
+  EXPECT_GE(std::stoi(m[1].str()), 2);  // 100 ms, 200 ms, 400 ms ... within the second
   ASSERT_TRUE(redis.start());
   ASSERT_TRUE(run.exits_cleanly()) << run.stderr_text();
   expect_hashes(redis, expected);
