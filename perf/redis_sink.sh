@@ -7,7 +7,9 @@
 # shape pipelined (what Redis itself takes on this machine).
 # Prints medians of RUNS runs: rows/s from sluice's exit summary (first read
 # to last acknowledged write).
-# Usage: perf/redis_sink.sh [RUNS]   (needs a Release build and redis-server, redis-tools)
+# With SKETCHES=1 the Redis sink also SETs each row's HyperLogLog (12 KiB,
+# `sketches`): rows/s then counts rows with their sketch.
+# Usage: [SKETCHES=1] perf/redis_sink.sh [RUNS]   (needs a Release build and redis-server, redis-tools)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-5}
@@ -65,6 +67,7 @@ type = "redis"
 address = "127.0.0.1:$port"
 key = "product:{product_id}"
 fields = { quantity = "total_quantity", revenue = "total_revenue", events = "events", customers = "unique_customers", last_updated = "window_end" }
+$( [ "${SKETCHES:-0}" = 1 ] && echo 'sketches = { unique_customers = "customers:{product_id}:{window_start}" }' )
 TOML
 } > "$work/redis_sink.toml"
 { job; cat <<TOML
@@ -94,7 +97,8 @@ bench() {  # redis-benchmark's requests/s for the same HSET shape
 b1=$(bench -c 1 -P 1000)
 b50=$(bench -c 50 -P 100)
 printf '| what | rows/s (median of %s) |\n|---|---|\n' "$runs"
-printf '| sluice, file -> windows -> Redis sink (%s keys at the end) | %s |\n' "$keys" "$(median < "$work/redis_rates")"
+printf '| sluice, file -> windows -> Redis sink%s (%s keys at the end) | %s |\n' \
+  "$( [ "${SKETCHES:-0}" = 1 ] && echo ' with a sketch per row')" "$keys" "$(median < "$work/redis_rates")"
 printf '| sluice, same pipeline -> file sink | %s |\n' "$(median < "$work/file_rates")"
 printf '| redis-benchmark HSET x5 fields, 1 client, -P 1000 | %s |\n' "$b1"
 printf '| redis-benchmark HSET x5 fields, 50 clients, -P 100 | %s |\n' "$b50"
