@@ -294,6 +294,61 @@ bool write_redis_dense(std::string_view in, char* out) {
   return true;
 }
 
+size_t write_redis(std::string_view in, char* out) {
+  constexpr uint32_t m = 1u << kRedisPrecision;
+  static constexpr char kNoValue[6] = {char(kRedisPrecision), 0, 0, 0, 0, 0};  // an empty sparse sketch
+  if (in.empty()) in = std::string_view(kNoValue, sizeof kNoValue);
+  if (in.size() >= 6 && in[1] == 0 && uint8_t(in[0]) == kRedisPrecision) {
+    const uint32_t n = get_u32(in.data() + 2);
+    if (n <= sparse_max(kRedisPrecision) && in.size() == 6 + size_t(n) * 4) {
+      std::memset(out, 0, 16);
+      std::memcpy(out, "HYLL", 4);
+      out[4] = 1;  // sparse
+      out[15] = char(0x80);
+      size_t len = 16;
+      auto zeros = [&](uint32_t run) {  // ZERO: 00xxxxxx (1..64); XZERO: 01xxxxxx yyyyyyyy (1..16384)
+        while (run > 0) {
+          if (run <= 64) {
+            out[len++] = char(run - 1);
+            return;
+          }
+          const uint32_t r = run < m ? run : m;
+          out[len++] = char(0x40 | ((r - 1) >> 8));
+          out[len++] = char((r - 1) & 0xff);
+          run -= r;
+        }
+      };
+      uint32_t next = 0;  // first register not yet encoded
+      bool ok = true;
+      for (uint32_t k = 0; k < n && ok;) {
+        const uint32_t e = get_u32(in.data() + 6 + size_t(k) * 4);
+        const uint32_t index = e >> 8, value = e & 0xff;
+        if (index < next || index >= m || value == 0 || value > 32) {
+          ok = false;
+          break;
+        }
+        zeros(index - next);
+        // VAL: 1vvvvvxx, value 1..32, a run of 1..4 registers with it.
+        uint32_t run = 1;
+        while (run < 4 && k + run < n) {
+          const uint32_t f = get_u32(in.data() + 6 + size_t(k + run) * 4);
+          if ((f >> 8) != index + run || (f & 0xff) != value) break;
+          ++run;
+        }
+        out[len++] = char(0x80 | ((value - 1) << 2) | (run - 1));
+        next = index + run;
+        k += run;
+        if (len + 3 > kRedisSparseBytesMax) ok = false;
+      }
+      if (ok) {
+        zeros(m - next);
+        if (len <= kRedisSparseBytesMax) return len;
+      }
+    }
+  }
+  return write_redis_dense(in, out) ? kRedisDenseBytes : 0;
+}
+
 // u8 precision, u8 form (0 sparse, 1 dense), u32 entries; then the sparse
 // entries (u32 each, index << 8 | rank, increasing) or the packed registers.
 size_t serialized_bytes_max(uint32_t p) {

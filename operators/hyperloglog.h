@@ -76,6 +76,13 @@ void write_redis_dense(const Sketch* s, char* out);
 // The same from a sketch's bytes (serialize(); empty: no value yet), without
 // building the sketch: false unless they are a precision-14 sketch's.
 bool write_redis_dense(std::string_view serialized, char* out);
+// Redis's string for the sketch of `serialized` in the form PFADD would
+// give it: sparse (runs of zero registers and of equal values, a few dozen
+// bytes for a small set) while the sketch is sparse itself, that is at most
+// kRedisSparseBytesMax and no register exceeds 32, else dense. Returns its length (at most
+// kRedisDenseBytes), 0 unless the bytes are a precision-14 sketch's.
+constexpr size_t kRedisSparseBytesMax = 3000;  // Redis's hll-sparse-max-bytes default
+size_t write_redis(std::string_view serialized, char* out);
 
 // The sketch as bytes (checkpoints): at most serialized_bytes_max(p).
 size_t serialized_bytes_max(uint32_t p);

@@ -278,6 +278,7 @@ class RedisSink final : public Sink {
     fill_ = std::make_unique<ByteBuffer>(bytes);
     flight_ = std::make_unique<ByteBuffer>(bytes);
     key_text_ = std::make_unique<char[]>(key_max + 1);
+    if (!o_.sketches.empty()) sketch_text_ = std::make_unique<char[]>(hll::kRedisDenseBytes);
   }
   ~RedisSink() override {
     if (fd_ >= 0) ::close(fd_);
@@ -367,6 +368,7 @@ class RedisSink final : public Sink {
   uint32_t commands_per_row_ = 1;
   std::vector<uint32_t> sketch_state_;  // per sketch: its exported state in a row
   std::unique_ptr<char[]> key_text_;
+  std::unique_ptr<char[]> sketch_text_;  // a sketch as Redis's string, before its bulk header
   std::unique_ptr<ByteBuffer> fill_;    // commands being encoded
   std::unique_ptr<ByteBuffer> flight_;  // the batch sent and awaiting its replies
   std::string handshake_;               // AUTH / SELECT of a new connection
@@ -477,12 +479,9 @@ size_t RedisSink::encode_row(const ResultRowView& row, int64_t size_ns, char* ou
     p += resp::write_array_header(3, p);
     p += resp::write_bulk("SET", p);
     p += resp::write_bulk(key, p);
-    p += std::snprintf(p, resp::kHeaderBytesMax, "$%zu\r\n", hll::kRedisDenseBytes);
-    const bool ok = hll::write_redis_dense(row.state(sketch_state_[i]), p);
-    SLUICE_ASSERT(ok);  // the config allows precision-14 approx_count_distinct only
-    p += hll::kRedisDenseBytes;
-    *p++ = '\r';
-    *p++ = '\n';
+    const size_t n = hll::write_redis(row.state(sketch_state_[i]), sketch_text_.get());
+    SLUICE_ASSERT(n > 0);  // the config allows precision-14 approx_count_distinct only
+    p += resp::write_bulk(std::string_view(sketch_text_.get(), n), p);
     expire(key);
   }
   return size_t(p - out);

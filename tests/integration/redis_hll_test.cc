@@ -149,6 +149,41 @@ TEST(RedisHyperLogLog, ASketchWrittenWithSetIsAHyperLogLogRedisCountsExtendsAndM
   EXPECT_EQ(redis_count(redis, names), hll::count(merged.s));
 }
 
+// The form PFADD itself would give: sparse for small sketches (a few dozen
+// bytes), dense past 3000 bytes, a register above 32 or Sluice's own sparse
+// limit; Redis reads both.
+TEST(RedisHyperLogLog, SparseSketchesAreWhatPfaddWouldStore) {
+  TempDir dir;
+  RedisServer redis(dir);
+  ASSERT_TRUE(redis.start());
+  std::mt19937_64 rng(91);
+  for (size_t n : {0, 1, 5, 60, 400, 700, 1500, 9000}) {
+    Owned ours;
+    const std::vector<Value> values = random_values(rng, n);
+    for (const Value& v : values) hll::add(ours.s, sluice_hash(v));
+    std::vector<char> bytes(hll::serialized_bytes_max(hll::kRedisPrecision));
+    const size_t len = n == 0 ? 0 : hll::serialize(ours.s, bytes.data());
+    std::string text(hll::kRedisDenseBytes, '\0');
+    text.resize(hll::write_redis(std::string_view(bytes.data(), len), text.data()));
+    ASSERT_FALSE(text.empty());
+    const std::string key = "sp" + std::to_string(n);
+    ASSERT_EQ(redis.cli({"-x", "SET", key}, text).out, "OK\n");
+    // PFADD's own key for the same values has the same size, sparse or dense
+    // (before PFDEBUG GETREG, which turns a sparse key dense).
+    pfadd(redis, "pf" + key, values);
+    if (n == 0) redis.reply({"PFADD", "pf" + key});
+    // (Past 768 set registers Sluice's own sketch is dense, and so is what it writes.)
+    if (!hll::is_dense(ours.s)) {
+      EXPECT_EQ(redis.reply({"STRLEN", key}), redis.reply({"STRLEN", "pf" + key})) << n;
+    }
+    if (n <= 60) {
+      EXPECT_LT(text.size(), 200u) << n;
+    }
+    EXPECT_EQ(redis_count(redis, {key}), hll::count(ours.s)) << n;
+    EXPECT_EQ(redis_registers(redis, key), sluice_registers(ours.s)) << n;
+  }
+}
+
 // End to end: events with string and integer values through `sluice run`
 // (two shards, so keys are spread), and Redis's PFCOUNT of each window's values.
 TEST(RedisHyperLogLog, SluiceRunCountsWhatRedisCountsPerWindowAndKey) {
