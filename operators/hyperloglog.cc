@@ -286,10 +286,13 @@ bool write_redis_dense(std::string_view in, char* out) {
     return true;
   }
   if (in[1] != 0 || n > sparse_max(p) || in.size() != 6 + size_t(n) * 4) return false;
+  uint32_t last = 0;
   for (uint32_t k = 0; k < n; ++k) {
     const uint32_t e = get_u32(in.data() + 6 + size_t(k) * 4);
-    if ((e >> 8) >= (1u << p)) return false;
-    set_packed(r, e >> 8, uint8_t(e & 0xff));
+    const uint32_t index = e >> 8, rank = e & 0xff;
+    if (index >= (1u << p) || rank == 0 || rank > 65 - p || (k > 0 && index <= last)) return false;
+    last = index;
+    set_packed(r, index, uint8_t(rank));
   }
   return true;
 }
@@ -330,7 +333,7 @@ size_t write_redis(std::string_view in, char* out) {
         zeros(index - next);
         // VAL: 1vvvvvxx, value 1..32, a run of 1..4 registers with it.
         uint32_t run = 1;
-        while (run < 4 && k + run < n) {
+        while (run < 4 && k + run < n && index + run < m) {
           const uint32_t f = get_u32(in.data() + 6 + size_t(k + run) * 4);
           if ((f >> 8) != index + run || (f & 0xff) != value) break;
           ++run;
@@ -338,9 +341,10 @@ size_t write_redis(std::string_view in, char* out) {
         out[len++] = char(0x80 | ((value - 1) << 2) | (run - 1));
         next = index + run;
         k += run;
-        if (len + 3 > kRedisSparseBytesMax) ok = false;
+        // Room for this sketch's next opcodes (at most 3 bytes) before the bound.
+        if (k < n && len + 3 > kRedisSparseBytesMax) ok = false;
       }
-      if (ok) {
+      if (ok && next <= m) {
         zeros(m - next);
         if (len <= kRedisSparseBytesMax) return len;
       }

@@ -81,6 +81,7 @@ struct RedisSinkOptions {
   std::vector<std::pair<std::string, Ref>> fields;
   std::vector<SketchTarget> sketches;
   int64_t ttl_ns = 0;
+  int64_t timeout_ns = 30 * kNsPerS;  // connect, handshake or a batch answered within this
   std::string user;
   std::string password;
   int64_t db = 0;
@@ -133,7 +134,8 @@ std::expected<std::vector<TemplatePart>, std::string> parse_template(std::string
   return parts;
 }
 
-constexpr std::string_view kRedisSinkKeys[] = {"address", "key", "fields", "sketches", "ttl", "user", "password", "db"};
+constexpr std::string_view kRedisSinkKeys[] = {"address", "key",  "fields",   "sketches", "ttl",
+                                                "timeout", "user", "password", "db"};
 // A result row carries each sketch (12 KiB at precision 14): a few fit the
 // 64 KiB chunks rows travel in between shards.
 constexpr size_t kSketchesMax = 4;
@@ -225,6 +227,7 @@ void parse_redis_sink(TableReader& r, SinkConfig& sink, ConfigContext& ctx) {
     }
   }
   r.duration("ttl", o.ttl_ns, Zero::rejected);
+  r.duration("timeout", o.timeout_ns, Zero::rejected);
   r.string("user", o.user);
   r.string("password", o.password);
   if (!o.user.empty() && o.password.empty() && r.find("user") != nullptr) {
@@ -386,6 +389,7 @@ class RedisSink final : public Sink {
   std::string transient_;     // the last one, for the log
   int64_t resend_at_ = kTimeMax;
   int64_t batch_started_ns_ = 0;
+  int64_t reply_deadline_ = kTimeMax;  // connect, handshake or batch must be answered by then
   ByteBuffer in_;
 
   uint64_t encoded_ = 0;       // command bytes encoded so far
@@ -512,13 +516,28 @@ int64_t RedisSink::next_deadline() const {
   if (state_ == State::backoff && (!fill_->empty() || !flight_->empty())) t = retry_at_;
   if (state_ == State::resolving) t = host_.reactor().now() + Resolver::kPollNs;
   if (resend_at_ != kTimeMax) t = std::min(t, resend_at_);
-  if (!fill_->empty() && flight_->empty() && dirty_since_ != kTimeMax) t = std::min(t, dirty_since_ + cfg_.flush_interval_ns);
+  // A flush falls due only where flush() can start one (connected, no resend waiting).
+  if (state_ == State::ready && resend_at_ == kTimeMax && !fill_->empty() && flight_->empty() &&
+      dirty_since_ != kTimeMax) {
+    t = std::min(t, dirty_since_ + cfg_.flush_interval_ns);
+  }
+  t = std::min(t, reply_deadline_);
   return t;
 }
 
 bool RedisSink::flush(int64_t now, bool stuck, bool final) {
   if (failed_) return false;
-  if (state_ == State::resolving && resolver_.poll() != Resolver::State::resolving) connect();
+  if (now >= reply_deadline_) {
+    // A connection half open, a host gone silent, a Redis paused for long:
+    // start over (what was not acknowledged is sent again).
+    reply_deadline_ = kTimeMax;
+    drop(fmt::format("no answer within {} ms", o_.timeout_ns / kNsPerMs));
+    return true;
+  }
+  if (state_ == State::resolving && resolver_.poll() != Resolver::State::resolving) {
+    connect();
+    return true;
+  }
   if (state_ == State::backoff && now >= retry_at_ && (!fill_->empty() || !flight_->empty())) {
     connect();
     return true;
@@ -575,6 +594,7 @@ void RedisSink::connect() {
     setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   }
   state_ = State::connecting;
+  reply_deadline_ = host_.reactor().now() + o_.timeout_ns;
   io_uring_sqe* sqe = host_.reactor().sqe();
   io_uring_prep_connect(sqe, fd_, reinterpret_cast<const sockaddr*>(&addr_), addr_len_);
   io_uring_sqe_set_data64(sqe, connect_done_.user_data());
@@ -623,12 +643,14 @@ void RedisSink::on_connect_done(const io_uring_cqe& cqe) {
   }
   if (o_.db != 0) command({"SELECT", std::to_string(o_.db)});
   if (commands == 0) {
+    reply_deadline_ = kTimeMax;
     state_ = State::ready;
     backoff_ns_ = kBackoffMinNs;
     if (!flight_->empty()) start_batch(*flight_, flight_commands_);  // not acknowledged before: again
     return;
   }
   state_ = State::handshake;
+  reply_deadline_ = host_.reactor().now() + o_.timeout_ns;
   in_handshake_ = true;
   out_ = handshake_;
   sent_ = 0;
@@ -643,6 +665,7 @@ void RedisSink::start_batch(ByteBuffer& buffer, uint32_t replies) {
   in_handshake_ = false;
   metrics_.writes.add();
   batch_started_ns_ = host_.reactor().now();
+  reply_deadline_ = batch_started_ns_ + o_.timeout_ns;
   out_ = buffer.view();
   sent_ = 0;
   replies_expected_ = replies;
@@ -687,9 +710,10 @@ void RedisSink::on_recv_done(const io_uring_cqe& cqe) {
   in_.commit(size_t(cqe.res));
   resp::Reply reply;
   size_t consumed = 0;
+  size_t read = 0;  // bytes of in_ taken by whole replies (consumed once, after the loop)
   for (;;) {
     if (replies_ == replies_expected_) break;
-    const resp::ParseStatus s = resp::parse_reply(in_.view(), reply, consumed);
+    const resp::ParseStatus s = resp::parse_reply(in_.view().substr(read), reply, consumed);
     if (s == resp::ParseStatus::incomplete) break;
     if (s == resp::ParseStatus::malformed) {
       fail(fmt::format("Redis at {} sent a reply that is not RESP", peer()));
@@ -698,6 +722,11 @@ void RedisSink::on_recv_done(const io_uring_cqe& cqe) {
     if (reply.type == resp::Reply::Type::error) {
       metrics_.errors.add();
       const std::string text(reply.text.substr(0, 300));
+      if (reply.text.starts_with("ERR max number of clients reached")) {
+        // Said at accept time, then the connection is closed: a reason to retry, not a reply.
+        drop(text);
+        return;
+      }
       if (in_handshake_) {
         fail(fmt::format("Redis at {} refused {}: {}", peer(), replies_ == 0 && !o_.password.empty() ? "AUTH" : "SELECT",
                          text));
@@ -710,9 +739,10 @@ void RedisSink::on_recv_done(const io_uring_cqe& cqe) {
       retry_batch_ = true;
       transient_ = text;
     }
-    in_.consume(consumed);
+    read += consumed;
     ++replies_;
   }
+  in_.consume(read);
   if (replies_ < replies_expected_) {
     if (in_.room() == 0) {
       fail(fmt::format("Redis at {} sent a reply longer than {} bytes", peer(), in_.capacity()));
@@ -725,6 +755,7 @@ void RedisSink::on_recv_done(const io_uring_cqe& cqe) {
     fail(fmt::format("Redis at {} sent {} bytes that answer no command", peer(), in_.size()));
     return;
   }
+  reply_deadline_ = kTimeMax;
   if (in_handshake_) {
     in_handshake_ = false;
     state_ = State::ready;
@@ -760,6 +791,7 @@ void RedisSink::batch_done() {
 }
 
 void RedisSink::drop(const std::string& why) {
+  reply_deadline_ = kTimeMax;
   if (state_ == State::closing) return;
   log_warn("sink {}: Redis at {}: {}; reconnecting in {} ms ({} rows wait)", cfg_.name, peer(), why,
            backoff_ns_ / kNsPerMs, flight_rows_ + fill_rows_);
@@ -829,7 +861,11 @@ std::expected<std::unique_ptr<Sink>, std::string> make_redis_sink(SinkHost& host
   return std::make_unique<RedisSink>(host, cfg, metrics);
 }
 
-uint64_t redis_sink_fixed_bytes(const SinkConfig& cfg) { return 2 * uint64_t(cfg.buffer_bytes) + kReplyBufferBytes; }
+uint64_t redis_sink_fixed_bytes(const SinkConfig& cfg) {
+  // Each buffer holds at least two of the longest rows; a row with sketches is ~12 KiB each.
+  const uint64_t row = 4096 + options_of(cfg).sketches.size() * (hll::kRedisDenseBytes + 2048);
+  return 2 * std::max<uint64_t>(cfg.buffer_bytes, 2 * row) + kReplyBufferBytes + hll::kRedisDenseBytes;
+}
 
 std::string describe_redis_sink(const SinkConfig& cfg) {
   const RedisSinkOptions& o = options_of(cfg);

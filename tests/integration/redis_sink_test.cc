@@ -415,6 +415,28 @@ TEST(RedisSink, ARedisRestartedOrPausedMidRunHoldsRowsBackAndLosesNone) {
   RecordProperty("rss_paused", std::to_string(rss_paused));
 }
 
+// A Redis that accepts connections but never answers (stopped): after
+// `timeout` the sink drops the connection and tries again, and once Redis
+// answers everything lands.
+TEST(RedisSink, ASilentRedisTimesOutAndIsTriedAgain) {
+  TempDir dir;
+  RedisServer redis(dir);
+  ASSERT_TRUE(redis.start());
+  redis.signal(SIGSTOP);
+  std::mt19937_64 rng(8);
+  std::map<std::string, Expected> expected;
+  write_file(dir.file("events.ndjson"), make_events(rng, 3000, 3, 50, expected));
+  write_file(dir.file("p.toml"), config(dir, fmt::format("127.0.0.1:{}", redis.port()), "timeout = \"300ms\""));
+  SluiceRun run(dir, dir.file("p.toml"));
+  ASSERT_TRUE(run.start());
+  std::this_thread::sleep_for(1500ms);
+  ASSERT_TRUE(run.process().running()) << run.stderr_text();
+  redis.signal(SIGCONT);
+  ASSERT_TRUE(run.exits_cleanly()) << run.stderr_text();
+  EXPECT_NE(run.stderr_text().find("no answer within 300 ms"), std::string::npos) << run.stderr_text();
+  expect_hashes(redis, expected);
+}
+
 TEST(RedisSink, ConfigErrorsNameTheKey) {
   TempDir dir;
   write_file(dir.file("events.ndjson"), "");
