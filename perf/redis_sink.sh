@@ -12,6 +12,8 @@
 # Usage: [SKETCHES=1] perf/redis_sink.sh [RUNS]   (needs a Release build and redis-server, redis-tools)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=perf/lib.sh
+. perf/lib.sh
 runs=${1:-5}
 bin=${SLUICE_BIN_DIR:-build/release/tools}
 work=perf/work
@@ -35,23 +37,7 @@ shards = 2
 name = "file"
 type = "file"
 path = "$data"
-[schema]
-key = ["product_id"]
-time = { field = "timestamp", format = "rfc3339" }
-fields = { quantity = "int64", revenue = "float64", customer_id = "string" }
-[window]
-size = "1m"
-[[aggregates]]
-name = "total_quantity"
-fn = "sum"
-field = "quantity"
-[[aggregates]]
-name = "total_revenue"
-fn = "sum"
-field = "revenue"
-[[aggregates]]
-name = "events"
-fn = "count"
+$(sales_job_toml 1m 0s)
 [[aggregates]]
 name = "unique_customers"
 fn = "approx_count_distinct"

@@ -625,13 +625,14 @@ void RedisSink::on_connect_done(const io_uring_cqe& cqe) {
   handshake_.clear();
   uint32_t commands = 0;
   auto command = [&](std::initializer_list<std::string_view> args) {
-    char header[resp::kHeaderBytesMax];
-    handshake_.append(header, resp::write_array_header(args.size(), header));
-    for (std::string_view a : args) {
-      handshake_ += fmt::format("${}\r\n", a.size());
-      handshake_.append(a);
-      handshake_ += "\r\n";
-    }
+    size_t bytes = resp::kHeaderBytesMax;
+    for (std::string_view a : args) bytes += resp::bulk_bytes_max(a.size());
+    const size_t at = handshake_.size();
+    handshake_.resize(at + bytes);
+    char* p = handshake_.data() + at;
+    p += resp::write_array_header(args.size(), p);
+    for (std::string_view a : args) p += resp::write_bulk(a, p);
+    handshake_.resize(size_t(p - handshake_.data()));
     ++commands;
   };
   if (!o_.password.empty()) {

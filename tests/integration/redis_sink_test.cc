@@ -34,28 +34,30 @@ struct Expected {
   std::set<std::string> customers;
 };
 
-// Events over `minutes` minutes for `products` products (string and integer
-// keys alternate through the store field), and the last window of each key.
+// One random event of `product` at `t` (the store field alternates between
+// two strings), as its NDJSON line; its key's last window in `expected`.
+std::string make_event(std::mt19937_64& rng, int product, int64_t t, std::map<std::string, Expected>& expected) {
+  const std::string store = product % 2 == 0 ? "north" : "s\xc3\xbc" "d";
+  const int64_t quantity = int64_t(rng() % 9) + 1;
+  const double revenue = double(rng() % 4000) * 0.25;  // exact in binary: sums are exact
+  const std::string customer = fmt::format("c{:05}", rng() % 500);
+  const int64_t window = t - (t % kWindowS);
+  Expected& e = expected[fmt::format("product:{}:{}", product, store)];
+  if (e.window != window) e = Expected{window};
+  e.quantity += quantity;
+  e.revenue += revenue;
+  e.events += 1;
+  e.customers.insert(customer);
+  return fmt::format(R"({{"product_id":{},"store":"{}","customer_id":"{}","quantity":{},"revenue":{},"ts":{}}})",
+                     product, store, customer, quantity, revenue, t) + "\n";
+}
+
+// Events over `minutes` minutes for random ones of `products` products.
 std::string make_events(std::mt19937_64& rng, int events, int minutes, int products,
                         std::map<std::string, Expected>& expected) {
   std::string out;
   for (int i = 0; i < events; ++i) {
-    const int64_t t = kT0 + int64_t(i) * minutes * kWindowS / events;
-    const int product = int(rng() % uint64_t(products));
-    const std::string store = product % 2 == 0 ? "north" : "s\xc3\xbc" "d";
-    const int64_t quantity = int64_t(rng() % 9) + 1;
-    const double revenue = double(rng() % 4000) * 0.25;  // exact in binary: sums are exact
-    const std::string customer = fmt::format("c{:05}", rng() % 500);
-    out += fmt::format(R"({{"product_id":{},"store":"{}","customer_id":"{}","quantity":{},"revenue":{},"ts":{}}})",
-                       product, store, customer, quantity, revenue, t);
-    out += "\n";
-    const int64_t window = t - (t % kWindowS);
-    Expected& e = expected[fmt::format("product:{}:{}", product, store)];
-    if (e.window != window) e = Expected{window};
-    e.quantity += quantity;
-    e.revenue += revenue;
-    e.events += 1;
-    e.customers.insert(customer);
+    out += make_event(rng, int(rng() % uint64_t(products)), kT0 + int64_t(i) * minutes * kWindowS / events, expected);
   }
   return out;
 }
@@ -346,21 +348,8 @@ TEST(RedisSink, ARedisRestartedOrPausedMidRunHoldsRowsBackAndLosesNone) {
   constexpr int kProducts = 3000;
   std::mt19937_64 rng(7);
   std::map<std::string, Expected> expected;
-  auto event = [&](int product, int64_t t) {
-    const std::string store = product % 2 == 0 ? "north" : "s\xc3\xbc" "d";
-    const int64_t quantity = int64_t(rng() % 9) + 1;
-    const double revenue = double(rng() % 4000) * 0.25;
-    const std::string customer = fmt::format("c{:05}", rng() % 500);
-    const int64_t window = t - (t % kWindowS);
-    Expected& e = expected[fmt::format("product:{}:{}", product, store)];
-    if (e.window != window) e = Expected{window};
-    e.quantity += quantity;
-    e.revenue += revenue;
-    e.events += 1;
-    e.customers.insert(customer);
-    return fmt::format(R"({{"product_id":{},"store":"{}","customer_id":"{}","quantity":{},"revenue":{},"ts":{}}})",
-                       product, store, customer, quantity, revenue, t) + "\n";
-  };
+  auto event = [&](int product, int64_t t) { return make_event(rng, product, t, expected); };
+
   std::string phase_a, phase_b;
   for (int i = 0; i < 4000; ++i) phase_a += event(int(rng() % kProducts), kT0 + i * 2 * kWindowS / 4000);
   const size_t keys_after_a = expected.size();  // each written by minute 0 or 1
