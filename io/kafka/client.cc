@@ -328,7 +328,7 @@ void Client::on_api_versions(Connection& c, Reader& r) {
     return;
   }
   VersionMismatch mismatch;
-  if (!negotiate_versions(c.api_versions_.apis, c.versions_, mismatch)) {
+  if (!negotiate_versions(c.api_versions_.apis, c.versions_, mismatch, options_.apis)) {
     char text[256];
     format_version_mismatch(mismatch, text, sizeof text);
     user_.on_incompatible(c, fmt::format("broker {}:{}: {}", c.host, c.port, text));
@@ -338,8 +338,9 @@ void Client::on_api_versions(Connection& c, Reader& r) {
     c.versions_.list_offsets = std::min(c.versions_.list_offsets, options_.list_offsets_version_max);
   }
   c.state_ = Connection::State::ready;
-  log_debug("{}: broker {}:{}: Metadata v{}, ListOffsets v{}, Fetch v{}", options_.log_name, c.host, c.port,
-            c.versions_.metadata, c.versions_.list_offsets, c.versions_.fetch);
+  log_debug("{}: broker {}:{}: Metadata v{}, ListOffsets v{}, Fetch v{}, InitProducerId v{}, Produce v{}",
+            options_.log_name, c.host, c.port, c.versions_.metadata, c.versions_.list_offsets, c.versions_.fetch,
+            c.versions_.init_producer_id, c.versions_.produce);
 }
 
 // ---------------------------------------------------------------------------

@@ -7,7 +7,8 @@
 //
 // What requests to send, and what a response means, is its user's business
 // (ClientUser): the consumer (io/sources/kafka_source.cc: Metadata,
-// ListOffsets, Fetch), later a producer (Produce). The client knows no topic
+// ListOffsets, Fetch) and the producer (io/sinks/kafka_sink.cc: Metadata,
+// InitProducerId, Produce). The client knows no topic
 // or partition.
 //
 // Owned by one shard; touched only by its thread.
@@ -15,6 +16,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -111,6 +113,8 @@ struct ClientOptions {
   std::string client_id = "sluice";
   size_t response_bytes_max = 0;  // the largest response (a Fetch's max_bytes plus slack)
   int16_t list_offsets_version_max = -1;  // cap on the negotiated version, -1 = none
+  // The APIs every broker must offer (a consumer's or a producer's).
+  std::span<const ApiVersionRange> apis = kConsumerVersions;
 };
 
 class Client {

@@ -275,4 +275,89 @@ DecompressStatus Decompressor::zstd(const uint8_t* in, size_t n, uint8_t* out, s
   return DecompressStatus::ok;
 }
 
+// ---- Compression ------------------------------------------------------------------------
+
+struct Compressor::State {
+  z_stream zlib{};
+  LZ4F_cctx* lz4 = nullptr;
+  ZSTD_CCtx* zstd = nullptr;
+};
+
+Compressor::Compressor() : state_(std::make_unique<State>()) {
+  // 15 + 16: a 32 KiB window with a gzip header; level 6 (zlib's and Kafka's default).
+  int rc = deflateInit2(&state_->zlib, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY);
+  SLUICE_ASSERT(rc == Z_OK);
+  LZ4F_errorCode_t lz4_rc = LZ4F_createCompressionContext(&state_->lz4, LZ4F_VERSION);
+  SLUICE_ASSERT(!LZ4F_isError(lz4_rc));
+  state_->zstd = ZSTD_createCCtx();
+  SLUICE_ASSERT(state_->zstd != nullptr);
+  ZSTD_CCtx_setParameter(state_->zstd, ZSTD_c_compressionLevel, 3);
+  ZSTD_CCtx_setParameter(state_->zstd, ZSTD_c_contentSizeFlag, 1);
+}
+
+Compressor::~Compressor() {
+  deflateEnd(&state_->zlib);
+  LZ4F_freeCompressionContext(state_->lz4);
+  ZSTD_freeCCtx(state_->zstd);
+}
+
+bool Compressor::compress(Codec codec, const uint8_t* in, size_t n, std::vector<uint8_t>& out) {
+  SLUICE_ASSERT(in != nullptr || n == 0);
+  const size_t at = out.size();
+  auto fail = [&] {
+    out.resize(at);
+    return false;
+  };
+  switch (codec) {
+    case Codec::gzip: {
+      z_stream& z = state_->zlib;
+      if (deflateReset(&z) != Z_OK) return fail();
+      out.resize(at + deflateBound(&z, uLong(n)) + 32);
+      z.next_in = const_cast<Bytef*>(in);
+      z.avail_in = uInt(n);
+      z.next_out = out.data() + at;
+      z.avail_out = uInt(out.size() - at);
+      if (n > kZlibChunkBytes || deflate(&z, Z_FINISH) != Z_STREAM_END) return fail();
+      out.resize(out.size() - z.avail_out);
+      return true;
+    }
+    case Codec::snappy: {
+      out.resize(at + snappy::MaxCompressedLength(n));
+      size_t len = 0;
+      snappy::RawCompress(reinterpret_cast<const char*>(in), n, reinterpret_cast<char*>(out.data() + at), &len);
+      out.resize(at + len);
+      return true;
+    }
+    case Codec::lz4: {
+      LZ4F_preferences_t prefs{};
+      prefs.frameInfo.blockSizeID = LZ4F_max64KB;
+      prefs.frameInfo.blockMode = LZ4F_blockIndependent;
+      prefs.frameInfo.contentSize = n;
+      out.resize(at + LZ4F_compressBound(n, &prefs) + LZ4F_HEADER_SIZE_MAX + 8);
+      uint8_t* p = out.data() + at;
+      size_t room = out.size() - at;
+      size_t r = LZ4F_compressBegin(state_->lz4, p, room, &prefs);
+      if (LZ4F_isError(r)) return fail();
+      size_t len = r;
+      r = LZ4F_compressUpdate(state_->lz4, p + len, room - len, in, n, nullptr);
+      if (LZ4F_isError(r)) return fail();
+      len += r;
+      r = LZ4F_compressEnd(state_->lz4, p + len, room - len, nullptr);
+      if (LZ4F_isError(r)) return fail();
+      len += r;
+      out.resize(at + len);
+      return true;
+    }
+    case Codec::zstd: {
+      out.resize(at + ZSTD_compressBound(n));
+      const size_t r = ZSTD_compress2(state_->zstd, out.data() + at, out.size() - at, in, n);
+      if (ZSTD_isError(r)) return fail();
+      out.resize(at + r);
+      return true;
+    }
+    case Codec::none: break;
+  }
+  return fail();
+}
+
 }  // namespace sluice::kafka

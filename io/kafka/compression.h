@@ -1,4 +1,4 @@
-// Decompression of Kafka record-batch payloads: gzip, snappy, lz4, zstd.
+// Compression and decompression of Kafka record-batch payloads: gzip, snappy, lz4, zstd.
 //
 // Every call writes into a caller-owned buffer and stops at its capacity: the compressed bytes
 // come from the network, so a small input that expands without bound (a decompression bomb)
@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <vector>
 
 namespace sluice::kafka {
 
@@ -63,6 +64,29 @@ class Decompressor {
   DecompressStatus zstd(const uint8_t* in, size_t n, uint8_t* out, size_t out_cap,
                         size_t& out_len);
 
+  std::unique_ptr<State> state_;
+};
+
+// Compresses record-batch payloads, as Kafka's clients do: gzip (a gzip member, zlib level 6),
+// snappy (one raw block, as librdkafka writes it; Kafka's Java client reads it), lz4 (LZ4
+// frame format, independent 64 KiB blocks, no checksums beyond the frame's), zstd (one frame
+// with its content size, level 3). The codec contexts are created once and reset per call, so
+// compressing a batch allocates only when `out` must grow.
+//
+// Thread/shard: one per producer, used by the thread that created it; not copyable.
+class Compressor {
+ public:
+  Compressor();
+  ~Compressor();
+  Compressor(const Compressor&) = delete;
+  Compressor& operator=(const Compressor&) = delete;
+
+  // Appends the compressed form of in[0, n) to `out`. False only on a library failure (out
+  // keeps its size from before the call). REQUIRES: codec is not none.
+  [[nodiscard]] bool compress(Codec codec, const uint8_t* in, size_t n, std::vector<uint8_t>& out);
+
+ private:
+  struct State;
   std::unique_ptr<State> state_;
 };
 

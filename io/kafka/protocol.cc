@@ -17,6 +17,7 @@ const char* to_string(ApiKey key) {
     case ApiKey::offset_fetch: return "OffsetFetch";
     case ApiKey::find_coordinator: return "FindCoordinator";
     case ApiKey::sasl_handshake: return "SaslHandshake";
+    case ApiKey::init_producer_id: return "InitProducerId";
     case ApiKey::api_versions: return "ApiVersions";
     case ApiKey::sasl_authenticate: return "SaslAuthenticate";
   }
@@ -61,6 +62,12 @@ const char* known_name(ErrorCode e) {
     case ErrorCode::not_controller: return "NOT_CONTROLLER";
     case ErrorCode::invalid_request: return "INVALID_REQUEST";
     case ErrorCode::unsupported_for_message_format: return "UNSUPPORTED_FOR_MESSAGE_FORMAT";
+    case ErrorCode::out_of_order_sequence_number: return "OUT_OF_ORDER_SEQUENCE_NUMBER";
+    case ErrorCode::duplicate_sequence_number: return "DUPLICATE_SEQUENCE_NUMBER";
+    case ErrorCode::invalid_producer_epoch: return "INVALID_PRODUCER_EPOCH";
+    case ErrorCode::unknown_producer_id: return "UNKNOWN_PRODUCER_ID";
+    case ErrorCode::invalid_record: return "INVALID_RECORD";
+    case ErrorCode::producer_fenced: return "PRODUCER_FENCED";
     case ErrorCode::kafka_storage_error: return "KAFKA_STORAGE_ERROR";
     case ErrorCode::sasl_authentication_failed: return "SASL_AUTHENTICATION_FAILED";
     case ErrorCode::fetch_session_id_not_found: return "FETCH_SESSION_ID_NOT_FOUND";
@@ -155,8 +162,8 @@ int16_t pick_version(const ApiVersionRange& ours, std::span<const ApiVersionRang
 }
 
 bool negotiate_versions(std::span<const ApiVersionRange> broker, NegotiatedVersions& out,
-                        VersionMismatch& mismatch) {
-  for (const ApiVersionRange& ours : kImplementedVersions) {
+                        VersionMismatch& mismatch, std::span<const ApiVersionRange> needed) {
+  for (const ApiVersionRange& ours : needed) {
     int16_t v = pick_version(ours, broker);
     if (v < 0) {
       mismatch = VersionMismatch{};
@@ -177,7 +184,9 @@ bool negotiate_versions(std::span<const ApiVersionRange> broker, NegotiatedVersi
       case ApiKey::metadata: out.metadata = v; break;
       case ApiKey::list_offsets: out.list_offsets = v; break;
       case ApiKey::fetch: out.fetch = v; break;
-      default: SLUICE_ASSERT(!"kImplementedVersions lists an API NegotiatedVersions lacks");
+      case ApiKey::init_producer_id: out.init_producer_id = v; break;
+      case ApiKey::produce: out.produce = v; break;
+      default: SLUICE_ASSERT(!"an API NegotiatedVersions lacks");
     }
   }
   return true;
@@ -326,6 +335,32 @@ EncodeStatus encode_fetch_request(Writer& w, int16_t version, int32_t correlatio
   }
   if (version >= 7) w.array_length(size_t(0));  // forgotten_topics_data
   if (version >= 11) w.string("");              // rack_id
+  return end_request(w, mark);
+}
+
+EncodeStatus encode_init_producer_id_request(Writer& w, int16_t version, int32_t correlation_id,
+                                             std::string_view client_id) {
+  if (!in_range(kInitProducerIdVersions, version)) return EncodeStatus::unsupported_version;
+  size_t mark = begin_request(w, ApiKey::init_producer_id, version, correlation_id, client_id);
+  w.nullable_string(std::nullopt);  // transactional_id: idempotent only
+  w.int32(60'000);                  // transaction_timeout_ms
+  return end_request(w, mark);
+}
+
+EncodeStatus encode_produce_request(Writer& w, int16_t version, int32_t correlation_id,
+                                    std::string_view client_id, const ProduceRequest& request) {
+  if (!in_range(kProduceVersions, version)) return EncodeStatus::unsupported_version;
+  size_t mark = begin_request(w, ApiKey::produce, version, correlation_id, client_id);
+  w.nullable_string(std::nullopt);  // transactional_id (v3+)
+  w.int16(request.acks);
+  w.int32(request.timeout_ms);
+  w.array_length(1);
+  w.string(request.topic);
+  w.array_length(request.partitions.size());
+  for (const ProducePartitionRequest& p : request.partitions) {
+    w.int32(p.partition);
+    w.bytes(p.records);
+  }
   return end_request(w, mark);
 }
 
@@ -570,7 +605,72 @@ DecodeResult fetch_body(Reader& r, int16_t v, FetchResponse& out) {
   return {};
 }
 
+size_t produce_partition_bytes_min(int16_t v) {
+  // partition, error, base_offset, log_append_time (v2+), log_start_offset (v5+),
+  // record_errors and error_message (v8+)
+  return 4 + 2 + 8 + 8 + (v >= 5 ? 8 : 0) + (v >= 8 ? kArrayBytesMin + kStringBytesMin : 0);
+}
+
+DecodeResult produce_body(Reader& r, int16_t v, ProduceResponse& out) {
+  int32_t topic_count = r.array_length(kTopicBytesMin);
+  if (!r.ok()) return malformed("Produce: topics count");
+  if (topic_count > kTopicsMax) return over_limit("Produce: more topics than the limit");
+  const size_t partition_bytes_min = produce_partition_bytes_min(v);
+  for (int32_t t = 0; t < topic_count; ++t) {
+    std::string_view name = r.string();
+    int32_t n = r.array_length(partition_bytes_min);
+    if (!r.ok()) return malformed("Produce: topic name or partitions count");
+    if (over(out.partitions.size(), n, kPartitionsMax)) {
+      return over_limit("Produce: more partitions than the limit");
+    }
+    make_room(out.partitions, size_t(n));
+    for (int32_t i = 0; i < n; ++i) {
+      ProducePartitionResponse& p = out.partitions.emplace_back();
+      p.topic = name;
+      p.partition = r.int32();
+      p.error = ErrorCode(r.int16());
+      p.base_offset = r.int64();
+      p.log_append_time = r.int64();
+      p.log_start_offset = v >= 5 ? r.int64() : -1;
+      if (v >= 8) {
+        // record_errors: batch_index int32, batch_index_error_message nullable string.
+        int32_t errors = r.array_length(4 + kStringBytesMin);
+        for (int32_t e = 0; e < errors && r.ok(); ++e) {
+          r.int32();
+          r.nullable_string();
+        }
+        p.error_message = r.nullable_string();
+      }
+      if (!r.ok()) return malformed("Produce: partition entry");
+    }
+  }
+  out.throttle_time_ms = r.int32();
+  if (!r.ok()) return malformed("Produce: throttle_time_ms");
+  if (r.remaining() != 0) return malformed("Produce: bytes after the last field");
+  return {};
+}
+
 }  // namespace
+
+DecodeResult decode_init_producer_id_response(Reader& r, int16_t version,
+                                              InitProducerIdResponse& out) {
+  if (!in_range(kInitProducerIdVersions, version)) return unsupported();
+  out.throttle_time_ms = r.int32();
+  out.error = ErrorCode(r.int16());
+  out.producer_id = r.int64();
+  out.producer_epoch = r.int16();
+  if (!r.ok()) return malformed("InitProducerId: truncated");
+  if (r.remaining() != 0) return malformed("InitProducerId: bytes after the last field");
+  return {};
+}
+
+DecodeResult decode_produce_response(Reader& r, int16_t version, ProduceResponse& out) {
+  if (!in_range(kProduceVersions, version)) return unsupported();
+  out.partitions.clear();
+  DecodeResult result = produce_body(r, version, out);
+  if (!result.ok()) out.partitions.clear();
+  return result;
+}
 
 DecodeResult decode_api_versions_response(Reader& r, int16_t version, ApiVersionsResponse& out) {
   if (!in_range(kApiVersionsVersions, version)) return unsupported();

@@ -1,10 +1,10 @@
-// The subset of the Kafka protocol Sluice speaks as a consumer: API keys, error codes, the
-// versions Sluice implements and their negotiation, request encoders and response decoders
-// for ApiVersions, Metadata, ListOffsets and Fetch. No I/O here: the connection state machine
+// The subset of the Kafka protocol Sluice speaks as a consumer and as a producer: API keys,
+// error codes, the versions Sluice implements and their negotiation, request encoders and
+// response decoders for ApiVersions, Metadata, ListOffsets, Fetch, InitProducerId and Produce. No I/O here: the connection state machine
 // (dataflow/kafka_source.*) frames bytes off the socket and calls these.
 //
 // Only non-flexible versions (no tagged fields, no compact strings): ApiVersions v0-v2,
-// Metadata v1-v8, ListOffsets v1-v5, Fetch v4-v11. Every broker since Kafka 0.11 (Fetch v4,
+// Metadata v1-v8, ListOffsets v1-v5, Fetch v4-v11, InitProducerId v0-v1, Produce v3-v8. Every broker since Kafka 0.11 (Fetch v4,
 // record batches v2) supports a version in each range, and Kafka 4.0, which dropped the oldest
 // versions (KIP-896), still does.
 //
@@ -49,6 +49,7 @@ enum class ApiKey : int16_t {
   offset_fetch = 9,
   find_coordinator = 10,
   sasl_handshake = 17,
+  init_producer_id = 22,
   api_versions = 18,
   sasl_authenticate = 36,
 };
@@ -92,8 +93,12 @@ enum class ErrorCode : int16_t {
   not_controller = 41,                    ///< this broker is not the controller
   invalid_request = 42,                   ///< the broker could not parse or accept the request
   unsupported_for_message_format = 43,    ///< the log's message format cannot serve the request
+  out_of_order_sequence_number = 45,      ///< a produce batch's sequence is not the next expected
+  duplicate_sequence_number = 46,         ///< the broker already has this produce batch
+  invalid_producer_epoch = 47,            ///< a newer producer with the same id exists
   kafka_storage_error = 56,               ///< a disk error on the broker for this partition's log
   sasl_authentication_failed = 58,        ///< SASL authentication failed
+  unknown_producer_id = 59,               ///< the broker no longer knows the producer id
   fetch_session_id_not_found = 70,        ///< the fetch session is unknown (Sluice uses none)
   invalid_fetch_session_epoch = 71,       ///< the fetch session epoch is wrong (Sluice uses none)
   listener_not_found = 72,                ///< the leader has no listener of the one this used
@@ -102,7 +107,9 @@ enum class ErrorCode : int16_t {
   unsupported_compression_type = 76,      ///< this client version cannot read the log's codec
   offset_not_available = 78,              ///< the new leader's high watermark has not caught up
   preferred_leader_not_available = 80,    ///< the preferred leader is not available
+  invalid_record = 87,                    ///< the broker refused a record (the batch is dropped)
   throttling_quota_exceeded = 89,         ///< a quota was exceeded
+  producer_fenced = 90,                   ///< a newer producer with the same transactional id
   unknown_topic_id = 100,                 ///< this broker does not know the topic id
   fetch_session_topic_id_error = 106,     ///< a fetch session used topic ids inconsistently
 };
@@ -136,18 +143,33 @@ inline constexpr ApiVersionRange kApiVersionsVersions{ApiKey::api_versions, 0, 2
 inline constexpr ApiVersionRange kMetadataVersions{ApiKey::metadata, 1, 8};
 inline constexpr ApiVersionRange kListOffsetsVersions{ApiKey::list_offsets, 1, 5};
 inline constexpr ApiVersionRange kFetchVersions{ApiKey::fetch, 4, 11};
-inline constexpr ApiVersionRange kImplementedVersions[] = {kApiVersionsVersions, kMetadataVersions,
-                                                           kListOffsetsVersions, kFetchVersions};
+// v2+ are flexible. v0 and v1 are the same.
+inline constexpr ApiVersionRange kInitProducerIdVersions{ApiKey::init_producer_id, 0, 1};
+// v3 is the first with record batches v2 (and a transactional id); v9+ are flexible. Brokers
+// answer v5 without log_start_offset when they are librdkafka's mock (io/kafka/README.md):
+// harmless, since the decoder reads what the version says and the mock offers v7.
+inline constexpr ApiVersionRange kProduceVersions{ApiKey::produce, 3, 8};
+// What a consumer needs of every broker.
+inline constexpr ApiVersionRange kConsumerVersions[] = {kApiVersionsVersions, kMetadataVersions,
+                                                        kListOffsetsVersions, kFetchVersions};
+// What an (idempotent) producer needs of every broker.
+inline constexpr ApiVersionRange kProducerVersions[] = {kApiVersionsVersions, kMetadataVersions,
+                                                        kInitProducerIdVersions, kProduceVersions};
+inline constexpr ApiVersionRange kImplementedVersions[] = {
+    kApiVersionsVersions, kMetadataVersions,       kListOffsetsVersions,
+    kFetchVersions,       kInitProducerIdVersions, kProduceVersions};
 
-// The version to use for each API with one broker.
+// The version to use for each API with one broker (-1: not negotiated, not needed).
 struct NegotiatedVersions {
   int16_t api_versions = -1;
   int16_t metadata = -1;
   int16_t list_offsets = -1;
   int16_t fetch = -1;
+  int16_t init_producer_id = -1;
+  int16_t produce = -1;
 };
 
-// Why negotiation failed: the first API (in kImplementedVersions order) with no common version.
+// Why negotiation failed: the first API (in the order asked for) with no common version.
 struct VersionMismatch {
   ApiKey key = ApiKey::api_versions;
   bool broker_has_api = false;  // false: absent from the broker's list
@@ -161,10 +183,12 @@ struct VersionMismatch {
 // broker lacks the API or the ranges do not overlap.
 int16_t pick_version(const ApiVersionRange& ours, std::span<const ApiVersionRange> broker);
 
-// Picks the highest common version of every API in kImplementedVersions from the broker's
-// ApiVersions list. On false, `out` is unspecified and `mismatch` names the API.
+// Picks the highest common version of every API in `needed` (kConsumerVersions when not
+// given) from the broker's ApiVersions list. On false, `out` is unspecified and `mismatch`
+// names the API.
 [[nodiscard]] bool negotiate_versions(std::span<const ApiVersionRange> broker,
-                                      NegotiatedVersions& out, VersionMismatch& mismatch);
+                                      NegotiatedVersions& out, VersionMismatch& mismatch,
+                                      std::span<const ApiVersionRange> needed = kConsumerVersions);
 
 // A start-up error line for a mismatch, e.g. "the broker supports Fetch v0-v3; Sluice
 // implements v4-v11", written into buf (NUL-terminated, truncated to fit). Returns its length.
@@ -278,6 +302,35 @@ struct FetchRequest {
 [[nodiscard]] EncodeStatus encode_fetch_request(Writer& w, int16_t version, int32_t correlation_id,
                                                 std::string_view client_id,
                                                 const FetchRequest& request);
+
+// An idempotent producer's id: transactional_id null; transaction_timeout_ms matters only to
+// transactional producers (Sluice sends 60000, the Java client's default).
+[[nodiscard]] EncodeStatus encode_init_producer_id_request(Writer& w, int16_t version,
+                                                           int32_t correlation_id,
+                                                           std::string_view client_id);
+
+// Kafka's acks: 0 = no answer awaited (Sluice never sends it), 1 = the leader wrote it, -1 = every
+// in-sync replica has it ("all"; required for idempotence).
+constexpr int16_t kAcksAll = -1;
+constexpr int16_t kAcksLeader = 1;
+
+struct ProducePartitionRequest {
+  int32_t partition = 0;
+  std::span<const uint8_t> records;  // one or more whole record batches v2
+};
+
+struct ProduceRequest {
+  int16_t acks = kAcksAll;
+  int32_t timeout_ms = 30'000;  // how long the leader may wait for the replicas' acks
+  std::string_view topic;       // one topic per request
+  std::span<const ProducePartitionRequest> partitions;
+};
+
+// transactional_id null (not transactional).
+[[nodiscard]] EncodeStatus encode_produce_request(Writer& w, int16_t version,
+                                                  int32_t correlation_id,
+                                                  std::string_view client_id,
+                                                  const ProduceRequest& request);
 
 // ---- Decoding -----------------------------------------------------------------------------
 
@@ -423,6 +476,28 @@ struct FetchResponse {
   }
 };
 
+struct InitProducerIdResponse {
+  int32_t throttle_time_ms = 0;
+  ErrorCode error = ErrorCode::none;
+  int64_t producer_id = -1;
+  int16_t producer_epoch = -1;
+};
+
+struct ProducePartitionResponse {
+  std::string_view topic;
+  int32_t partition = -1;
+  ErrorCode error = ErrorCode::none;
+  int64_t base_offset = -1;       // of the batch's first record
+  int64_t log_append_time = -1;   // -1 for CreateTime topics
+  int64_t log_start_offset = -1;  // v5+
+  std::optional<std::string_view> error_message;  // v8+
+};
+
+struct ProduceResponse {
+  std::vector<ProducePartitionResponse> partitions;  // every topic's, in wire order
+  int32_t throttle_time_ms = 0;
+};
+
 // Each decoder reads one response body of the given version: `r` starts after the response
 // header and ends at the end of the response (bytes left over are malformed). On anything but
 // ok, `out`'s vectors are emptied (capacity kept) and its other fields are unspecified.
@@ -434,5 +509,9 @@ DecodeResult decode_api_versions_response(Reader& r, int16_t version, ApiVersion
 DecodeResult decode_metadata_response(Reader& r, int16_t version, MetadataResponse& out);
 DecodeResult decode_list_offsets_response(Reader& r, int16_t version, ListOffsetsResponse& out);
 DecodeResult decode_fetch_response(Reader& r, int16_t version, FetchResponse& out);
+DecodeResult decode_init_producer_id_response(Reader& r, int16_t version,
+                                              InitProducerIdResponse& out);
+// v8's per-record errors are read and passed over (the partition's error_message says why).
+DecodeResult decode_produce_response(Reader& r, int16_t version, ProduceResponse& out);
 
 }  // namespace sluice::kafka

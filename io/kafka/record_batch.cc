@@ -1,5 +1,7 @@
 #include "io/kafka/record_batch.h"
 
+#include <algorithm>
+#include <cstring>
 #include <limits>
 
 #include "core/assert.h"
@@ -340,6 +342,122 @@ ControlType control_type(const Record& r) {
     case 1: return ControlType::commit;
     default: return ControlType::other;
   }
+}
+
+// ---- Producing ------------------------------------------------------------------------------
+
+namespace {
+
+size_t uvarint_bytes(uint64_t v) {
+  size_t n = 1;
+  while (v >= 0x80) {
+    v >>= 7;
+    ++n;
+  }
+  return n;
+}
+size_t varint_bytes(int64_t v) { return uvarint_bytes((uint64_t(v) << 1) ^ uint64_t(v >> 63)); }
+
+uint8_t* put_uvarint(uint8_t* p, uint64_t v) {
+  while (v >= 0x80) {
+    *p++ = uint8_t(v | 0x80);
+    v >>= 7;
+  }
+  *p++ = uint8_t(v);
+  return p;
+}
+uint8_t* put_varint(uint8_t* p, int64_t v) { return put_uvarint(p, (uint64_t(v) << 1) ^ uint64_t(v >> 63)); }
+uint8_t* put_bytes(uint8_t* p, std::string_view s) {
+  p = put_varint(p, int64_t(s.size()));
+  std::memcpy(p, s.data(), s.size());
+  return p + s.size();
+}
+
+size_t body_bytes(int64_t timestamp_delta, int32_t offset_delta, const std::string_view* key,
+                  std::string_view value, std::span<const OutHeader> headers) {
+  size_t n = 1 + varint_bytes(timestamp_delta) + varint_bytes(offset_delta);
+  n += key != nullptr ? varint_bytes(int64_t(key->size())) + key->size() : 1;
+  n += varint_bytes(int64_t(value.size())) + value.size();
+  n += varint_bytes(int64_t(headers.size()));
+  for (const OutHeader& h : headers) {
+    n += varint_bytes(int64_t(h.key.size())) + h.key.size() + varint_bytes(int64_t(h.value.size())) + h.value.size();
+  }
+  return n;
+}
+
+void store_be(uint8_t* p, uint64_t v, int bytes) {
+  for (int i = bytes - 1; i >= 0; --i) {
+    p[i] = uint8_t(v);
+    v >>= 8;
+  }
+}
+
+}  // namespace
+
+void BatchBuilder::reset() {
+  records_.clear();
+  count_ = 0;
+  base_timestamp_ms_ = max_timestamp_ms_ = 0;
+}
+
+size_t BatchBuilder::record_bytes(int64_t timestamp_delta, int32_t offset_delta, const std::string_view* key,
+                                  std::string_view value, std::span<const OutHeader> headers) {
+  const size_t body = body_bytes(timestamp_delta, offset_delta, key, value, headers);
+  return varint_bytes(int64_t(body)) + body;
+}
+
+void BatchBuilder::append(int64_t timestamp_ms, const std::string_view* key, std::string_view value,
+                          std::span<const OutHeader> headers) {
+  if (count_ == 0) base_timestamp_ms_ = max_timestamp_ms_ = timestamp_ms;
+  max_timestamp_ms_ = std::max(max_timestamp_ms_, timestamp_ms);
+  const int64_t ts_delta = timestamp_ms - base_timestamp_ms_;
+  const size_t body = body_bytes(ts_delta, count_, key, value, headers);
+  const size_t at = records_.size();
+  records_.resize(at + varint_bytes(int64_t(body)) + body);
+  uint8_t* p = records_.data() + at;
+  p = put_varint(p, int64_t(body));
+  *p++ = 0;  // attributes
+  p = put_varint(p, ts_delta);
+  p = put_varint(p, count_);
+  if (key != nullptr) {
+    p = put_bytes(p, *key);
+  } else {
+    p = put_varint(p, -1);
+  }
+  p = put_bytes(p, value);
+  p = put_varint(p, int64_t(headers.size()));
+  for (const OutHeader& h : headers) {
+    p = put_bytes(p, h.key);
+    p = put_bytes(p, h.value);
+  }
+  SLUICE_ASSERT(p == records_.data() + records_.size());
+  ++count_;
+}
+
+bool BatchBuilder::finish(Codec codec, Compressor& compressor, int64_t producer_id, int16_t producer_epoch,
+                          int32_t base_sequence, std::vector<uint8_t>& out) {
+  SLUICE_ASSERT(count_ > 0);
+  out.resize(kBatchHeaderBytes);
+  if (codec == Codec::none) {
+    out.insert(out.end(), records_.begin(), records_.end());
+  } else if (!compressor.compress(codec, records_.data(), records_.size(), out)) {
+    return false;
+  }
+  uint8_t* h = out.data();
+  store_be(h + 0, 0, 8);                                     // baseOffset: the broker's
+  store_be(h + 8, uint64_t(out.size() - kLogOverheadBytes), 4);  // batchLength
+  store_be(h + 12, uint64_t(uint32_t(-1)), 4);               // partitionLeaderEpoch
+  h[16] = 2;                                                 // magic
+  store_be(h + 21, uint16_t(codec), 2);                      // attributes: codec, CreateTime
+  store_be(h + 23, uint64_t(uint32_t(count_ - 1)), 4);       // lastOffsetDelta
+  store_be(h + 27, uint64_t(base_timestamp_ms_), 8);
+  store_be(h + 35, uint64_t(max_timestamp_ms_), 8);
+  store_be(h + 43, uint64_t(producer_id), 8);
+  store_be(h + 51, uint64_t(uint16_t(producer_epoch)), 2);
+  store_be(h + 53, uint64_t(uint32_t(base_sequence)), 4);
+  store_be(h + 57, uint64_t(uint32_t(count_)), 4);
+  store_be(h + 17, crc32c(0, h + 21, out.size() - 21), 4);   // CRC-32C of attributes..end
+  return true;
 }
 
 }  // namespace sluice::kafka

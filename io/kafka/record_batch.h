@@ -1,5 +1,8 @@
-// Kafka record batches v2 (magic 2): what a Fetch response carries for one partition.
+// Kafka record batches v2 (magic 2): what a Fetch response carries for one partition, and
+// what a Produce request sends.
 //
+//   BatchBuilder   builds one batch for a producer: records appended, then compressed, framed
+//                  and checksummed.
 //   BatchIterator  splits a partition's record-set bytes into batches: length checks, the
 //                  CRC-32C, header fields, a view of the (possibly compressed) record bytes.
 //   RecordReader   iterates the records of one batch, decompressing first when the batch is
@@ -35,6 +38,7 @@
 #include <cstdint>
 #include <span>
 #include <string_view>
+#include <vector>
 
 #include "io/kafka/compression.h"
 
@@ -243,5 +247,45 @@ enum class ControlType : uint8_t {
 };
 
 ControlType control_type(const Record& control_record);
+
+// ---- Producing ------------------------------------------------------------------------------
+
+struct OutHeader {
+  std::string_view key;
+  std::string_view value;
+};
+
+// Builds one record batch v2. Records are encoded as they are appended into a buffer the
+// builder keeps (its capacity survives reset(), so a producer in steady state does not
+// allocate); finish() compresses them as a whole, writes the 61-byte header (baseOffset 0,
+// which the broker assigns; partitionLeaderEpoch -1; CreateTime) and the CRC-32C.
+class BatchBuilder {
+ public:
+  // Starts an empty batch; timestamps of its records are relative to the first one's.
+  void reset();
+  // Bytes a record takes in the batch before compression.
+  static size_t record_bytes(int64_t timestamp_delta, int32_t offset_delta, const std::string_view* key,
+                             std::string_view value, std::span<const OutHeader> headers);
+  // Appends a record (key nullptr: a null key).
+  void append(int64_t timestamp_ms, const std::string_view* key, std::string_view value,
+              std::span<const OutHeader> headers);
+  int32_t records() const { return count_; }
+  // Bytes the batch would take uncompressed, header included.
+  size_t bytes() const { return kBatchHeaderBytes + records_.size(); }
+  bool empty() const { return count_ == 0; }
+  int64_t first_timestamp_ms() const { return base_timestamp_ms_; }
+
+  // Writes the whole batch into `out` (replacing what it held). producer_id -1 / epoch -1 /
+  // base_sequence -1: not idempotent. False when the codec library fails.
+  [[nodiscard]] bool finish(Codec codec, Compressor& compressor, int64_t producer_id,
+                            int16_t producer_epoch, int32_t base_sequence,
+                            std::vector<uint8_t>& out);
+
+ private:
+  std::vector<uint8_t> records_;
+  int32_t count_ = 0;
+  int64_t base_timestamp_ms_ = 0;
+  int64_t max_timestamp_ms_ = 0;
+};
 
 }  // namespace sluice::kafka

@@ -38,6 +38,7 @@
 #include "io/redis/resp.h"
 #include "io/resolver.h"
 #include "io/sink.h"
+#include "io/sinks/row_template.h"
 #include "operators/event.h"
 #include "operators/hyperloglog.h"
 #include "operators/json_text.h"
@@ -50,26 +51,13 @@ constexpr int64_t kBackoffMinNs = 100 * kNsPerMs;
 constexpr int64_t kBackoffMaxNs = 5 * kNsPerS;
 constexpr size_t kReplyBufferBytes = 64 * 1024;
 constexpr size_t kPendingMax = 4096;
-constexpr size_t kValueBytesMax = kKeyBytesMax > kRfc3339BytesMax ? kKeyBytesMax : kRfc3339BytesMax;
-static_assert(kNumberBytesMax <= kValueBytesMax);
-
-// What a `{name}` in the key template or a value in `fields` refers to.
-struct Ref {
-  enum class Kind : uint8_t { aggregate, key_field, window_start, window_end } kind;
-  uint32_t index = 0;
-};
-
-struct TemplatePart {
-  std::string literal;  // before the reference (or the whole tail)
-  bool has_ref = false;
-  Ref ref{};
-};
+constexpr size_t kValueBytesMax = kRowValueBytesMax;
 
 // A `sketches` entry: an approx_count_distinct aggregate written as a Redis
 // HyperLogLog under its own key template.
 struct SketchTarget {
   uint32_t aggregate = 0;
-  std::vector<TemplatePart> key;
+  RowTemplate key;
 };
 
 struct RedisSinkOptions {
@@ -77,8 +65,8 @@ struct RedisSinkOptions {
   std::string path;  // unix:
   std::string host;
   uint16_t port = 6379;
-  std::vector<TemplatePart> key;
-  std::vector<std::pair<std::string, Ref>> fields;
+  RowTemplate key;
+  std::vector<std::pair<std::string, RowRef>> fields;
   std::vector<SketchTarget> sketches;
   int64_t ttl_ns = 0;
   int64_t timeout_ns = 30 * kNsPerS;  // connect, handshake or a batch answered within this
@@ -91,48 +79,6 @@ const RedisSinkOptions& options_of(const SinkConfig& cfg) { return std::any_cast
 
 // ---------------------------------------------------------------------------
 // Config
-
-std::expected<Ref, std::string> resolve(std::string_view name, const ConfigContext& ctx) {
-  if (name == "window_start") return Ref{Ref::Kind::window_start, 0};
-  if (name == "window_end") return Ref{Ref::Kind::window_end, 0};
-  if (ctx.schema != nullptr) {
-    for (size_t i = 0; i < ctx.schema->key.size(); ++i) {
-      if (ctx.schema->key[i] == name) return Ref{Ref::Kind::key_field, uint32_t(i)};
-    }
-  }
-  if (ctx.aggregates != nullptr) {
-    for (size_t i = 0; i < ctx.aggregates->size(); ++i) {
-      if ((*ctx.aggregates)[i].name == name) return Ref{Ref::Kind::aggregate, uint32_t(i)};
-    }
-  }
-  return std::unexpected(fmt::format("\"{}\" is not a key field, an aggregate, window_start or window_end", name));
-}
-
-// "product:{product_id}": literals and {references}; "{{" and "}}" are braces.
-std::expected<std::vector<TemplatePart>, std::string> parse_template(std::string_view text, const ConfigContext& ctx) {
-  std::vector<TemplatePart> parts(1);
-  for (size_t i = 0; i < text.size(); ++i) {
-    const char c = text[i];
-    if ((c == '{' || c == '}') && i + 1 < text.size() && text[i + 1] == c) {
-      parts.back().literal += c;
-      ++i;
-    } else if (c == '{') {
-      const size_t close = text.find('}', i);
-      if (close == std::string_view::npos) return std::unexpected("a \"{\" without its \"}\"");
-      auto ref = resolve(text.substr(i + 1, close - i - 1), ctx);
-      if (!ref) return std::unexpected(ref.error());
-      parts.back().has_ref = true;
-      parts.back().ref = *ref;
-      parts.emplace_back();
-      i = close;
-    } else if (c == '}') {
-      return std::unexpected("a \"}\" without its \"{\" (write \"}}\" for a brace)");
-    } else {
-      parts.back().literal += c;
-    }
-  }
-  return parts;
-}
 
 constexpr std::string_view kRedisSinkKeys[] = {"address", "key",  "fields",   "sketches", "ttl",
                                                 "timeout", "user", "password", "db"};
@@ -171,7 +117,7 @@ void parse_redis_sink(TableReader& r, SinkConfig& sink, ConfigContext& ctx) {
   }
   std::string key;
   if (r.string("key", key, Need::required)) {
-    auto parts = parse_template(key, ctx);
+    auto parts = parse_row_template(key, ctx);
     if (!parts) {
       r.error("key", parts.error());
     } else {
@@ -189,7 +135,7 @@ void parse_redis_sink(TableReader& r, SinkConfig& sink, ConfigContext& ctx) {
           r.error_at(value, "fields", fmt::format("{}: expected the name of what to write, as a string", name.str()));
           continue;
         }
-        auto ref = resolve(text->get(), ctx);
+        auto ref = resolve_row_ref(text->get(), ctx);
         if (!ref) {
           r.error_at(value, "fields", fmt::format("{}: {}", name.str(), ref.error()));
           continue;
@@ -207,17 +153,17 @@ void parse_redis_sink(TableReader& r, SinkConfig& sink, ConfigContext& ctx) {
     } else {
       for (const auto& [name, value] : *t) {
         const auto* text = value.as_string();
-        auto ref = resolve(name.str(), ctx);
+        auto ref = resolve_row_ref(name.str(), ctx);
         if (text == nullptr) {
           r.error_at(value, "sketches", fmt::format("{}: expected a key template, as a string", name.str()));
-        } else if (!ref || ref->kind != Ref::Kind::aggregate ||
+        } else if (!ref || ref->kind != RowRef::Kind::aggregate ||
                    (*ctx.aggregates)[ref->index].fn.name != "approx_count_distinct") {
           r.error_at(value, "sketches", fmt::format("{}: not an approx_count_distinct aggregate", name.str()));
         } else if ((*ctx.aggregates)[ref->index].params.precision != hll::kRedisPrecision) {
           r.error_at(value, "sketches",
                      fmt::format("{}: Redis keeps HyperLogLogs of precision {} only; this aggregate has precision {}",
                                  name.str(), hll::kRedisPrecision, (*ctx.aggregates)[ref->index].params.precision));
-        } else if (auto parts = parse_template(text->get(), ctx); !parts) {
+        } else if (auto parts = parse_row_template(text->get(), ctx); !parts) {
           r.error_at(value, "sketches", fmt::format("{}: {}", name.str(), parts.error()));
         } else {
           o.sketches.push_back(SketchTarget{ref->index, std::move(*parts)});
@@ -252,11 +198,7 @@ class RedisSink final : public Sink {
         recv_done_(Completion::to<&RedisSink::on_recv_done>(this)),
         in_(kReplyBufferBytes) {
     // The longest row: every reference at its longest, every literal, RESP framing.
-    auto longest = [](const std::vector<TemplatePart>& t) {
-      size_t n = 0;
-      for (const TemplatePart& p : t) n += p.literal.size() + (p.has_ref ? kValueBytesMax : 0);
-      return n;
-    };
+    auto longest = [](const RowTemplate& t) { return template_bytes_max(t); };
     size_t key_max = longest(o_.key);
     row_max_ = resp::kHeaderBytesMax + resp::bulk_bytes_max(4) + resp::bulk_bytes_max(key_max);
     for (const auto& [name, ref] : o_.fields) {
@@ -370,6 +312,7 @@ class RedisSink final : public Sink {
   size_t row_max_ = 0;
   uint32_t commands_per_row_ = 1;
   std::vector<uint32_t> sketch_state_;  // per sketch: its exported state in a row
+  RowRenderer renderer_;
   std::unique_ptr<char[]> key_text_;
   std::unique_ptr<char[]> sketch_text_;  // a sketch as Redis's string, before its bulk header
   std::unique_ptr<ByteBuffer> fill_;    // commands being encoded
@@ -403,63 +346,9 @@ class RedisSink final : public Sink {
   std::string failure_;
 };
 
-// Decoded key fields of a row, in schema order (see operators/event.h).
-struct KeyParts {
-  std::string_view text[kValueFieldsMax];
-  int64_t integer[kValueFieldsMax];
-  bool is_int[kValueFieldsMax];
-};
-
-void decode_key(std::string_view key, KeyParts& parts) {
-  size_t i = 0;
-  for (size_t k = 0; k < kValueFieldsMax && i < key.size(); ++k) {
-    if (key[i] == kKeyInt) {
-      std::memcpy(&parts.integer[k], key.data() + i + 1, 8);
-      parts.is_int[k] = true;
-      i += 9;
-    } else {
-      uint32_t len;
-      std::memcpy(&len, key.data() + i + 1, 4);
-      parts.text[k] = key.substr(i + 5, len);
-      parts.is_int[k] = false;
-      i += 5 + len;
-    }
-  }
-}
-
 size_t RedisSink::encode_row(const ResultRowView& row, int64_t size_ns, char* out) {
-  KeyParts parts;
-  decode_key(row.key, parts);
-  char value[kValueBytesMax];
-  auto render = [&](const Ref& ref) -> std::string_view {
-    switch (ref.kind) {
-      case Ref::Kind::window_start: return {value, format_rfc3339(row.window_start, value)};
-      case Ref::Kind::window_end: return {value, format_rfc3339(row.window_start + size_ns, value)};
-      case Ref::Kind::key_field:
-        if (parts.is_int[ref.index]) return {value, write_int64(parts.integer[ref.index], value)};
-        return parts.text[ref.index];
-      case Ref::Kind::aggregate: {
-        const AggValue v = row.agg(ref.index);
-        if (v.kind == AggValue::Kind::int64) return {value, write_int64(v.v.i, value)};
-        if (v.kind == AggValue::Kind::float64) return {value, write_double(v.v.f, value)};
-        return {};  // null: an empty string
-      }
-    }
-    return {};
-  };
-  auto key_of = [&](const std::vector<TemplatePart>& t) {
-    size_t key_len = 0;
-    for (const TemplatePart& part : t) {
-      std::memcpy(key_text_.get() + key_len, part.literal.data(), part.literal.size());
-      key_len += part.literal.size();
-      if (part.has_ref) {
-        const std::string_view v = render(part.ref);
-        std::memcpy(key_text_.get() + key_len, v.data(), v.size());
-        key_len += v.size();
-      }
-    }
-    return std::string_view(key_text_.get(), key_len);
-  };
+  renderer_.begin(row, size_ns);
+  char value[kNumberBytesMax];
   char* p = out;
   auto expire = [&](std::string_view key) {
     if (o_.ttl_ns <= 0) return;
@@ -468,18 +357,18 @@ size_t RedisSink::encode_row(const ResultRowView& row, int64_t size_ns, char* ou
     p += resp::write_bulk(key, p);
     p += resp::write_bulk(std::string_view(value, write_int64((o_.ttl_ns + kNsPerMs - 1) / kNsPerMs, value)), p);
   };
-  std::string_view key = key_of(o_.key);
+  std::string_view key(key_text_.get(), renderer_.render(o_.key, key_text_.get()));
   p += resp::write_array_header(2 + 2 * o_.fields.size(), p);
   p += resp::write_bulk("HSET", p);
   p += resp::write_bulk(key, p);
   for (const auto& [name, ref] : o_.fields) {
     p += resp::write_bulk(name, p);
-    p += resp::write_bulk(render(ref), p);
+    p += resp::write_bulk(renderer_.render(ref), p);
   }
   expire(key);
   for (size_t i = 0; i < o_.sketches.size(); ++i) {
     // SET <key> <the sketch as Redis's dense HyperLogLog string>, written in place.
-    key = key_of(o_.sketches[i].key);
+    key = std::string_view(key_text_.get(), renderer_.render(o_.sketches[i].key, key_text_.get()));
     p += resp::write_array_header(3, p);
     p += resp::write_bulk("SET", p);
     p += resp::write_bulk(key, p);
