@@ -7,6 +7,7 @@ namespace sluice {
 extern const SinkKind kFileSinkKind;
 extern const SinkKind kStdoutSinkKind;
 extern const SinkKind kRedisSinkKind;
+extern const SinkKind kKafkaSinkKind;
 
 namespace {
 KindRegistry<SinkKind, SinkType>& registry() {
@@ -15,6 +16,7 @@ KindRegistry<SinkKind, SinkType>& registry() {
           &kFileSinkKind,
           &kStdoutSinkKind,
           &kRedisSinkKind,
+          &kKafkaSinkKind,
       },
       [](const SinkKind& k) { return k.type(); });
   return r;

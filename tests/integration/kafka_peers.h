@@ -52,6 +52,9 @@ struct KafkaPeers {
 // missing peer and how to get it.
 ::testing::AssertionResult locate_kafka_peers(KafkaPeers& out, bool need_kafkajs);
 
+// A peer command's result as an assertion: exit 0, or the command and its output.
+::testing::AssertionResult command_ok(const std::vector<std::string>& argv, const CommandResult& r);
+
 // ---------------------------------------------------------------------------
 // The mock broker
 

@@ -58,16 +58,6 @@ std::string join(const std::vector<std::string>& parts, std::string_view sep) {
   return out;
 }
 
-// A peer command's result as an assertion: exit 0, or the command and its output.
-::testing::AssertionResult command_ok(const std::vector<std::string>& argv,
-                                      const CommandResult& r) {
-  if (r.status.exited && r.status.code == 0) return ::testing::AssertionSuccess();
-  return ::testing::AssertionFailure()
-         << join(argv, " ") << ": " << r.status.describe() << "\nstdout:\n"
-         << r.out.substr(0, 4000) << "\nstderr:\n"
-         << r.err.substr(0, 4000);
-}
-
 std::string lines_file(const TempDir& dir, std::string_view stem,
                        const std::vector<std::string>& lines) {
   static int counter = 0;
@@ -79,6 +69,16 @@ std::string lines_file(const TempDir& dir, std::string_view stem,
 }
 
 }  // namespace
+
+// A peer command's result as an assertion: exit 0, or the command and its output.
+::testing::AssertionResult command_ok(const std::vector<std::string>& argv,
+                                      const CommandResult& r) {
+  if (r.status.exited && r.status.code == 0) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure()
+         << join(argv, " ") << ": " << r.status.describe() << "\nstdout:\n"
+         << r.out.substr(0, 4000) << "\nstderr:\n"
+         << r.err.substr(0, 4000);
+}
 
 // ---------------------------------------------------------------------------
 // Where the peers are

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "io/kafka/compression.h"
+#include "io/kafka/murmur2.h"
 #include "io/kafka/protocol.h"
 #include "io/kafka/record_batch.h"
 #include "tests/io/kafka_batch_encoder.h"
@@ -284,6 +285,21 @@ TEST(KafkaProduce, CompressorRoundTripsAndAppends) {
       EXPECT_EQ(std::string(back.begin(), back.begin() + long(len)), text);
     }
   }
+}
+
+// Kafka's own vectors (UtilsTest.testMurmur2 in the Java client), as signed ints.
+TEST(KafkaProduce, Murmur2MatchesTheJavaClient) {
+  const std::pair<std::string_view, int32_t> cases[] = {
+      {"21", -973932308},
+      {"foobar", -790332482},
+      {"a-little-bit-long-string", -985981536},
+      {"a-little-bit-longer-string", -1486304829},
+      {"lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8", -58897971},
+      {"abc", 479470107},
+  };
+  for (const auto& [key, want] : cases) EXPECT_EQ(int32_t(murmur2(key)), want) << key;
+  // toPositive(-973932308) % 10 = (0x7fffffff & -973932308) % 10
+  EXPECT_EQ(partition_for_key("21", 10), int32_t((uint32_t(-973932308) & 0x7fffffffu) % 10));
 }
 
 }  // namespace
