@@ -1,5 +1,5 @@
-// Kafka response decoders on arbitrary bytes. Input: byte 0 picks the API (0-3: ApiVersions,
-// Metadata, ListOffsets, Fetch; 4+: all four in turn), byte 1 the version within each API's
+// Kafka response decoders on arbitrary bytes. Input: byte 0 picks the API (0-5: ApiVersions,
+// Metadata, ListOffsets, Fetch, InitProducerId, Produce; 6+: all six in turn), byte 1 the version within each API's
 // range; the rest is a response after its size prefix (header v0, then the body).
 // Properties: no crash or UB; on ok, every string and record view lies inside the input, every
 // topic's slice of partitions and every partition's slice of aborted transactions lies inside
@@ -60,7 +60,7 @@ void api_versions(Reader r, int16_t v) {
   NegotiatedVersions negotiated;
   VersionMismatch mismatch;
   if (negotiate_versions(out.apis, negotiated, mismatch)) {
-    for (const ApiVersionRange& ours : kImplementedVersions) {
+    for (const ApiVersionRange& ours : kConsumerVersions) {
       int16_t picked = pick_version(ours, out.apis);
       FUZZ_CHECK(picked >= ours.min && picked <= ours.max);
     }
@@ -153,6 +153,26 @@ void fetch(const Input& in, Reader r, int16_t v) {
   FUZZ_CHECK(next_aborted == out.aborted_transactions.size());
 }
 
+void init_producer_id(Reader r, int16_t v) {
+  InitProducerIdResponse out;
+  check_result(decode_init_producer_id_response(r, v, out), r);
+}
+
+void produce(const Input& in, Reader r, int16_t v) {
+  static ProduceResponse out;
+  DecodeResult res = decode_produce_response(r, v, out);
+  check_result(res, r);
+  if (!res.ok()) {
+    FUZZ_CHECK(out.partitions.empty());
+    return;
+  }
+  FUZZ_CHECK(out.partitions.size() <= size_t(kPartitionsMax));
+  for (const ProducePartitionResponse& p : out.partitions) {
+    FUZZ_CHECK(in.holds(p.topic));
+    FUZZ_CHECK(in.holds(p.error_message));
+  }
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -164,10 +184,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   int32_t correlation_id = 0;
   if (!decode_response_header(frame, correlation_id)) return 0;
   // Each decoder gets its own copy of the reader, positioned after the header.
-  if (api == 0 || api >= 4) api_versions(frame, pick(kApiVersionsVersions, version));
-  if (api == 1 || api >= 4) metadata(in, frame, pick(kMetadataVersions, version));
-  if (api == 2 || api >= 4) list_offsets(in, frame, pick(kListOffsetsVersions, version));
-  if (api == 3 || api >= 4) fetch(in, frame, pick(kFetchVersions, version));
+  if (api == 0 || api >= 6) api_versions(frame, pick(kApiVersionsVersions, version));
+  if (api == 1 || api >= 6) metadata(in, frame, pick(kMetadataVersions, version));
+  if (api == 2 || api >= 6) list_offsets(in, frame, pick(kListOffsetsVersions, version));
+  if (api == 3 || api >= 6) fetch(in, frame, pick(kFetchVersions, version));
+  if (api == 4 || api >= 6) init_producer_id(frame, pick(kInitProducerIdVersions, version));
+  if (api == 5 || api >= 6) produce(in, frame, pick(kProduceVersions, version));
 
   size_t body_bytes = 0;
   FrameStatus fs = peek_response_frame({data, size}, 1 << 20, body_bytes);
