@@ -127,7 +127,9 @@ class Client {
   // A new connection (closed), kept for the client's life.
   Connection& add(int32_t node_id);
   Connection* find(int32_t node_id);
+  const Connection* find(int32_t node_id) const { return const_cast<Client*>(this)->find(node_id); }
   Connection& at(uint32_t index) { return *conns_[index]; }
+  const Connection& at(uint32_t index) const { return *conns_[index]; }
   size_t size() const { return conns_.size(); }
 
   // (Re)connects c to c.host:c.port.

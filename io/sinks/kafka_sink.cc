@@ -685,10 +685,15 @@ int64_t KafkaSink::next_deadline() const {
   if (failed_ || closed_) return kTimeMax;
   const int64_t now = host_.reactor().now();
   int64_t t = client_.next_deadline(now);
-  if (metadata_needed_) t = std::min(t, metadata_not_before_);
+  // Requests fall due only where a connection can carry them (while it is
+  // away, its reconnection is the client's deadline): no spinning.
+  auto free = [&](const Conn* c) { return c != nullptr && c->ready() && !c->busy(); };
+  if (metadata_needed_ && free(&client_.at(0))) t = std::min(t, std::max(metadata_not_before_, now));
   for (const Partition& p : partitions_) {
     if (!p.open.empty()) t = std::min(t, p.open_since + o_.linger_ns);
-    if (!p.in_flight && !p.sealed.empty() && p.leader >= 0) t = std::min(t, p.retry_at);
+    if (!p.in_flight && !p.sealed.empty() && p.leader >= 0 && free(client_.find(p.leader))) {
+      t = std::min(t, std::max(p.retry_at, now));
+    }
   }
   return t;
 }

@@ -7,6 +7,7 @@
 // injected retriable errors, leader moves and a broker taken down mid-run;
 // and a batch the broker refuses for good stops the run with exit 1.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <fmt/format.h>
 #include <simdjson.h>
@@ -353,6 +354,65 @@ TEST(KafkaSinkTest, RetriesLeaderMovesAndABrokerDownLoseAndDoubleNothing) {
         << w;
   }
   ASSERT_TRUE(mock.ok("broker_up 1"));
+  expect_topic(consume_with_kcat(peers, dir, mock.bootstrap()), rows, reference_partitions(peers, mock, dir, rows));
+}
+
+// CPU seconds (user + system) the process has used so far.
+double cpu_seconds(pid_t pid) {
+  const std::string stat = read_file(fmt::format("/proc/{}/stat", pid));
+  const size_t close = stat.rfind(')');
+  std::vector<std::string> fields;
+  std::string field;
+  for (size_t i = close + 2; i <= stat.size(); ++i) {
+    if (i == stat.size() || stat[i] == ' ') {
+      fields.push_back(field);
+      field.clear();
+    } else {
+      field += stat[i];
+    }
+  }
+  // After "pid (comm) ": state is field 0, utime field 11, stime field 12.
+  return double(std::stoll(fields.at(11)) + std::stoll(fields.at(12))) / double(sysconf(_SC_CLK_TCK));
+}
+
+// The only broker is down when the run starts and for a while after rows are
+// due: the sink waits without spinning (a loop polling the dead broker would
+// burn a core), and once the broker is back every row lands once.
+TEST(KafkaSinkTest, ABrokerThatIsAwayIsWaitedForWithoutSpinning) {
+  KafkaPeers peers;
+  ASSERT_TRUE(locate_kafka_peers(peers, false));
+  TempDir dir;
+  KafkaMock mock;
+  ASSERT_TRUE(mock.start(peers, dir, {"--brokers", "1", "--topic", fmt::format("metrics:{}", kPartitions)}));
+  ASSERT_TRUE(mock.ok("broker_down 1"));
+  std::mt19937_64 rng(21);
+  Rows rows;
+  const std::string events = make_events(rng, 2000, 4, 10, rows);
+  const std::string source = "[[sources]]\nname = \"in\"\ntype = \"tcp\"\nlisten = \"127.0.0.1:0\"\n";
+  write_file(dir.file("p.toml"), config(source, mock.bootstrap(), ""));
+  SluiceRun run(dir, dir.file("p.toml"));
+  ASSERT_TRUE(run.start());
+  const auto port = run.wait_for_port("in");
+  ASSERT_TRUE(port.has_value());
+  {
+    TcpClient client;
+    ASSERT_EQ(client.connect(*port), "");
+    ASSERT_EQ(client.send_all(events), "");
+  }
+  ASSERT_TRUE(wait_for_log(run, "Connection refused"));
+  std::this_thread::sleep_for(500ms);
+  const double before = cpu_seconds(run.process().pid());
+  std::this_thread::sleep_for(2s);
+  const double used = cpu_seconds(run.process().pid()) - before;
+  // A spinning shard uses ~2 s here; waiting costs a few ms of reconnection attempts.
+  EXPECT_LT(used, 0.5) << "CPU seconds in 2 s while the broker was away";
+  ASSERT_TRUE(mock.ok("broker_up 1"));
+  const auto deadline = Clock::now() + kRowsTimeout;
+  while (kcat_consume(peers, dir, mock.bootstrap(), "metrics").size() + 50 < rows.size()) {
+    ASSERT_LT(Clock::now(), deadline) << run.stderr_text();
+    std::this_thread::sleep_for(100ms);
+  }
+  ASSERT_TRUE(run.terminates_cleanly()) << run.stderr_text();
   expect_topic(consume_with_kcat(peers, dir, mock.bootstrap()), rows, reference_partitions(peers, mock, dir, rows));
 }
 
