@@ -14,6 +14,7 @@
 
 #include <map>
 #include <random>
+#include <regex>
 #include <set>
 #include <string>
 #include <thread>
@@ -319,7 +320,9 @@ TEST(KafkaSinkTest, RetriesLeaderMovesAndABrokerDownLoseAndDoubleNothing) {
   const std::string first = make_events(rng, 3000, 5, 30, rows);
   const std::string second = make_events(rng, 3000, 5, 30, rows, kT0 + 5 * kWindowS);
   const std::string source = "[[sources]]\nname = \"in\"\ntype = \"tcp\"\nlisten = \"127.0.0.1:0\"\n";
-  write_file(dir.file("p.toml"), config(source, mock.bootstrap(), "compression = \"zstd\"\nbatch_bytes_max = 2048"));
+  write_file(dir.file("p.toml"), config(source, mock.bootstrap(),
+                                        "compression = \"zstd\"\nbatch_bytes_max = 2048\n"
+                                        "[metrics]\nlisten = \"127.0.0.1:0\""));
   ASSERT_TRUE(mock.ok("errors Produce 5 NOT_LEADER_OR_FOLLOWER REQUEST_TIMED_OUT NOT_ENOUGH_REPLICAS "
                       "NOT_ENOUGH_REPLICAS_AFTER_APPEND LEADER_NOT_AVAILABLE"));
   SluiceRun run(dir, dir.file("p.toml"));
@@ -346,6 +349,16 @@ TEST(KafkaSinkTest, RetriesLeaderMovesAndABrokerDownLoseAndDoubleNothing) {
     ASSERT_EQ(client.send_all(second), "");
   }
   std::this_thread::sleep_for(300ms);
+  // The retries are counted where an operator looks.
+  std::smatch m;
+  const std::string log = run.stderr_text();
+  ASSERT_TRUE(std::regex_search(log, m, std::regex(R"(metrics: http://(127\.0\.0\.1:[0-9]+)/metrics)"))) << log;
+  const CommandResult scrape = run_command({"/usr/bin/curl", "-sS", "http://" + m[1].str() + "/metrics"}, dir);
+  for (const char* series : {"sluice_sink_retries_total", "sluice_sink_errors_total", "sluice_sink_writes_total"}) {
+    ASSERT_TRUE(std::regex_search(scrape.out, m, std::regex(std::string(series) + R"(\{sink="topic"\} ([0-9]+))")))
+        << series << "\n" << scrape.out;
+    EXPECT_GE(std::stoi(m[1].str()), 5) << series;  // 7 Produce requests failed, each resent
+  }
   ASSERT_TRUE(run.terminates_cleanly()) << run.stderr_text();
   const std::string err = run.stderr_text();
   EXPECT_NE(err.find("sending the batch again"), std::string::npos) << err;
