@@ -367,10 +367,17 @@ bool Client::poll(int64_t now) {
 
 int64_t Client::next_deadline(int64_t now) const {
   int64_t t = kTimeMax;
+  using S = Connection::State;
   for (const auto& c : conns_) {
-    if (c->state_ == Connection::State::backoff) t = std::min(t, c->retry_at_);
-    if (c->state_ == Connection::State::resolving) t = std::min(t, now + Resolver::kPollNs);
-    if (c->deadline_ != kTimeMax) t = std::min(t, c->deadline_);
+    // A back-off already over that poll() did not end is one its user does not
+    // want now: no deadline (it asks again when it wants the connection), or the
+    // shard would spin on a time in the past.
+    if (c->state_ == S::backoff && c->retry_at_ > now) t = std::min(t, c->retry_at_);
+    if (c->state_ == S::resolving) t = std::min(t, now + Resolver::kPollNs);
+    // Request deadlines count only where poll() acts on them.
+    const bool timed = c->state_ == S::ready || c->state_ == S::negotiating || c->state_ == S::connecting ||
+                       c->state_ == S::resolving;
+    if (timed && c->deadline_ != kTimeMax) t = std::min(t, c->deadline_);
   }
   return t;
 }

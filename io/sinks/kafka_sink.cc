@@ -58,6 +58,11 @@ constexpr int64_t kRetryMaxNs = 5 * kNsPerS;
 constexpr int64_t kMetadataRetryNs = 500 * kNsPerMs;
 constexpr size_t kResponseBytesMax = 1 << 20;
 constexpr size_t kPendingMax = 4096;
+// CORRUPT_MESSAGE is retriable (damage in transit), but the same bytes refused this
+// often are not damaged on the way: the run fails instead of retrying forever.
+constexpr int32_t kCorruptAnswersMax = 3;
+// Sealed batches' buffers kept for reuse beyond those in use.
+constexpr size_t kSpareBuffersMax = 16;
 // Headers a record carries with `headers = true`.
 constexpr std::string_view kHeaderPipeline = "sluice.pipeline";
 constexpr std::string_view kHeaderWindowStart = "sluice.window_start";
@@ -213,6 +218,7 @@ class KafkaSink final : public Sink, private kafka::ClientUser {
     bool in_flight = false;
     int64_t retry_at = 0;
     int64_t backoff_ns = kRetryMinNs;
+    int32_t corrupt_answers = 0;  // CORRUPT_MESSAGE for its oldest batch so far
   };
   struct Pending {
     uint64_t rows_end;  // rows taken up to this window's last
@@ -256,7 +262,8 @@ class KafkaSink final : public Sink, private kafka::ClientUser {
   RowRenderer renderer_;
   kafka::Client client_;
   kafka::Compressor compressor_;
-  kafka::MetadataResponse metadata_;
+  kafka::MetadataResponse metadata_;  // views into a response buffer: valid while it is handled
+  std::vector<KafkaSourceConfig::Broker> known_brokers_;  // the last Metadata's brokers, owned
   kafka::ProduceResponse produce_;
   std::unique_ptr<char[]> value_;
   std::unique_ptr<char[]> key_text_;
@@ -276,6 +283,8 @@ class KafkaSink final : public Sink, private kafka::ClientUser {
   int64_t metadata_not_before_ = 0;
   size_t bootstrap_next_ = 0;
   bool pid_needed_ = false;
+  int64_t pid_not_before_ = 0;
+  int64_t pid_backoff_ns_ = kRetryMinNs;
   int64_t producer_id_ = -1;
   int16_t producer_epoch_ = -1;
 
@@ -296,15 +305,15 @@ class KafkaSink final : public Sink, private kafka::ClientUser {
 // Connections
 
 void KafkaSink::pick_bootstrap(Conn& c) {
-  const size_t candidates = o_.brokers.size() + metadata_.brokers.size();
+  const size_t candidates = o_.brokers.size() + known_brokers_.size();
   const size_t pick = bootstrap_next_++ % candidates;
   if (pick < o_.brokers.size()) {
     c.host = o_.brokers[pick].host;
     c.port = o_.brokers[pick].port;
   } else {
-    const kafka::MetadataBroker& b = metadata_.brokers[pick - o_.brokers.size()];
-    c.host = std::string(b.host);
-    c.port = uint16_t(b.port);
+    const KafkaSourceConfig::Broker& b = known_brokers_[pick - o_.brokers.size()];
+    c.host = b.host;
+    c.port = b.port;
   }
 }
 
@@ -333,16 +342,19 @@ bool KafkaSink::wants(const Conn& c) {
 void KafkaSink::on_drop(Conn& c) {
   metrics_.reconnects.add();
   if (c.index() < in_request_.size()) {
+    const int64_t now = host_.reactor().now();
     for (int32_t id : in_request_[c.index()]) {
       Partition& p = partitions_[size_t(id)];
       p.in_flight = false;
+      p.retry_at = now + p.backoff_ns;
+      p.backoff_ns = std::min(p.backoff_ns * 2, kRetryMaxNs);
     }
     in_request_[c.index()].clear();
   }
   need_metadata();
 }
 
-uint32_t KafkaSink::next_request(Conn& c, kafka::Writer& w, int32_t correlation, int64_t&) {
+uint32_t KafkaSink::next_request(Conn& c, kafka::Writer& w, int32_t correlation, int64_t& wait_ns) {
   const int64_t now = host_.reactor().now();
   if (c.index() == 0) {
     if (metadata_needed_ && now >= metadata_not_before_) {
@@ -355,7 +367,7 @@ uint32_t KafkaSink::next_request(Conn& c, kafka::Writer& w, int32_t correlation,
       metadata_needed_ = false;
       return kTagMetadata;
     }
-    if (pid_needed_) {
+    if (pid_needed_ && now >= pid_not_before_) {
       if (kafka::encode_init_producer_id_request(w, c.versions().init_producer_id, correlation, o_.client_id) !=
           kafka::EncodeStatus::ok) {
         fail("cannot encode an InitProducerId request");
@@ -403,6 +415,7 @@ uint32_t KafkaSink::next_request(Conn& c, kafka::Writer& w, int32_t correlation,
   metrics_.writes.add();
   metrics_.bytes_out.add(bytes);
   request_started_[c.index()] = now;
+  wait_ns = o_.timeout_ns;  // the leader may hold it this long for its replicas
   return kTagProduce;
 }
 
@@ -437,6 +450,10 @@ void KafkaSink::handle_metadata(Conn& c, kafka::Reader& r) {
     metadata_needed_ = true;
     metadata_not_before_ = now + kMetadataRetryNs;
     return;
+  }
+  known_brokers_.clear();
+  for (const kafka::MetadataBroker& b : metadata_.brokers) {
+    if (b.port > 0 && b.port <= 65535) known_brokers_.push_back({std::string(b.host), uint16_t(b.port)});
   }
   auto parts = metadata_.partitions_of(*topic);
   int32_t count = 0;
@@ -488,8 +505,11 @@ void KafkaSink::handle_init_producer_id(Conn& c, kafka::Reader& r) {
   if (resp.error != ErrorCode::none) {
     char buf[kafka::kErrorCodeTextBytesMax];
     if (kafka::is_retriable(resp.error)) {
-      log_warn("sink {}: InitProducerId: {}; asking again", cfg_.name, kafka::to_string(resp.error, buf));
-      return;  // still needed: asked again on the next turn
+      log_warn("sink {}: InitProducerId: {}; asking again in {} ms", cfg_.name, kafka::to_string(resp.error, buf),
+               pid_backoff_ns_ / kNsPerMs);
+      pid_not_before_ = host_.reactor().now() + pid_backoff_ns_;
+      pid_backoff_ns_ = std::min(pid_backoff_ns_ * 2, kRetryMaxNs);
+      return;  // still needed
     }
     fail(fmt::format("the broker refused a producer id: {} (acks = \"1\" does without one)",
                      kafka::to_string(resp.error, buf)));
@@ -518,7 +538,8 @@ void KafkaSink::handle_produce(Conn& c, kafka::Reader& r) {
     if (pr.error == ErrorCode::none || pr.error == ErrorCode::duplicate_sequence_number) {
       acknowledged(p);
       if (failed_) return;
-    } else if (kafka::is_retriable(pr.error)) {
+    } else if (kafka::is_retriable(pr.error) &&
+               !(pr.error == ErrorCode::corrupt_message && ++p.corrupt_answers >= kCorruptAnswersMax)) {
       retry(p, pr.error);
     } else {
       char buf[kafka::kErrorCodeTextBytesMax];
@@ -562,8 +583,12 @@ void KafkaSink::acknowledged(Partition& p) {
   rows_acked_ += uint64_t(s.records);
   bytes_acked_ += s.raw_bytes;
   metrics_.rows_out.add(uint64_t(s.records));
+  // Bytes are counted as encoded: with every row acknowledged none may remain
+  // (a drift would stall take() for good once it reached room_).
+  SLUICE_ASSERT(rows_acked_ != rows_taken_ || bytes_acked_ == bytes_taken_);
+  p.corrupt_answers = 0;
   s.bytes.clear();
-  spare_.push_back(std::move(s.bytes));
+  if (spare_.size() < kSpareBuffersMax) spare_.push_back(std::move(s.bytes));
   p.sealed.pop_front();
   host_.rows_written();
   // Every row before the oldest one not acknowledged (in any partition) is written.
@@ -623,7 +648,12 @@ size_t KafkaSink::take(const SinkWindow& w, size_t from, int64_t now) {
       key = std::string_view(key_text_.get(), renderer_.render(o_.key, key_text_.get()));
       partition = kafka::partition_for_key(key, n_parts);
     } else {
+      // Round robin over partitions that have a leader (as Kafka's producer skips
+      // unavailable ones for null keys); all of them when none has.
       partition = int32_t(round_robin_++ % uint64_t(n_parts));
+      for (int32_t tries = 0; tries < n_parts && partitions_[size_t(partition)].leader < 0; ++tries) {
+        partition = int32_t(round_robin_++ % uint64_t(n_parts));
+      }
     }
     kafka::OutHeader headers[4];
     size_t n_headers = 0;
@@ -635,12 +665,16 @@ size_t KafkaSink::take(const SinkWindow& w, size_t from, int64_t now) {
     }
     const std::span<const kafka::OutHeader> hs(headers, n_headers);
     Partition& p = partitions_[size_t(partition)];
+    const std::string_view* k = o_.keyed ? &key : nullptr;
     const int64_t ts_delta = p.open.empty() ? 0 : timestamp_ms - p.open.first_timestamp_ms();
-    const size_t bytes = kafka::BatchBuilder::record_bytes(ts_delta, p.open.records(), o_.keyed ? &key : nullptr,
-                                                           value, hs);
+    size_t bytes = kafka::BatchBuilder::record_bytes(ts_delta, p.open.records(), k, value, hs);
+    if (!p.open.empty() && p.open.bytes() + bytes > size_t(o_.batch_bytes_max)) {
+      seal(p, now);
+      if (failed_) return i - from;
+      bytes = kafka::BatchBuilder::record_bytes(0, 0, k, value, hs);  // first of a new batch
+    }
+    // Counted as it will be encoded (raw_bytes of its batch add up to the same).
     if (unwritten_bytes() + bytes > room_) break;  // full: the gatherer offers the rest later
-    if (!p.open.empty() && p.open.bytes() + bytes > size_t(o_.batch_bytes_max)) seal(p, now);
-    if (failed_) return i - from;
     if (p.open.empty()) {
       p.open.reset();
       p.open_since = now;
@@ -689,6 +723,7 @@ int64_t KafkaSink::next_deadline() const {
   // away, its reconnection is the client's deadline): no spinning.
   auto free = [&](const Conn* c) { return c != nullptr && c->ready() && !c->busy(); };
   if (metadata_needed_ && free(&client_.at(0))) t = std::min(t, std::max(metadata_not_before_, now));
+  if (!metadata_needed_ && pid_needed_ && free(&client_.at(0))) t = std::min(t, std::max(pid_not_before_, now));
   for (const Partition& p : partitions_) {
     if (!p.open.empty()) t = std::min(t, p.open_since + o_.linger_ns);
     if (!p.in_flight && !p.sealed.empty() && p.leader >= 0 && free(client_.find(p.leader))) {

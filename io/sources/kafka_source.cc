@@ -127,15 +127,15 @@ void KafkaSource::start() {
 // The bootstrap connection cycles through the configured brokers, then any
 // broker the last Metadata named.
 void KafkaSource::pick_bootstrap(Conn& c) {
-  const size_t candidates = kc_.brokers.size() + metadata_.brokers.size();
+  const size_t candidates = kc_.brokers.size() + known_brokers_.size();
   const size_t pick = bootstrap_next_++ % candidates;
   if (pick < kc_.brokers.size()) {
     c.host = kc_.brokers[pick].host;
     c.port = kc_.brokers[pick].port;
   } else {
-    const kafka::MetadataBroker& b = metadata_.brokers[pick - kc_.brokers.size()];
-    c.host = std::string(b.host);
-    c.port = uint16_t(b.port);
+    const KafkaSourceConfig::Broker& b = known_brokers_[pick - kc_.brokers.size()];
+    c.host = b.host;
+    c.port = b.port;
   }
 }
 
@@ -256,6 +256,12 @@ void KafkaSource::handle_metadata(Conn& c, kafka::Reader& r) {
     std::snprintf(why, sizeof why, "malformed Metadata response (%s)", d.reason);
     client_.drop(c, why);
     return;
+  }
+  // The brokers, owned: metadata_'s strings are views into a response buffer
+  // the next response on this connection overwrites.
+  known_brokers_.clear();
+  for (const kafka::MetadataBroker& b : metadata_.brokers) {
+    if (b.port > 0 && b.port <= 65535) known_brokers_.push_back({std::string(b.host), uint16_t(b.port)});
   }
   const kafka::MetadataTopic* topic = nullptr;
   for (const kafka::MetadataTopic& t : metadata_.topics) {

@@ -124,7 +124,8 @@ class KafkaSource final : public Source, private kafka::ClientUser {
   std::vector<std::unique_ptr<FetchState>> fetch_;  // by connection index * 2 + buffer slot
   std::vector<std::unique_ptr<Partition>> partitions_;
   std::vector<Stream*> streams_;  // the same partitions, as the shard sees them
-  kafka::MetadataResponse metadata_;
+  kafka::MetadataResponse metadata_;  // views into a response buffer: valid while it is handled
+  std::vector<KafkaSourceConfig::Broker> known_brokers_;  // the last Metadata's brokers, owned
   kafka::ListOffsetsResponse offsets_;
   kafka::Decompressor decompressor_;
   std::unique_ptr<uint8_t[]> scratch_;  // decompressed records of one batch (+ parser padding)
