@@ -180,7 +180,7 @@ void build(BatchBuilder& builder, int64_t base_ts, const std::vector<test::TestR
   for (const test::TestRecord& r : records) {
     std::vector<OutHeader> headers;
     for (const test::TestHeader& h : r.headers) headers.push_back({h.key, *h.value});
-    std::string_view key = r.key.value_or("");
+    const std::string_view key = r.key ? std::string_view(*r.key) : std::string_view();
     const size_t before = builder.bytes();
     const size_t predicted = BatchBuilder::record_bytes(r.timestamp_delta, builder.records(),
                                                         r.key ? &key : nullptr, *r.value, headers);
