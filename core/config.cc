@@ -1,4 +1,5 @@
 #include "core/config.h"
+#include "core/config_env.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -600,7 +601,9 @@ int SchemaConfig::field_index(std::string_view name) const {
   return -1;
 }
 
-ConfigResult parse_config(std::string_view text, std::string_view file_name, const ConfigKinds& kinds) {
+namespace {
+
+ConfigResult parse_expanded(std::string_view text, std::string_view file_name, const ConfigKinds& kinds) {
   Diagnostics diag(file_name);
   toml::table root;
   try {
@@ -618,6 +621,25 @@ ConfigResult parse_config(std::string_view text, std::string_view file_name, con
   parser.parse(root, config);
   if (!diag.empty()) return std::unexpected(diag.take_sorted());
   return config;
+}
+
+}  // namespace
+
+ConfigResult parse_config(std::string_view text, std::string_view file_name, const ConfigKinds& kinds) {
+  const EnvExpansion env = expand_env(text, [](const std::string& name) { return std::getenv(name.c_str()); });
+  if (!env.errors.empty()) {
+    std::vector<ConfigError> errors;
+    for (const EnvError& e : env.errors) errors.push_back({std::string(file_name), e.line, e.column, e.message});
+    return std::unexpected(std::move(errors));
+  }
+  ConfigResult result = parse_expanded(env.text, file_name, kinds);
+  if (!result && !env.substitutions.empty()) {
+    // Columns as the file has them, not as the expanded text does.
+    for (ConfigError& e : result.error()) {
+      if (e.line > 0 && e.column > 0) e.column = file_column(env.substitutions, e.line, e.column);
+    }
+  }
+  return result;
 }
 
 ConfigResult load_config(const std::string& path, const ConfigKinds& kinds) {

@@ -41,12 +41,13 @@ fi
 # -fno-sanitize-recover: a UBSan finding aborts, so libFuzzer reports it as a crash.
 flags=(-std=c++2b -O1 -g -march=native -fsanitize=fuzzer,address,undefined
        -fno-sanitize-recover=undefined -I.)
-libs=(-lsimdjson -lxxhash -lz -lsnappy -llz4 -lzstd)
+libs=(-lsimdjson -lxxhash -lz -lsnappy -llz4 -lzstd -lfmt)
 declare -A sources=(
   [framing]="tests/fuzz/framing_fuzz.cc"
   [decoder]="tests/fuzz/decoder_fuzz.cc operators/decoder.cc operators/json_text.cc core/timestamp.cc"
   [dead_letter]="tests/fuzz/dead_letter_fuzz.cc operators/dead_letter.cc operators/json_text.cc core/timestamp.cc"
   [timestamp]="tests/fuzz/timestamp_fuzz.cc core/timestamp.cc"
+  [config_env]="tests/fuzz/config_env_fuzz.cc core/config_env.cc"
   [kafka_response]="tests/fuzz/kafka_response_fuzz.cc io/kafka/protocol.cc"
   [kafka_record_batch]="tests/fuzz/kafka_record_batch_fuzz.cc io/kafka/crc32c.cc io/kafka/compression.cc io/kafka/record_batch.cc"
   [http_request]="tests/fuzz/http_request_fuzz.cc io/http.cc"
@@ -55,7 +56,7 @@ declare -A sources=(
 )
 # Longest input tried: past the HTTP head limit (8 KiB) for http_request.
 declare -A max_len=([http_request]=9216)
-all_targets=(framing decoder dead_letter timestamp kafka_response kafka_record_batch http_request hyperloglog resp_reply)
+all_targets=(framing decoder dead_letter timestamp config_env kafka_response kafka_record_batch http_request hyperloglog resp_reply)
 
 targets=("$target")
 [ "$target" = all ] && targets=("${all_targets[@]}")
