@@ -510,6 +510,7 @@ class ConfigParser {
       dead_letter_path_ = table.get("path")->source();
     }
     r.boolean("append", dead_letter.append);
+    r.number("max_ratio", dead_letter.max_ratio, 0.0, 1.0);
     r.finish();
   }
 

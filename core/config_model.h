@@ -237,6 +237,10 @@ struct SinkConfig {
 struct DeadLetterConfig {
   std::string path;  // empty: dead letters go to stderr
   bool append = false;
+  // A run whose dead letters are more than this fraction of the records read
+  // fails with exit status 3 (a schema naming the wrong fields yields no rows
+  // and would otherwise "succeed"). 1 = no limit (the default).
+  double max_ratio = 1.0;
 };
 
 // [metrics]: an HTTP endpoint with /metrics (Prometheus text) and /status (JSON).

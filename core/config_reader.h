@@ -143,6 +143,27 @@ class TableReader {
     return true;
   }
 
+  // A number (integer or float) within [min, max].
+  bool number(std::string_view key, double& out, double min, double max) {
+    const toml::node* node = find(key);
+    if (node == nullptr) return false;
+    double v = 0;
+    if (const auto* f = node->as_floating_point()) {
+      v = f->get();
+    } else if (const auto* i = node->as_integer()) {
+      v = double(i->get());
+    } else {
+      error_at(*node, key, fmt::format("expected a number, got {}", type_name(*node)));
+      return false;
+    }
+    if (!(v >= min && v <= max)) {
+      error_at(*node, key, fmt::format("must be between {} and {}", min, max));
+      return false;
+    }
+    out = v;
+    return true;
+  }
+
   bool boolean(std::string_view key, bool& out) {
     const toml::node* node = find(key);
     if (node == nullptr) return false;

@@ -127,6 +127,16 @@ int cmd_run(const std::string& path, bool consume_only) {
   }
   log_info("pipeline \"{}\": latency (ms): {}; {}; {}", config.name, latency("ingest", t.ingest),
            latency("emit", t.emit), freshness);
+  uint64_t dead = 0;
+  for (size_t r = 0; r < kDeadLetterReasons; ++r) dead += c.dead_letters[r];
+  if (rc == 0 && config.dead_letter.max_ratio < 1.0 && dead > 0 &&
+      double(dead) > config.dead_letter.max_ratio * double(std::max<uint64_t>(c.lines_in, 1))) {
+    log_error("pipeline \"{}\": {} of {} records read were dead letters ({:.2f} %), above [dead_letter] "
+              "max_ratio = {} ({}); exiting with status 3",
+              config.name, dead, c.lines_in, 100.0 * double(dead) / double(std::max<uint64_t>(c.lines_in, 1)),
+              config.dead_letter.max_ratio, dl);
+    return 3;
+  }
   return rc;
 }
 
