@@ -93,10 +93,44 @@ void replace_line(Text& t, std::string_view old_line, std::string new_line) {
 TEST(CliTest, CheckAcceptsAValidPipeline) {
   TempDir dir;
   const std::string path = dir.file("ok.toml");
-  write_file(path, valid_pipeline().str());
+  Text t = valid_pipeline();
+  replace_line(t, "path = \"in.ndjson\"", "path = " + toml_string(dir.file("in.ndjson")));
+  write_file(path, t.str());
+  write_file(dir.file("in.ndjson"), "");  // check looks for the input
   CommandResult r = run_command({sluice_bin(), "check", path}, dir);
   EXPECT_TRUE(r.status.exited && r.status.code == 0) << r.status.describe() << ": " << r.err;
   EXPECT_NE(r.out.find("ok"), std::string::npos) << r.out;
+}
+
+// What run would find out only at start: an input that is missing or not a
+// file, an output whose directory cannot be made or written.
+TEST(CliTest, CheckReportsInputsItCannotReadAndOutputsItCannotWrite) {
+  TempDir dir;
+  Text t = valid_pipeline();
+  replace_line(t, "path = \"in.ndjson\"", "path = " + toml_string(dir.file("in.ndjson")));
+  const std::string path = dir.file("files.toml");
+  write_file(path, t.str());
+  CommandResult r = run_command({sluice_bin(), "check", path}, dir);
+  EXPECT_EQ(r.status.code, 2) << r.err;
+  EXPECT_NE(r.err.find("source in: " + dir.file("in.ndjson") + " does not exist"), std::string::npos) << r.err;
+
+  std::filesystem::create_directory(dir.file("in.ndjson"));
+  r = run_command({sluice_bin(), "check", path}, dir);
+  EXPECT_NE(r.err.find("source in: " + dir.file("in.ndjson") + " is a directory"), std::string::npos) << r.err;
+  std::filesystem::remove(dir.file("in.ndjson"));
+  write_file(dir.file("in.ndjson"), "");
+
+  // An output under a regular file cannot get its directory.
+  write_file(dir.file("blocker"), "");
+  std::string text = t.str();
+  const size_t at = text.find("path = \"", text.find("[[sinks]]"));
+  ASSERT_NE(at, std::string::npos);
+  text.insert(at + 8, dir.file("blocker") + "/sub/");
+  write_file(path, text);
+  r = run_command({sluice_bin(), "check", path}, dir);
+  EXPECT_EQ(r.status.code, 2) << r.err;
+  EXPECT_NE(r.err.find("sink out: cannot make the directory of"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("is not a directory"), std::string::npos) << r.err;
 }
 
 TEST(CliTest, CheckNamesFileLineAndColumnOfEachError) {
@@ -168,10 +202,16 @@ namespace {
 // Every example config is valid as shipped (`sluice check` exits 0).
 TEST(Examples, EveryExampleConfigChecks) {
   TempDir dir;
+  // The batch example reads what sluice-gen wrote first (its comment says so).
+  std::filesystem::create_directories(dir.file("out"));
+  write_file(dir.file("out/sales.ndjson"), "");
   int checked = 0;
   for (const auto& entry : std::filesystem::directory_iterator(std::string(SLUICE_SOURCE_DIR) + "/examples")) {
     if (entry.path().extension() != ".toml") continue;
-    const CommandResult r = run_command({sluice_bin(), "check", entry.path().string()}, dir);
+    // From the temporary directory: the examples' relative paths are relative to where sluice runs.
+    const CommandResult r = run_command(
+        {"/bin/sh", "-c", "cd \"$0\" && exec \"$1\" check \"$2\"", dir.path(), sluice_bin(), entry.path().string()},
+        dir);
     EXPECT_EQ(r.status.code, 0) << entry.path() << "\n" << r.err << r.out;
     ++checked;
   }

@@ -5,6 +5,10 @@
 #include <fmt/format.h>
 
 #include <cstdio>
+#include <unistd.h>
+#include <filesystem>
+#include <cstring>
+#include <cerrno>
 #include <string>
 
 #include "core/config.h"
@@ -52,9 +56,59 @@ std::string describe_sinks(const PipelineConfig& cfg) {
   return out;
 }
 
+// What `run` would find out only when it starts: input files that cannot be
+// read, output files whose directory cannot be written (or made).
+std::vector<std::string> check_files(const PipelineConfig& cfg) {
+  namespace fs = std::filesystem;
+  std::vector<std::string> problems;
+  for (const SourceConfig& s : cfg.sources) {
+    if (s.type != SourceType::file) continue;
+    for (const std::string& p : s.file.paths) {
+      std::error_code ec;
+      if (!fs::exists(p, ec)) {
+        problems.push_back(fmt::format("source {}: {} does not exist", s.name, p));
+      } else if (fs::is_directory(p, ec)) {
+        problems.push_back(fmt::format("source {}: {} is a directory", s.name, p));
+      } else if (::access(p.c_str(), R_OK) != 0) {
+        problems.push_back(fmt::format("source {}: cannot read {}: {}", s.name, p, std::strerror(errno)));
+      }
+    }
+  }
+  auto writable = [&](const std::string& what, const std::string& file) {
+    // The file itself when it exists, else the nearest directory that exists
+    // (the missing ones are made at start).
+    std::error_code ec;
+    fs::path p = fs::absolute(file, ec);
+    if (fs::exists(p, ec)) {
+      if (::access(p.c_str(), W_OK) != 0) {
+        problems.push_back(fmt::format("{}: cannot write {}: {}", what, file, std::strerror(errno)));
+      }
+      return;
+    }
+    for (p = p.parent_path(); !p.empty() && !fs::exists(p, ec); p = p.parent_path()) {
+    }
+    if (!fs::is_directory(p, ec)) {
+      problems.push_back(fmt::format("{}: cannot make the directory of {}: {} is not a directory", what, file,
+                                     p.string()));
+    } else if (::access(p.c_str(), W_OK | X_OK) != 0) {
+      problems.push_back(fmt::format("{}: cannot create {}: {}: {}", what, file, p.string(), std::strerror(errno)));
+    }
+  };
+  for (const SinkConfig& s : cfg.sinks) {
+    if (s.type == SinkType::file) writable("sink " + s.name, s.path);
+  }
+  if (!cfg.dead_letter.path.empty()) writable("[dead_letter]", cfg.dead_letter.path);
+  return problems;
+}
+
 int cmd_check(const std::string& path) {
   ConfigResult cfg = load_pipeline_config(path);
   if (!cfg) return print_errors(cfg.error());
+  if (const std::vector<std::string> problems = check_files(*cfg); !problems.empty()) {
+    for (const std::string& p : problems) std::fprintf(stderr, "%s: %s\n", path.c_str(), p.c_str());
+    std::fprintf(stderr, "%zu error%s\n", problems.size(), problems.size() == 1 ? "" : "s");
+    return 2;
+  }
   const uint32_t shards = effective_shards(*cfg);
   auto fixed = check_fixed_memory(*cfg, shards);
   if (!fixed) {
