@@ -144,9 +144,21 @@ struct SourceConfig {
 enum class FieldType { int64, float64, string };
 enum class TimeFormat { rfc3339, epoch_s, epoch_ms, epoch_us, epoch_ns };
 
+// Whether an event must carry a value field (README, "Optional fields").
+enum class FieldPresence : uint8_t {
+  required,   ///< absent or JSON null: the event is a schema_error dead letter
+  optional,   ///< absent or JSON null: the aggregates over it skip the event
+  defaulted,  ///< absent or JSON null: it takes FieldConfig's default
+};
+
 struct FieldConfig {
   std::string name;
   FieldType type = FieldType::int64;
+  FieldPresence presence = FieldPresence::required;
+  // presence == defaulted: the value, in the member of the field's type.
+  int64_t default_int = 0;
+  double default_float = 0;
+  std::string default_string;
 };
 
 // Schema names that refer to Kafka record metadata instead of JSON fields

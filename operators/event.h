@@ -62,7 +62,12 @@ struct Event {
   uint64_t key_hash = 0;
   std::string_view key;  // encoded key bytes (points into decoder or batch memory)
   std::string_view text;  // carried string values (see kEventTextBytesMax), often empty
+  // Bit i set: optional value field i is absent (or was JSON null), and
+  // values[i] means nothing; aggregates over it skip the event. 0 for every
+  // event of a schema without optional fields.
+  uint32_t absent = 0;
   Value values[kValueFieldsMax];
 };
+static_assert(kValueFieldsMax <= 32, "Event::absent has a bit per value field");
 
 }  // namespace sluice

@@ -182,6 +182,7 @@ class WindowSet {
     uint64_t hash;
     uint32_t key_len;
     uint32_t text_len;
+    uint32_t absent;  // Event::absent
     Value values[kValueFieldsMax];
     char key[kKeyBytesMax];
     char text[kEventTextBytesMax];  // carried strings, when an aggregate reads any
