@@ -54,10 +54,16 @@ class Decoder {
     SlotKind kind;
     FieldType type;  // for value slots
     uint32_t index;  // key position, or value field index
+    bool optional;   // a value field that may be absent or null (optional or defaulted)
   };
 
   DecodeStatus try_decode(std::string_view line, Event& out, const RecordMeta* meta);
   DecodeStatus apply_meta(Event& out, const RecordMeta* meta);
+  // The event's slots not all seen, or some null: a missing required field
+  // is an error; optional ones become absent or take their defaults.
+  DecodeStatus not_all_present(uint64_t seen, uint64_t nulls, Event& out);
+  // Value field `field` has no value in this event.
+  DecodeStatus absent_value(uint32_t field, Event& out);
   DecodeStatus fail(DecodeStatus status, const char* fmt, ...) __attribute__((format(printf, 3, 4)));
   DecodeStatus classify(std::string_view line, DecodeStatus suggested);
   int find_slot(std::string_view name, size_t position);
@@ -65,6 +71,8 @@ class Decoder {
   bool put_key(uint32_t key_index, simdjson::ondemand::value& v);
 
   std::vector<Slot> slots_;  // fields read from the JSON object
+  uint64_t all_slots_ = 0;       // a bit per slot
+  uint64_t required_slots_ = 0;  // the slots every event must have
   // slots_[i].name's bytes and length, in one array for the per-field check.
   struct SlotName {
     const char* data;

@@ -1,6 +1,7 @@
 // Failure paths of the config parser: every error names the exact line and column of the node it
 // is about. Expected positions are computed from each test's own text with locate(), never
 // copied from the parser's output.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <string>
@@ -499,6 +500,126 @@ fields = { ts = "int64" }
 )");
   EXPECT_TRUE(has_one_error(text, locate(text, "\"ts\""),
                             "time field \"ts\" must not also be listed in [schema] fields"));
+}
+
+// --- Optional fields ---
+
+TEST(ConfigError, OptionalFieldWithoutType) {
+  std::string text = with_schema(R"(
+[schema]
+key = ["product_id"]
+time = { field = "timestamp" }
+fields = { quantity = "int64", customer_id = { optional = true } }
+)");
+  EXPECT_TRUE(has_one_error(text, locate(text, "{ optional"),
+                            "missing required key \"type\" in [schema.fields] customer_id"));
+}
+
+TEST(ConfigError, FieldThatIsNeitherATypeNorATable) {
+  std::string text = with_schema(R"(
+[schema]
+key = ["product_id"]
+time = { field = "timestamp" }
+fields = { quantity = 64 }
+)");
+  EXPECT_TRUE(has_one_error(text, locate(text, "64"),
+                            "[schema.fields] quantity: expected a type (\"int64\", \"float64\" or \"string\") or "
+                            "a table like { type = \"string\", optional = true }, got integer"));
+}
+
+TEST(ConfigError, UnknownKeyInAFieldTable) {
+  std::string text = with_schema(R"(
+[schema]
+key = ["product_id"]
+time = { field = "timestamp" }
+fields = { customer_id = { type = "string", optional = true, defualt = "x" } }
+)");
+  EXPECT_TRUE(has_one_error(text, locate(text, "defualt"),
+                            "unknown key \"defualt\" in [schema.fields] customer_id; did you mean \"default\"?"));
+}
+
+TEST(ConfigError, OptionalMustBeABoolean) {
+  std::string text = with_schema(R"(
+[schema]
+key = ["product_id"]
+time = { field = "timestamp" }
+fields = { customer_id = { type = "string", optional = "yes" } }
+)");
+  EXPECT_TRUE(has_one_error(text, locate(text, "\"yes\""),
+                            "[schema.fields] customer_id optional: expected true or false, got string"));
+}
+
+TEST(ConfigError, DefaultOfAnotherType) {
+  struct Case {
+    std::string_view field;
+    std::string_view message;
+  };
+  const Case cases[] = {
+      {R"({ type = "int64", default = "0" })", "default: expected an integer, the field's type (int64), got string"},
+      {R"({ type = "int64", default = 1.5 })", "default: expected an integer, the field's type (int64), got float"},
+      {R"({ type = "float64", default = "1.5" })", "default: expected a number, the field's type (float64), got string"},
+      {R"({ type = "float64", default = inf })", "default: must be a finite number"},
+      {R"({ type = "string", default = 17 })", "default: expected a string, the field's type (string), got integer"},
+      {R"({ type = "string", default = false })", "default: expected a string, the field's type (string), got boolean"},
+  };
+  for (const Case& c : cases) {
+    std::string text = with_schema(fmt::format(R"(
+[schema]
+key = ["product_id"]
+time = {{ field = "timestamp" }}
+fields = {{ x = {} }}
+)",
+                                               c.field));
+    const std::string_view value = c.field.substr(c.field.find("default = ") + 10);
+    EXPECT_TRUE(has_one_error(text, locate(text, value.substr(0, value.find(' '))), c.message)) << c.field;
+  }
+}
+
+TEST(ConfigError, DefaultWithOptionalFalse) {
+  std::string text = with_schema(R"(
+[schema]
+key = ["product_id"]
+time = { field = "timestamp" }
+fields = { region = { type = "string", optional = false, default = "eu" } }
+)");
+  EXPECT_TRUE(has_one_error(text, locate(text, "false"),
+                            "optional: a field with a default may be absent: optional = false contradicts it"));
+}
+
+TEST(ConfigError, KeyFieldCannotBeOptional) {
+  for (std::string_view presence : {"optional = true", "default = 0"}) {
+    std::string text = with_schema(fmt::format(R"(
+[schema]
+key = ["product_id"]
+time = {{ field = "timestamp" }}
+fields = {{ quantity = "int64", product_id = {{ type = "int64", {} }} }}
+)",
+                                               presence));
+    Position value = locate(text, presence);  // the value of `optional` or `default`
+    value.column += uint32_t(presence.find("= ") + 2);
+    EXPECT_TRUE(has_one_error(text, value,
+                              "[schema.fields] product_id: \"product_id\" is a key field, which every event "
+                              "must have: it cannot be optional"))
+        << presence;
+  }
+}
+
+TEST(ConfigError, TimeFieldCannotBeOptional) {
+  std::string text = with_schema(R"(
+[schema]
+key = ["product_id"]
+time = { field = "ts" }
+fields = { ts = { type = "string", optional = true } }
+)");
+  EXPECT_TRUE(has_one_error(text, locate(text, "true"),
+                            "\"ts\" is the time field, which every event must have: it cannot be optional"));
+  std::string in_time = with_schema(R"(
+[schema]
+key = ["product_id"]
+time = { field = "ts", optional = true }
+)");
+  EXPECT_TRUE(has_one_error(in_time, locate(in_time, "optional"),
+                            "key \"optional\" is not valid for the time field: every event needs its time"));
 }
 
 // --- Aggregates ---

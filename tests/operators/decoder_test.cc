@@ -402,6 +402,81 @@ TEST(Decoder, LineOfLineBytesMax) {
   EXPECT_EQ(r.status, DecodeStatus::ok) << r.detail;
 }
 
+// Optional fields: absent or null is "absent" (Event::absent), or the
+// field's default; a present value is read as for a required field.
+SchemaConfig optional_schema() {
+  SchemaConfig s;
+  s.key = {"product_id"};
+  s.time_field = "ts";
+  s.time_format = TimeFormat::epoch_s;
+  s.fields = {{"customer_id", FieldType::string, FieldPresence::optional},
+              {"discount", FieldType::float64, FieldPresence::defaulted, 0, 0.25},
+              {"quantity", FieldType::int64},
+              {"region", FieldType::string, FieldPresence::defaulted, 0, 0, "anonymous"},
+              {"revenue", FieldType::float64, FieldPresence::optional},
+              {"units", FieldType::int64, FieldPresence::defaulted, -1}};
+  return s;
+}
+constexpr uint32_t kOptCustomer = 0, kOptDiscount = 1, kOptQuantity = 2, kOptRegion = 3, kOptRevenue = 4,
+                   kOptUnits = 5;
+
+TEST(DecoderOptional, AbsentAndNullOptionalFieldsAreAbsent) {
+  Decoder d(optional_schema(), 4096, /*carried_strings=*/(1u << kOptCustomer) | (1u << kOptRegion));
+  struct Case {
+    std::string line;
+    uint32_t absent;
+  };
+  const Case cases[] = {
+      {R"({"product_id":1,"ts":5,"quantity":2,"customer_id":"c7","revenue":1.5})", 0},
+      {R"({"product_id":1,"ts":5,"quantity":2,"revenue":1.5})", 1u << kOptCustomer},
+      {R"({"product_id":1,"ts":5,"quantity":2,"customer_id":null,"revenue":1.5})", 1u << kOptCustomer},
+      {R"({"product_id":1,"ts":5,"quantity":2,"customer_id":"c7","revenue":null})", 1u << kOptRevenue},
+      {R"({"product_id":1,"ts":5,"quantity":2})", (1u << kOptCustomer) | (1u << kOptRevenue)},
+      {R"({"revenue" : null , "customer_id" : null, "ts":5,"quantity":2,"product_id":1})",
+       (1u << kOptCustomer) | (1u << kOptRevenue)},
+  };
+  for (int round = 0; round < 2; ++round) {  // a decoder's previous event leaves nothing behind
+    for (const Case& c : cases) {
+      Decoded r = decode(d, c.line);
+      ASSERT_EQ(r.status, DecodeStatus::ok) << c.line << ": " << r.detail;
+      EXPECT_EQ(r.event.absent, c.absent) << c.line;
+      EXPECT_EQ(r.event.values[kOptQuantity].i, 2) << c.line;
+      if (!(c.absent >> kOptCustomer & 1)) {
+        EXPECT_EQ(text_of(r.event.text, r.event.values[kOptCustomer]), "c7");
+      }
+      if (!(c.absent >> kOptRevenue & 1)) {
+        EXPECT_EQ(r.event.values[kOptRevenue].f, 1.5);
+      }
+    }
+  }
+}
+
+TEST(DecoderOptional, DefaultsFillAbsentAndNullFields) {
+  Decoder d(optional_schema(), 4096, /*carried_strings=*/(1u << kOptCustomer) | (1u << kOptRegion));
+  for (const char* line : {R"({"product_id":1,"ts":5,"quantity":2,"customer_id":"c"})",
+                           R"({"product_id":1,"ts":5,"quantity":2,"customer_id":"c","discount":null,"region":null,"units":null})"}) {
+    Decoded r = decode(d, line);
+    ASSERT_EQ(r.status, DecodeStatus::ok) << line << ": " << r.detail;
+    EXPECT_EQ(r.event.absent, 1u << kOptRevenue) << line;  // the one optional field without a default
+    EXPECT_EQ(r.event.values[kOptDiscount].f, 0.25);
+    EXPECT_EQ(r.event.values[kOptUnits].i, -1);
+    EXPECT_EQ(text_of(r.event.text, r.event.values[kOptRegion]), "anonymous");
+    EXPECT_EQ(text_of(r.event.text, r.event.values[kOptCustomer]), "c");
+  }
+  Decoded given = decode(d, R"({"product_id":1,"ts":5,"quantity":2,"discount":0.5,"region":"eu","units":4,"revenue":2})");
+  ASSERT_EQ(given.status, DecodeStatus::ok) << given.detail;
+  EXPECT_EQ(given.event.absent, 1u << kOptCustomer);
+  EXPECT_EQ(given.event.values[kOptDiscount].f, 0.5);
+  EXPECT_EQ(given.event.values[kOptUnits].i, 4);
+  EXPECT_EQ(text_of(given.event.text, given.event.values[kOptRegion]), "eu");
+  EXPECT_EQ(given.event.values[kOptRevenue].f, 2.0);
+  // A string default no aggregate reads is not carried.
+  Decoder plain(optional_schema(), 4096);
+  Decoded p = decode(plain, R"({"product_id":1,"ts":5,"quantity":2})");
+  ASSERT_EQ(p.status, DecodeStatus::ok) << p.detail;
+  EXPECT_TRUE(p.event.text.empty());
+}
+
 // Kafka record metadata as schema fields.
 SchemaConfig kafka_schema() {
   SchemaConfig s;
