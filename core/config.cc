@@ -100,6 +100,11 @@ bool before(const toml::source_region& a, const toml::source_region& b) {
 }
 
 // Two spellings of one file ("out/x", "./out/x") must compare equal; no file system access.
+
+// "@kafka.header.<name>" with a name.
+bool is_header_field(std::string_view name) {
+  return name.starts_with(kKafkaHeaderPrefix) && name.size() > kKafkaHeaderPrefix.size();
+}
 }  // namespace
 
 std::string normal_path(std::string_view path) {
@@ -267,10 +272,11 @@ class ConfigParser {
     r.string_list("key", schema.key, Need::required, /*single_string_ok=*/true);
     for (const std::string& k : schema.key) {
       if (!k.starts_with("@kafka.")) continue;
-      if (k != kKafkaKeyField) {
+      if (k != kKafkaKeyField && !is_header_field(k)) {
         r.error_at(*table.get("key"), "key",
-                   fmt::format("unknown Kafka metadata field \"{}\"; a key can use \"{}\"", k,
-                               kKafkaKeyField));
+                   fmt::format("unknown Kafka metadata field \"{}\"; a key can use \"{}\" and record "
+                               "headers (\"{}<name>\")",
+                               k, kKafkaKeyField, kKafkaHeaderPrefix));
       } else if (!kafka_meta_where_) {
         kafka_meta_where_ = table.get("key")->source();
       }
@@ -317,13 +323,14 @@ class ConfigParser {
         const toml::node* presence = nullptr;
         if (!parse_field(f, name, node, field, presence)) continue;
         const bool is_key = std::ranges::find(schema.key, name) != schema.key.end();
+        const bool is_header = is_header_field(name);
         if (name.empty()) {
           diag_.at(key.source(), "[schema.fields]: field names must not be empty");
-        } else if (name.starts_with("@kafka.")) {
-          diag_.at(key.source(), fmt::format("[schema.fields]: \"{}\": Kafka metadata can be used "
-                                             "as a key (\"{}\") or as the time (\"{}\"), not as "
-                                             "a value field",
-                                             name, kKafkaKeyField, kKafkaTimestampField));
+        } else if (name.starts_with("@kafka.") && !is_header) {
+          diag_.at(key.source(), fmt::format("[schema.fields]: \"{}\": of a Kafka record's metadata, "
+                                             "a value field can be a header (\"{}<name>\"); the key "
+                                             "can use \"{}\", the time \"{}\"",
+                                             name, kKafkaHeaderPrefix, kKafkaKeyField, kKafkaTimestampField));
         } else if (presence != nullptr && (is_key || name == schema.time_field)) {
           diag_.at(presence->source(),
                    fmt::format("[schema.fields] {}: \"{}\" is {}, which every event must have: it "
@@ -333,7 +340,13 @@ class ConfigParser {
           diag_.at(key.source(), fmt::format("\"{}\" is a key field; key fields must not also be "
                                              "listed in [schema] fields",
                                              name));
+        } else if (is_header && field.type != FieldType::string) {
+          const toml::node* type = node.is_table() ? node.as_table()->get("type") : &node;
+          diag_.at(type->source(), fmt::format("[schema.fields] {}: a record header is text: its type "
+                                               "must be \"string\", not \"{}\"",
+                                               name, to_string(field.type)));
         } else {
+          if (is_header && !kafka_meta_where_) kafka_meta_where_ = key.source();
           schema.fields.push_back(std::move(field));
         }
       }
@@ -344,6 +357,13 @@ class ConfigParser {
                    fmt::format("at most {} fields are supported, got {}", limits::value_fields_max,
                                schema.fields.size()));
       }
+    }
+
+    if (const size_t headers = schema.header_names().size(); headers > limits::header_fields_max) {
+      const toml::node* where = table.get("fields") != nullptr ? table.get("fields") : table.get("key");
+      r.error_at(*where, where == table.get("fields") ? "fields" : "key",
+                 fmt::format("[schema] uses {} record headers (\"{}<name>\"); at most {} are supported",
+                             headers, kKafkaHeaderPrefix, limits::header_fields_max));
     }
 
     if (time_field != nullptr) {
@@ -686,6 +706,18 @@ int SchemaConfig::field_index(std::string_view name) const {
   return -1;
 }
 
+std::vector<std::string> SchemaConfig::header_names() const {
+  std::vector<std::string> out;
+  auto add = [&](std::string_view name) {
+    if (!name.starts_with(kKafkaHeaderPrefix)) return;
+    name.remove_prefix(kKafkaHeaderPrefix.size());
+    if (std::ranges::find(out, name) == out.end()) out.emplace_back(name);
+  };
+  for (const std::string& k : key) add(k);
+  for (const FieldConfig& f : fields) add(f.name);
+  return out;
+}
+
 ConfigResult parse_config(std::string_view text, std::string_view file_name, const ConfigKinds& kinds) {
   Diagnostics diag(file_name);
   toml::table root;
@@ -824,7 +856,9 @@ std::string toml_quoted(std::string_view text) {
 std::string describe_schema(const SchemaConfig& schema) {
   std::string out = "key ";
   for (size_t i = 0; i < schema.key.size(); ++i) out += (i ? ", " : "") + schema.key[i];
-  out += fmt::format("; time {} ({})", schema.time_field, to_string(schema.time_format));
+  out += "; time " + schema.time_field;
+  // The record timestamp is a number of milliseconds whatever the format says.
+  if (schema.time_field != kKafkaTimestampField) out += fmt::format(" ({})", to_string(schema.time_format));
   if (schema.fields.empty()) return out;
   out += "; fields ";
   for (size_t i = 0; i < schema.fields.size(); ++i) {

@@ -91,9 +91,18 @@ Decoder::Decoder(const SchemaConfig& schema, uint32_t line_bytes_max, uint64_t c
   SLUICE_ASSERT(key_count_ >= 1);
   SLUICE_ASSERT(key_count_ <= kKeyPartsMax);
   SLUICE_ASSERT(fields_.size() <= kValueFieldsMax);
+  static_assert(kRecordHeadersMax == limits::header_fields_max);
+  header_names_ = schema.header_names();
+  SLUICE_ASSERT(header_names_.size() <= kRecordHeadersMax);  // refused by the config loader
+  auto header_of = [&](std::string_view name) {
+    name.remove_prefix(kKafkaHeaderPrefix.size());
+    return uint32_t(std::find(header_names_.begin(), header_names_.end(), name) - header_names_.begin());
+  };
   for (uint32_t i = 0; i < schema.key.size(); ++i) {
     if (schema.key[i] == kKafkaKeyField) {
       kafka_key_index_ = int(i);
+    } else if (schema.key[i].starts_with(kKafkaHeaderPrefix)) {
+      header_keys_.push_back({header_of(schema.key[i]), i});
     } else {
       slots_.push_back({schema.key[i], SlotKind::key, FieldType::string, i, false});
     }
@@ -104,9 +113,15 @@ Decoder::Decoder(const SchemaConfig& schema, uint32_t line_bytes_max, uint64_t c
     slots_.push_back({schema.time_field, SlotKind::time, FieldType::string, 0, false});
   }
   for (uint32_t i = 0; i < fields_.size(); ++i) {
+    if (fields_[i].name.starts_with(kKafkaHeaderPrefix)) {
+      SLUICE_ASSERT(fields_[i].type == FieldType::string);  // refused by the config loader
+      header_values_.push_back({header_of(fields_[i].name), i});
+      continue;
+    }
     slots_.push_back({fields_[i].name, SlotKind::value, fields_[i].type, i,
                       fields_[i].presence != FieldPresence::required});
   }
+  uses_meta_ = kafka_key_index_ >= 0 || kafka_time_ || !header_keys_.empty() || !header_values_.empty();
   SLUICE_ASSERT(slots_.size() <= 64);  // the seen-mask below is 64 bits
   for (size_t i = 0; i < slots_.size(); ++i) {
     all_slots_ |= uint64_t(1) << i;
@@ -202,6 +217,61 @@ DecodeStatus Decoder::apply_meta(Event& out, const RecordMeta* meta) {
   if (kafka_time_) {
     if (meta == nullptr || __builtin_mul_overflow(meta->timestamp_ms, kNsPerMs, &out.time_ns)) {
       return fail(DecodeStatus::schema_error, "record timestamp missing or outside int64 nanoseconds");
+    }
+  }
+  if (header_keys_.empty() && header_values_.empty()) return DecodeStatus::ok;
+  return apply_headers(out, meta);
+}
+
+// Header values are bytes; as fields they are strings, so they must be UTF-8.
+// A header missing or null is no value: an error for a key part or a required
+// field, absent (or the default) for an optional one.
+DecodeStatus Decoder::apply_headers(Event& out, const RecordMeta* meta) {
+  const uint32_t found = meta == nullptr ? 0 : meta->headers_found;
+  const uint32_t null = meta == nullptr ? 0 : meta->headers_null;
+  auto name_of = [&](uint32_t h) { return header_names_[h].c_str(); };
+  auto no_value = [&](uint32_t h, const char* role) {
+    return fail(DecodeStatus::schema_error,
+                (found >> h & 1) ? "the record's header \"%.64s\" is null (%s %.64s%s)"
+                                 : "the record has no header \"%.64s\" (%s %.64s%s)",
+                name_of(h), role, kKafkaHeaderPrefix.data(), name_of(h));
+  };
+  for (const HeaderField& k : header_keys_) {
+    if (!(found >> k.header & 1) || (null >> k.header & 1)) return no_value(k.header, "the schema key uses");
+    const std::string_view v = meta->headers[k.header];
+    if (v.size() + 5 > kKeyBytesMax) {
+      return fail(DecodeStatus::schema_error, "header \"%.64s\" longer than %zu bytes (a key part)", name_of(k.header),
+                  kKeyBytesMax - 5);
+    }
+    if (!is_valid_utf8(v)) {
+      return fail(DecodeStatus::schema_error, "header \"%.64s\" is not valid UTF-8", name_of(k.header));
+    }
+    char* part = key_parts_[k.index];
+    part[0] = kKeyString;
+    uint32_t n = uint32_t(v.size());
+    std::memcpy(part + 1, &n, 4);
+    std::memcpy(part + 5, v.data(), n);
+    key_part_len_[k.index] = n + 5;
+  }
+  for (const HeaderField& f : header_values_) {
+    if (!(found >> f.header & 1) || (null >> f.header & 1)) {
+      if (fields_[f.index].presence == FieldPresence::required) return no_value(f.header, "the schema's field");
+      if (DecodeStatus st = absent_value(f.index, out); st != DecodeStatus::ok) return st;
+      continue;
+    }
+    const std::string_view v = meta->headers[f.header];
+    if (!is_valid_utf8(v)) {
+      return fail(DecodeStatus::schema_error, "header \"%.64s\" is not valid UTF-8", name_of(f.header));
+    }
+    if (carried_strings_ >> f.index & 1) {
+      if (v.size() > kEventTextBytesMax - text_len_) {
+        return fail(DecodeStatus::schema_error,
+                    "header \"%.64s\": the strings aggregates read are longer than %zu bytes", name_of(f.header),
+                    kEventTextBytesMax);
+      }
+      std::memcpy(text_ + text_len_, v.data(), v.size());
+      out.values[f.index] = text_ref(uint32_t(text_len_), uint32_t(v.size()));
+      text_len_ += v.size();
     }
   }
   return DecodeStatus::ok;
@@ -538,7 +608,9 @@ DecodeStatus Decoder::try_decode(std::string_view line, Event& out, const Record
   if ((seen ^ all_slots_) != 0 || nulls != 0) [[unlikely]] {
     if (DecodeStatus st = not_all_present(seen, nulls, out); st != DecodeStatus::ok) return st;
   }
-  if (DecodeStatus st = apply_meta(out, meta); st != DecodeStatus::ok) return st;
+  if (uses_meta_) {
+    if (DecodeStatus st = apply_meta(out, meta); st != DecodeStatus::ok) return st;
+  }
   if (key_count_ == 1) {
     out.key = {key_parts_[0], key_part_len_[0]};
     out.key_hash = XXH3_64bits(key_parts_[0], key_part_len_[0]);

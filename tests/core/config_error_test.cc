@@ -988,6 +988,107 @@ time = { field = "ts" }
                             "unknown Kafka metadata field \"@kafka.partition\""));
 }
 
+constexpr std::string_view kKafkaSource = R"([[sources]]
+name = "k"
+type = "kafka"
+brokers = ["127.0.0.1:9092"]
+topic = "t"
+)";
+
+TEST(ConfigError, KafkaHeaderNeedsKafkaSources) {
+  std::string text = R"([[sources]]
+name = "pos"
+type = "tcp"
+listen = "127.0.0.1:0"
+
+[schema]
+key = ["product_id"]
+time = { field = "ts" }
+fields = { "@kafka.header.source" = "string" }
+)" + std::string(kKafkaRest);
+  EXPECT_TRUE(has_one_error(text, locate(text, "\"@kafka.header.source\""),
+                            "source \"pos\" is a tcp source; every source must be a Kafka source"));
+}
+
+TEST(ConfigError, KafkaHeaderFieldMustBeAString) {
+  for (std::string_view field : {R"("@kafka.header.version" = "int64")",
+                                 R"("@kafka.header.version" = { type = "float64", optional = true })"}) {
+    std::string text = std::string(kKafkaSource) + fmt::format(R"(
+[schema]
+key = ["product_id"]
+time = {{ field = "ts" }}
+fields = {{ {} }}
+)",
+                                                               field) +
+                       std::string(kKafkaRest);
+    const Position at = locate(text, field.find("int64") != std::string_view::npos ? "\"int64\"" : "\"float64\"");
+    EXPECT_TRUE(has_one_error(text, at,
+                              "[schema.fields] @kafka.header.version: a record header is text: its type must be "
+                              "\"string\""))
+        << field;
+  }
+}
+
+TEST(ConfigError, KafkaMetadataOtherThanHeadersIsNotAValueField) {
+  std::string text = std::string(kKafkaSource) + R"(
+[schema]
+key = ["product_id"]
+time = { field = "ts" }
+fields = { "@kafka.key" = "string", "@kafka.header." = "string" }
+)" + std::string(kKafkaRest);
+  std::vector<ConfigError> errors = errors_of(text);
+  ASSERT_EQ(errors.size(), 2u) << describe(errors);
+  EXPECT_TRUE(is_error(errors[0], locate(text, "\"@kafka.key\" ="), "a value field can be a header (\"@kafka.header.<name>\")"));
+  EXPECT_TRUE(is_error(errors[1], locate(text, "\"@kafka.header.\" ="), "\"@kafka.header.\": of a Kafka record's metadata"));
+}
+
+TEST(ConfigError, KafkaHeaderWithoutANameIsNotAKey) {
+  std::string text = std::string(kKafkaSource) + R"(
+[schema]
+key = ["@kafka.header."]
+time = { field = "ts" }
+)" + std::string(kKafkaRest);
+  EXPECT_TRUE(has_one_error(text, locate(text, "[\"@kafka.header.\"]"),
+                            "unknown Kafka metadata field \"@kafka.header.\"; a key can use \"@kafka.key\" and "
+                            "record headers (\"@kafka.header.<name>\")"));
+}
+
+TEST(ConfigError, KafkaHeaderIsNotTheTime) {
+  std::string text = std::string(kKafkaSource) + R"(
+[schema]
+key = ["k"]
+time = { field = "@kafka.header.ts" }
+)" + std::string(kKafkaRest);
+  EXPECT_TRUE(has_one_error(text, locate(text, "\"@kafka.header.ts\""),
+                            "unknown Kafka metadata field \"@kafka.header.ts\"; the time can use \"@kafka.timestamp\""));
+}
+
+TEST(ConfigError, KafkaHeaderKeyAlsoInFields) {
+  std::string text = std::string(kKafkaSource) + R"(
+[schema]
+key = ["@kafka.header.source"]
+time = { field = "ts" }
+fields = { "@kafka.header.source" = { type = "string", optional = true } }
+)" + std::string(kKafkaRest);
+  EXPECT_TRUE(has_one_error(text, locate(text, "true"),
+                            "\"@kafka.header.source\" is a key field, which every event must have: it cannot be "
+                            "optional"));
+}
+
+TEST(ConfigError, AtMostEightHeaders) {
+  std::string fields;
+  for (int i = 0; i < 8; ++i) fields += fmt::format("\"@kafka.header.h{}\" = \"string\", ", i);
+  std::string text = std::string(kKafkaSource) + R"(
+[schema]
+key = ["@kafka.header.source"]
+time = { field = "ts" }
+fields = { )" + fields + R"(n = "int64" }
+)" + std::string(kKafkaRest);
+  EXPECT_TRUE(has_one_error(text, locate(text, "{ \"@kafka.header.h0"),
+                            "[schema] fields: [schema] uses 9 record headers (\"@kafka.header.<name>\"); at most 8 "
+                            "are supported"));
+}
+
 TEST(ConfigError, KafkaBrokerWithoutPort) {
   std::string text = R"([[sources]]
 name = "k"

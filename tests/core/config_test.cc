@@ -859,6 +859,47 @@ topic = "t"
   EXPECT_EQ(k.partition_max_bytes, 1u << 20);
 }
 
+// Record headers as a key part and as value fields (optional ones too),
+// and the order the decoder and the Kafka source agree on.
+TEST(Config, KafkaHeadersAsKeyAndFields) {
+  PipelineConfig cfg = parse_ok(R"([[sources]]
+name = "k"
+type = "kafka"
+brokers = "127.0.0.1:9092"
+topic = "t"
+
+[schema]
+key = ["product_id", "@kafka.header.source"]
+time = { field = "@kafka.timestamp" }
+
+[schema.fields]
+quantity = "int64"
+"@kafka.header.version" = { type = "string", optional = true }
+"@kafka.header.region" = "string"
+"@kafka.header.tier" = { type = "string", default = "basic" }
+
+[window]
+size = "1m"
+
+[[aggregates]]
+name = "versions"
+fn = "approx_count_distinct"
+field = "@kafka.header.version"
+
+[[sinks]]
+name = "out"
+type = "stdout"
+)");
+  EXPECT_EQ(cfg.schema.key, (std::vector<std::string>{"product_id", "@kafka.header.source"}));
+  ASSERT_EQ(cfg.schema.fields.size(), 4u);
+  const int version = cfg.schema.field_index("@kafka.header.version");
+  ASSERT_GE(version, 0);
+  EXPECT_EQ(cfg.schema.fields[size_t(version)].presence, FieldPresence::optional);
+  EXPECT_EQ(cfg.aggregates[0].field_index, version);
+  // Key headers first, then the fields' in field order (sorted by name).
+  EXPECT_EQ(cfg.schema.header_names(), (std::vector<std::string>{"source", "region", "tier", "version"}));
+}
+
 TEST(Config, MetricsSection) {
   PipelineConfig off = parse_ok(with_sources(R"([[sources]]
 name = "pos"
