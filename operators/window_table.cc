@@ -185,9 +185,9 @@ void WindowSet::apply_pipelined(int64_t start, const Event& e) {
   // pop_oldest(), which requires nothing staged.
   s.table = table_for(start);
   s.hash = e.key_hash;
-  s.key_len = uint32_t(e.key.size());
+  s.key_len = uint16_t(e.key.size());
   std::memcpy(s.key, e.key.data(), e.key.size());
-  s.text_len = uint32_t(e.text.size());
+  s.text_len = uint16_t(e.text.size());
   if (s.text_len > 0) std::memcpy(s.text, e.text.data(), e.text.size());
   s.absent = e.absent;
   std::memcpy(s.values, e.values, value_fields_ * sizeof(Value));
