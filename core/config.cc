@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <initializer_list>
@@ -100,6 +101,11 @@ bool before(const toml::source_region& a, const toml::source_region& b) {
 }
 
 // Two spellings of one file ("out/x", "./out/x") must compare equal; no file system access.
+
+// "@kafka.header.<name>" with a name.
+bool is_header_field(std::string_view name) {
+  return name.starts_with(kKafkaHeaderPrefix) && name.size() > kKafkaHeaderPrefix.size();
+}
 }  // namespace
 
 std::string normal_path(std::string_view path) {
@@ -267,10 +273,11 @@ class ConfigParser {
     r.string_list("key", schema.key, Need::required, /*single_string_ok=*/true);
     for (const std::string& k : schema.key) {
       if (!k.starts_with("@kafka.")) continue;
-      if (k != kKafkaKeyField) {
+      if (k != kKafkaKeyField && !is_header_field(k)) {
         r.error_at(*table.get("key"), "key",
-                   fmt::format("unknown Kafka metadata field \"{}\"; a key can use \"{}\"", k,
-                               kKafkaKeyField));
+                   fmt::format("unknown Kafka metadata field \"{}\"; a key can use \"{}\" and record "
+                               "headers (\"{}<name>\")",
+                               k, kKafkaKeyField, kKafkaHeaderPrefix));
       } else if (!kafka_meta_where_) {
         kafka_meta_where_ = table.get("key")->source();
       }
@@ -304,6 +311,7 @@ class ConfigParser {
                 {"epoch_ns", TimeFormat::epoch_ns}},
                Need::optional);
       t.duration("future_limit", schema.future_limit_ns, Zero::allowed);
+      for (std::string_view key : {"optional", "default"}) t.reject(key, "the time field: every event needs its time");
       t.finish();
     }
 
@@ -312,24 +320,34 @@ class ConfigParser {
       for (const auto& [key, node] : *fields) {
         std::string_view name = key.str();
         FieldConfig field{std::string(name)};
-        if (!f.choice(name, field.type,
-                      {{"int64", FieldType::int64},
-                       {"float64", FieldType::float64},
-                       {"string", FieldType::string}})) {
-          continue;
-        }
+        // Where the field is said to be optional (`optional` or `default`), if it is.
+        const toml::node* presence = nullptr;
+        if (!parse_field(f, name, node, field, presence)) continue;
+        const bool is_key = std::ranges::find(schema.key, name) != schema.key.end();
+        const bool is_header = is_header_field(name);
         if (name.empty()) {
           diag_.at(key.source(), "[schema.fields]: field names must not be empty");
-        } else if (name.starts_with("@kafka.")) {
-          diag_.at(key.source(), fmt::format("[schema.fields]: \"{}\": Kafka metadata can be used "
-                                             "as a key (\"{}\") or as the time (\"{}\"), not as "
-                                             "a value field",
-                                             name, kKafkaKeyField, kKafkaTimestampField));
-        } else if (std::ranges::find(schema.key, name) != schema.key.end()) {
+        } else if (name.starts_with("@kafka.") && !is_header) {
+          diag_.at(key.source(), fmt::format("[schema.fields]: \"{}\": of a Kafka record's metadata, "
+                                             "a value field can be a header (\"{}<name>\"); the key "
+                                             "can use \"{}\", the time \"{}\"",
+                                             name, kKafkaHeaderPrefix, kKafkaKeyField, kKafkaTimestampField));
+        } else if (presence != nullptr && (is_key || name == schema.time_field)) {
+          diag_.at(presence->source(),
+                   fmt::format("[schema.fields] {}: \"{}\" is {}, which every event must have: it "
+                               "cannot be optional (key and time fields are not listed in [schema] fields)",
+                               name, name, is_key ? "a key field" : "the time field"));
+        } else if (is_key) {
           diag_.at(key.source(), fmt::format("\"{}\" is a key field; key fields must not also be "
                                              "listed in [schema] fields",
                                              name));
+        } else if (is_header && field.type != FieldType::string) {
+          const toml::node* type = node.is_table() ? node.as_table()->get("type") : &node;
+          diag_.at(type->source(), fmt::format("[schema.fields] {}: a record header is text: its type "
+                                               "must be \"string\", not \"{}\"",
+                                               name, to_string(field.type)));
         } else {
+          if (is_header && !kafka_meta_where_) kafka_meta_where_ = key.source();
           schema.fields.push_back(std::move(field));
         }
       }
@@ -340,6 +358,13 @@ class ConfigParser {
                    fmt::format("at most {} fields are supported, got {}", limits::value_fields_max,
                                schema.fields.size()));
       }
+    }
+
+    if (const size_t headers = schema.header_names().size(); headers > limits::header_fields_max) {
+      const toml::node* where = table.get("fields") != nullptr ? table.get("fields") : table.get("key");
+      r.error_at(*where, where == table.get("fields") ? "fields" : "key",
+                 fmt::format("[schema] uses {} record headers (\"{}<name>\"); at most {} are supported",
+                             headers, kKafkaHeaderPrefix, limits::header_fields_max));
     }
 
     if (time_field != nullptr) {
@@ -354,6 +379,87 @@ class ConfigParser {
       }
     }
     r.finish();
+  }
+
+  // One entry of [schema.fields]: a type name (`quantity = "int64"`: required),
+  // or a table with the type and whether the field may be absent
+  // (`{ type = "string", optional = true }`, `{ type = "int64", default = 0 }`).
+  // False when its type is unknown (reported); presence: the `optional` or
+  // `default` node that made it optional.
+  bool parse_field(TableReader& f, std::string_view name, const toml::node& node, FieldConfig& field,
+                   const toml::node*& presence) {
+    auto type = [&](TableReader& r, std::string_view key, Need need) {
+      return r.choice(key, field.type,
+                      {{"int64", FieldType::int64}, {"float64", FieldType::float64}, {"string", FieldType::string}},
+                      need);
+    };
+    if (node.is_string()) return type(f, name, Need::optional);
+    f.find(name);
+    const toml::table* table = node.as_table();
+    if (table == nullptr) {
+      f.error_at(node, name,
+                 fmt::format("expected a type (\"int64\", \"float64\" or \"string\") or a table like "
+                             "{{ type = \"string\", optional = true }}, got {}",
+                             type_name(node)));
+      return false;
+    }
+    TableReader t(diag_, *table, fmt::format("[schema.fields] {}", name));
+    const bool typed = type(t, "type", Need::required);
+    bool optional = false;
+    const bool has_optional = t.boolean("optional", optional);
+    if (has_optional && optional) {
+      field.presence = FieldPresence::optional;
+      presence = table->get("optional");
+    }
+    if (const toml::node* value = t.find("default"); value != nullptr && typed) {
+      if (has_optional && !optional) {
+        t.error("optional", "a field with a default may be absent: optional = false contradicts it");
+      } else if (parse_default(t, *value, field)) {
+        field.presence = FieldPresence::defaulted;
+        presence = value;
+      }
+    }
+    t.finish();
+    return typed;
+  }
+
+  // A field's default, of the field's type.
+  bool parse_default(TableReader& t, const toml::node& value, FieldConfig& field) {
+    switch (field.type) {
+      case FieldType::int64:
+        if (const auto* i = value.as_integer()) {
+          field.default_int = i->get();
+          return true;
+        }
+        break;
+      case FieldType::float64:
+        if (const auto* i = value.as_integer()) {
+          field.default_float = double(i->get());
+          return true;
+        }
+        if (const auto* d = value.as_floating_point()) {
+          if (!std::isfinite(d->get())) {
+            t.error_at(value, "default", "must be a finite number (results are JSON, which has no inf or nan)");
+            return false;
+          }
+          field.default_float = d->get();
+          return true;
+        }
+        break;
+      case FieldType::string:
+        if (const auto* str = value.as_string()) {
+          field.default_string = str->get();
+          return true;
+        }
+        break;
+    }
+    t.error_at(value, "default",
+               fmt::format("expected {}, the field's type ({}), got {}",
+                           field.type == FieldType::int64     ? "an integer"
+                           : field.type == FieldType::float64 ? "a number"
+                                                              : "a string",
+                           to_string(field.type), type_name(value)));
+    return false;
   }
 
   void parse_window(const toml::table& table, WindowConfig& window) {
@@ -602,6 +708,18 @@ int SchemaConfig::field_index(std::string_view name) const {
   return -1;
 }
 
+std::vector<std::string> SchemaConfig::header_names() const {
+  std::vector<std::string> out;
+  auto add = [&](std::string_view name) {
+    if (!name.starts_with(kKafkaHeaderPrefix)) return;
+    name.remove_prefix(kKafkaHeaderPrefix.size());
+    if (std::ranges::find(out, name) == out.end()) out.emplace_back(name);
+  };
+  for (const std::string& k : key) add(k);
+  for (const FieldConfig& f : fields) add(f.name);
+  return out;
+}
+
 namespace {
 
 ConfigResult parse_expanded(std::string_view text, std::string_view file_name, const ConfigKinds& kinds) {
@@ -736,6 +854,53 @@ std::string format_duration(int64_t ns) {
     if (count == 0) continue;
     out += fmt::format("{}{}", count, unit.name);
     rest -= count * uint64_t(unit.ns);
+  }
+  return out;
+}
+
+namespace {
+// A TOML basic string: quotes, backslashes and control characters escaped.
+std::string toml_quoted(std::string_view text) {
+  std::string out = "\"";
+  for (char c : text) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (uint8_t(c) < 0x20 || c == 0x7f) {
+      out += fmt::format("\\u{:04X}", unsigned(uint8_t(c)));
+    } else {
+      out += c;
+    }
+  }
+  return out + "\"";
+}
+}  // namespace
+
+std::string describe_schema(const SchemaConfig& schema) {
+  std::string out = "key ";
+  for (size_t i = 0; i < schema.key.size(); ++i) out += (i ? ", " : "") + schema.key[i];
+  out += "; time " + schema.time_field;
+  // The record timestamp is a number of milliseconds whatever the format says.
+  if (schema.time_field != kKafkaTimestampField) out += fmt::format(" ({})", to_string(schema.time_format));
+  if (schema.fields.empty()) return out;
+  out += "; fields ";
+  for (size_t i = 0; i < schema.fields.size(); ++i) {
+    const FieldConfig& f = schema.fields[i];
+    out += fmt::format("{}{} {}", i ? ", " : "", f.name, to_string(f.type));
+    if (f.presence == FieldPresence::optional) {
+      out += " optional";
+    } else if (f.presence == FieldPresence::defaulted) {
+      std::string value;
+      switch (f.type) {
+        case FieldType::int64: value = std::to_string(f.default_int); break;
+        case FieldType::float64:
+          value = fmt::format("{}", f.default_float);
+          if (value.find_first_of(".en") == std::string::npos) value += ".0";
+          break;
+        case FieldType::string: value = toml_quoted(f.default_string); break;
+      }
+      out += " default " + value;
+    }
   }
   return out;
 }

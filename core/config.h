@@ -39,6 +39,11 @@ std::expected<int64_t, std::string> parse_duration(std::string_view text);
 // Inverse for messages and logs: the largest exact units, e.g. "5m", "1h30m", "250ms".
 std::string format_duration(int64_t ns);
 
+// The schema in one line, for `sluice check`: the key fields, the time field
+// and its format, and each value field with its type and, when an event may
+// lack it, `optional` or `default <value>`.
+std::string describe_schema(const SchemaConfig& schema);
+
 const char* to_string(SourceType);
 const char* to_string(FieldType);
 const char* to_string(AggFn);

@@ -42,6 +42,10 @@ constexpr uint32_t sink_buffer_bytes_max = 1u << 30;
 constexpr size_t key_fields_max = 8;
 constexpr size_t value_fields_max = 32;
 constexpr size_t aggregates_max = 64;
+// Kafka record headers a schema may use ("@kafka.header.<name>"): each record's
+// headers are searched for every one of them, and a record carries their values
+// to the decoder in a fixed array (RecordMeta).
+constexpr size_t header_fields_max = 8;
 }  // namespace limits
 
 // The name a kind of source, sink, aggregate function or window goes by in
@@ -144,15 +148,30 @@ struct SourceConfig {
 enum class FieldType { int64, float64, string };
 enum class TimeFormat { rfc3339, epoch_s, epoch_ms, epoch_us, epoch_ns };
 
+// Whether an event must carry a value field (README, "Optional fields").
+enum class FieldPresence : uint8_t {
+  required,   ///< absent or JSON null: the event is a schema_error dead letter
+  optional,   ///< absent or JSON null: the aggregates over it skip the event
+  defaulted,  ///< absent or JSON null: it takes FieldConfig's default
+};
+
 struct FieldConfig {
   std::string name;
   FieldType type = FieldType::int64;
+  FieldPresence presence = FieldPresence::required;
+  // presence == defaulted: the value, in the member of the field's type.
+  int64_t default_int = 0;
+  double default_float = 0;
+  std::string default_string;
 };
 
 // Schema names that refer to Kafka record metadata instead of JSON fields
 // (valid only when every source is a Kafka source).
 constexpr std::string_view kKafkaKeyField = "@kafka.key";            // the record key, as a string
 constexpr std::string_view kKafkaTimestampField = "@kafka.timestamp";  // the record timestamp
+// "@kafka.header.<name>": the value of the record's header <name> (the last
+// one when it appears more than once), as a string; a key or value field.
+constexpr std::string_view kKafkaHeaderPrefix = "@kafka.header.";
 
 struct SchemaConfig {
   std::vector<std::string> key;  // one or more key fields; values are JSON strings or integers
@@ -166,6 +185,10 @@ struct SchemaConfig {
 
   // Index into `fields`, or -1.
   int field_index(std::string_view name) const;
+  // The record headers the key and the fields use (the <name> of each
+  // "@kafka.header.<name>"), key fields first, then fields, each once: the
+  // order in which a Kafka source hands their values to the decoder.
+  std::vector<std::string> header_names() const;
 };
 
 struct WindowKind {

@@ -58,8 +58,9 @@ struct EventBatch {
   Marker marker;
   alignas(8) char data[kEventBatchBytes];
 
-  // Record: u64 hash | i64 time | u32 key_len | u32 text_len | values[n] |
-  // key (padded to 8) | carried strings (padded to 8; usually none)
+  // Record: u64 hash | i64 time | u16 key_len | u16 text_len | u32 absent |
+  // values[n] | key (padded to 8) | carried strings (padded to 8; usually none)
+  static_assert(kKeyBytesMax <= UINT16_MAX && kEventTextBytesMax <= UINT16_MAX);
   static constexpr size_t record_bytes(size_t key_len, size_t values, size_t text_len = 0) {
     return 24 + 8 * values + ((key_len + 7) & ~size_t(7)) + ((text_len + 7) & ~size_t(7));
   }
@@ -68,12 +69,13 @@ struct EventBatch {
   }
   void append(const Event& e, size_t values) {
     char* p = data + used;
-    uint32_t key_len = uint32_t(e.key.size());
-    uint32_t text_len = uint32_t(e.text.size());
+    uint16_t key_len = uint16_t(e.key.size());
+    uint16_t text_len = uint16_t(e.text.size());
     std::memcpy(p, &e.key_hash, 8);
     std::memcpy(p + 8, &e.time_ns, 8);
-    std::memcpy(p + 16, &key_len, 4);
-    std::memcpy(p + 20, &text_len, 4);
+    std::memcpy(p + 16, &key_len, 2);
+    std::memcpy(p + 18, &text_len, 2);
+    std::memcpy(p + 20, &e.absent, 4);
     // A few values: an inline loop, not a call to memcpy of a variable size.
     for (size_t i = 0; i < values; ++i) std::memcpy(p + 24 + 8 * i, &e.values[i], 8);
     std::memcpy(p + 24 + 8 * values, e.key.data(), key_len);
@@ -85,11 +87,12 @@ struct EventBatch {
   // returns the next offset.
   size_t read(size_t offset, Event& e, size_t values) const {
     const char* p = data + offset;
-    uint32_t key_len, text_len;
+    uint16_t key_len, text_len;
     std::memcpy(&e.key_hash, p, 8);
     std::memcpy(&e.time_ns, p + 8, 8);
-    std::memcpy(&key_len, p + 16, 4);
-    std::memcpy(&text_len, p + 20, 4);
+    std::memcpy(&key_len, p + 16, 2);
+    std::memcpy(&text_len, p + 18, 2);
+    std::memcpy(&e.absent, p + 20, 4);
     for (size_t i = 0; i < values; ++i) std::memcpy(&e.values[i], p + 24 + 8 * i, 8);
     e.key = {p + 24 + 8 * values, key_len};
     e.text = {p + 24 + 8 * values + ((key_len + 7) & ~size_t(7)), text_len};

@@ -56,8 +56,11 @@ struct AggregateFunction {
   // Folds `from` (the same function's state over other events of the same
   // window and key) into `into`.
   void (*merge)(Value* into, const Value* from, FieldType);
-  // The output value; events: the entry's event count.
-  AggValue (*finalize)(const Value* state, int64_t events, FieldType);
+  // The output value. values: how many events it was given (update() calls,
+  // merged ones included): the entry's event count, less the events whose
+  // (optional) field was absent. 0 only over an optional field: no value at
+  // all, which the built-ins write as null (count and distinct counts as 0).
+  AggValue (*finalize)(const Value* state, int64_t values, FieldType);
   // State as bytes and back (checkpoints). serialize() writes at most
   // serialized_bytes_max() bytes; deserialize() returns false on bytes it
   // did not write (a corrupt checkpoint), leaving the state initialised.
@@ -87,6 +90,11 @@ struct AggSpec {
   int field_index;      // -1 for count
   uint32_t slot;        // first accumulator slot of this aggregate
   AggParams params;
+  // Over an optional field (count's too, when it names one): the bit of that
+  // field in Event::absent (an event without it is skipped), and the slot
+  // counting the entry's events that lacked it. 0 and 0 otherwise.
+  uint32_t absent_bit = 0;
+  uint32_t absent_slot = 0;
 };
 
 // a[0]: low 64 bits, a[1]: high 64 bits of a 128-bit integer sum.
@@ -113,8 +121,15 @@ inline void neumaier_add(Value* a, double x) {
 }
 
 // The accumulators of one (window, key) entry for a pipeline's aggregates:
-// slot 0 is the entry's event count, then each aggregate's state. Computed
-// once from the config; update() is the per-event path.
+// slot 0 is the entry's event count, then each aggregate's state, then, per
+// optional field some aggregate reads, the count of the entry's events that
+// lacked it (absent or null; see Event::absent). Computed once from the
+// config; update() is the per-event path.
+//
+// An aggregate over an optional field skips an event without it; every
+// other aggregate of the event still takes it. What each one was given is
+// the event count less its field's absent count, so an event with every
+// field present costs nothing more than before optional fields existed.
 class AggLayout {
  public:
   explicit AggLayout(const std::vector<AggregateConfig>& aggregates, const SchemaConfig& schema);
@@ -126,8 +141,9 @@ class AggLayout {
 
   // Initialises a fresh entry's accumulators (before its first update).
   void init(Value* acc) const;
-  // Folds one event into an entry (text: its carried strings, see event.h).
-  void update(Value* acc, const Value* values, std::string_view text = {}) const;
+  // Folds one event into an entry (text: its carried strings, see event.h;
+  // absent: Event::absent, its optional fields that it lacks).
+  void update(Value* acc, const Value* values, std::string_view text = {}, uint32_t absent = 0) const;
   // Bit i set: value field i is a string some aggregate reads (the decoder
   // carries it to the owning shard).
   uint64_t strings_read() const { return strings_read_; }
@@ -135,6 +151,12 @@ class AggLayout {
   void merge(Value* into, const Value* from) const;
   // Final value of aggregate `a` of an entry.
   AggValue result(const Value* acc, size_t a) const;
+  // How many of the entry's events aggregate `a` took (all of them unless
+  // its field is optional).
+  int64_t values_of(const Value* acc, size_t a) const {
+    const AggSpec& s = specs_[a];
+    return s.absent_slot == 0 ? acc[0].i : acc[0].i - acc[s.absent_slot].i;
+  }
   // Gives back out-of-line state; the entry must be init()ed before reuse.
   void destroy(Value* acc) const;
   // Aggregate a's state alone as bytes (a sink that writes the state
@@ -144,58 +166,82 @@ class AggLayout {
     return specs_[a].fn->serialize(acc + specs_[a].slot, specs_[a].type, out);
   }
   // The entry as bytes (checkpoints): at most serialized_bytes_max().
+  // The event count, each absent count, then per aggregate a u32 length and
+  // the function's own bytes.
   size_t serialized_bytes_max() const { return serialized_max_; }
   size_t serialize(const Value* acc, char* out) const;
   // False on bytes serialize() did not produce; acc is then initialised.
   bool deserialize(Value* acc, const char* in, size_t len) const;
 
  private:
+  void apply(const AggSpec& s, Value* acc, const Value* values, std::string_view text) const;
+  void update_without(Value* acc, const Value* values, std::string_view text, uint32_t absent) const;
+
   std::vector<AggSpec> specs_;
   uint32_t slots_ = 1;
+  // The absent counts: per optional field read, its bit in Event::absent and
+  // its slot. absent_read_: the union of those bits.
+  struct AbsentCount {
+    uint32_t bit;
+    uint32_t slot;
+  };
+  std::vector<AbsentCount> absent_counts_;
+  uint32_t absent_read_ = 0;
   bool out_of_line_ = false;
   uint64_t strings_read_ = 0;
   size_t serialized_max_ = 8;
 };
 
-inline void AggLayout::update(Value* acc, const Value* values, std::string_view text) const {
-  acc[0].i += 1;
-  for (const AggSpec& s : specs_) {
-    Value* a = acc + s.slot;
-    switch (s.op) {
-      case AggOp::count:
-        break;  // slot 0 is the count
-      case AggOp::sum_int:
-        // Exact: a 128-bit sum over two slots cannot overflow (2^64 events
-        // of any int64), so only a final sum outside int64 is null. avg too.
-        int128_add(a, values[s.field_index].i);
-        break;
-      case AggOp::sum_float:
-        neumaier_add(a, values[s.field_index].f);
-        break;
-      case AggOp::min_int:
-        if (values[s.field_index].i < a[0].i) a[0].i = values[s.field_index].i;
-        break;
-      case AggOp::min_float:
-        if (values[s.field_index].f < a[0].f) a[0].f = values[s.field_index].f;
-        break;
-      case AggOp::max_int:
-        if (values[s.field_index].i > a[0].i) a[0].i = values[s.field_index].i;
-        break;
-      case AggOp::max_float:
-        if (values[s.field_index].f > a[0].f) a[0].f = values[s.field_index].f;
-        break;
-      case AggOp::call:
-        if (s.type == FieldType::string) {
-          std::string_view str = text_of(text, values[s.field_index]);
-          Value v;
-          v.i = int64_t(reinterpret_cast<intptr_t>(&str));
-          s.fn->update(a, v, s.type);
-        } else {
-          s.fn->update(a, s.field_index >= 0 ? values[s.field_index] : Value{}, s.type);
-        }
-        break;
-    }
+// One aggregate's share of an event (inline: the built-ins' updates are the
+// per-event path).
+[[gnu::always_inline]] inline void AggLayout::apply(const AggSpec& s, Value* acc, const Value* values,
+                                                     std::string_view text) const {
+  Value* a = acc + s.slot;
+  switch (s.op) {
+    case AggOp::count:
+      break;  // slot 0 is the count
+    case AggOp::sum_int:
+      // Exact: a 128-bit sum over two slots cannot overflow (2^64 events
+      // of any int64), so only a final sum outside int64 is null. avg too.
+      int128_add(a, values[s.field_index].i);
+      break;
+    case AggOp::sum_float:
+      neumaier_add(a, values[s.field_index].f);
+      break;
+    case AggOp::min_int:
+      if (values[s.field_index].i < a[0].i) a[0].i = values[s.field_index].i;
+      break;
+    case AggOp::min_float:
+      if (values[s.field_index].f < a[0].f) a[0].f = values[s.field_index].f;
+      break;
+    case AggOp::max_int:
+      if (values[s.field_index].i > a[0].i) a[0].i = values[s.field_index].i;
+      break;
+    case AggOp::max_float:
+      if (values[s.field_index].f > a[0].f) a[0].f = values[s.field_index].f;
+      break;
+    case AggOp::call:
+      if (s.type == FieldType::string) {
+        std::string_view str = text_of(text, values[s.field_index]);
+        Value v;
+        v.i = int64_t(reinterpret_cast<intptr_t>(&str));
+        s.fn->update(a, v, s.type);
+      } else {
+        s.fn->update(a, s.field_index >= 0 ? values[s.field_index] : Value{}, s.type);
+      }
+      break;
   }
+}
+
+inline void AggLayout::update(Value* acc, const Value* values, std::string_view text, uint32_t absent) const {
+  acc[0].i += 1;
+  // An event that lacks an optional field some aggregate reads (rare, and
+  // never without optional fields) takes the longer way.
+  if ((absent & absent_read_) != 0) [[unlikely]] {
+    update_without(acc, values, text, absent);
+    return;
+  }
+  for (const AggSpec& s : specs_) apply(s, acc, values, text);
 }
 
 }  // namespace sluice

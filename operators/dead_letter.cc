@@ -129,7 +129,10 @@ size_t rebuild_event_json(const SchemaConfig& schema, const Event& e, char* out,
     *p++ = '"';
   }
   for (size_t f = 0; f < schema.fields.size(); ++f) {
-    if (schema.fields[f].type == FieldType::string || !fits(schema.fields[f].name, kNumberBytesMax)) continue;
+    if (schema.fields[f].type == FieldType::string || (e.absent >> f & 1) != 0 ||
+        !fits(schema.fields[f].name, kNumberBytesMax)) {
+      continue;
+    }
     open_field(schema.fields[f].name);
     if (schema.fields[f].type == FieldType::int64) {
       p += write_int64(e.values[f].i, p);

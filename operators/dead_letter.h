@@ -49,7 +49,8 @@ size_t encode_dead_letter(const DeadLetter& d, char* out);
 
 // An event's JSON rebuilt from its decoded form, for the dead letter of an
 // event whose raw line stayed on another shard: the key fields, the time
-// (RFC 3339) and the numeric fields, in schema order. Written into out, at
+// (RFC 3339) and the numeric fields it has (absent optional ones are left
+// out), in schema order. Written into out, at
 // most cap bytes (cap >= kRebuiltEventBytesMin): a piece that would not fit
 // is left out, and a key string longer than kRebuiltKeyPartBytesMax is cut,
 // so hostile keys (every byte escaped six times over) cannot overflow it.

@@ -91,22 +91,42 @@ Decoder::Decoder(const SchemaConfig& schema, uint32_t line_bytes_max, uint64_t c
   SLUICE_ASSERT(key_count_ >= 1);
   SLUICE_ASSERT(key_count_ <= kKeyPartsMax);
   SLUICE_ASSERT(fields_.size() <= kValueFieldsMax);
+  static_assert(kRecordHeadersMax == limits::header_fields_max);
+  header_names_ = schema.header_names();
+  SLUICE_ASSERT(header_names_.size() <= kRecordHeadersMax);  // refused by the config loader
+  auto header_of = [&](std::string_view name) {
+    name.remove_prefix(kKafkaHeaderPrefix.size());
+    return uint32_t(std::find(header_names_.begin(), header_names_.end(), name) - header_names_.begin());
+  };
   for (uint32_t i = 0; i < schema.key.size(); ++i) {
     if (schema.key[i] == kKafkaKeyField) {
       kafka_key_index_ = int(i);
+    } else if (schema.key[i].starts_with(kKafkaHeaderPrefix)) {
+      header_keys_.push_back({header_of(schema.key[i]), i});
     } else {
-      slots_.push_back({schema.key[i], SlotKind::key, FieldType::string, i});
+      slots_.push_back({schema.key[i], SlotKind::key, FieldType::string, i, false});
     }
   }
   if (schema.time_field == kKafkaTimestampField) {
     kafka_time_ = true;
   } else {
-    slots_.push_back({schema.time_field, SlotKind::time, FieldType::string, 0});
+    slots_.push_back({schema.time_field, SlotKind::time, FieldType::string, 0, false});
   }
   for (uint32_t i = 0; i < fields_.size(); ++i) {
-    slots_.push_back({fields_[i].name, SlotKind::value, fields_[i].type, i});
+    if (fields_[i].name.starts_with(kKafkaHeaderPrefix)) {
+      SLUICE_ASSERT(fields_[i].type == FieldType::string);  // refused by the config loader
+      header_values_.push_back({header_of(fields_[i].name), i});
+      continue;
+    }
+    slots_.push_back({fields_[i].name, SlotKind::value, fields_[i].type, i,
+                      fields_[i].presence != FieldPresence::required});
   }
+  uses_meta_ = kafka_key_index_ >= 0 || kafka_time_ || !header_keys_.empty() || !header_values_.empty();
   SLUICE_ASSERT(slots_.size() <= 64);  // the seen-mask below is 64 bits
+  for (size_t i = 0; i < slots_.size(); ++i) {
+    all_slots_ |= uint64_t(1) << i;
+    if (!slots_[i].optional) required_slots_ |= uint64_t(1) << i;
+  }
   for (const Slot& slot : slots_) slot_names_.push_back({slot.name.data(), slot.name.size()});
   // Size both parsers for the longest line now, so decode() never allocates.
   // Out of memory here is a start-up error the caller reports (std::bad_alloc,
@@ -198,6 +218,99 @@ DecodeStatus Decoder::apply_meta(Event& out, const RecordMeta* meta) {
     if (meta == nullptr || __builtin_mul_overflow(meta->timestamp_ms, kNsPerMs, &out.time_ns)) {
       return fail(DecodeStatus::schema_error, "record timestamp missing or outside int64 nanoseconds");
     }
+  }
+  if (header_keys_.empty() && header_values_.empty()) return DecodeStatus::ok;
+  return apply_headers(out, meta);
+}
+
+// Header values are bytes; as fields they are strings, so they must be UTF-8.
+// A header missing or null is no value: an error for a key part or a required
+// field, absent (or the default) for an optional one.
+DecodeStatus Decoder::apply_headers(Event& out, const RecordMeta* meta) {
+  const uint32_t found = meta == nullptr ? 0 : meta->headers_found;
+  const uint32_t null = meta == nullptr ? 0 : meta->headers_null;
+  auto name_of = [&](uint32_t h) { return header_names_[h].c_str(); };
+  auto no_value = [&](uint32_t h, const char* role) {
+    return fail(DecodeStatus::schema_error,
+                (found >> h & 1) ? "the record's header \"%.64s\" is null (%s %.64s%s)"
+                                 : "the record has no header \"%.64s\" (%s %.64s%s)",
+                name_of(h), role, kKafkaHeaderPrefix.data(), name_of(h));
+  };
+  for (const HeaderField& k : header_keys_) {
+    if (!(found >> k.header & 1) || (null >> k.header & 1)) return no_value(k.header, "the schema key uses");
+    const std::string_view v = meta->headers[k.header];
+    if (v.size() + 5 > kKeyBytesMax) {
+      return fail(DecodeStatus::schema_error, "header \"%.64s\" longer than %zu bytes (a key part)", name_of(k.header),
+                  kKeyBytesMax - 5);
+    }
+    if (!is_valid_utf8(v)) {
+      return fail(DecodeStatus::schema_error, "header \"%.64s\" is not valid UTF-8", name_of(k.header));
+    }
+    char* part = key_parts_[k.index];
+    part[0] = kKeyString;
+    uint32_t n = uint32_t(v.size());
+    std::memcpy(part + 1, &n, 4);
+    std::memcpy(part + 5, v.data(), n);
+    key_part_len_[k.index] = n + 5;
+  }
+  for (const HeaderField& f : header_values_) {
+    if (!(found >> f.header & 1) || (null >> f.header & 1)) {
+      if (fields_[f.index].presence == FieldPresence::required) return no_value(f.header, "the schema's field");
+      if (DecodeStatus st = absent_value(f.index, out); st != DecodeStatus::ok) return st;
+      continue;
+    }
+    const std::string_view v = meta->headers[f.header];
+    if (!is_valid_utf8(v)) {
+      return fail(DecodeStatus::schema_error, "header \"%.64s\" is not valid UTF-8", name_of(f.header));
+    }
+    if (carried_strings_ >> f.index & 1) {
+      if (v.size() > kEventTextBytesMax - text_len_) {
+        return fail(DecodeStatus::schema_error,
+                    "header \"%.64s\": the strings aggregates read are longer than %zu bytes", name_of(f.header),
+                    kEventTextBytesMax);
+      }
+      std::memcpy(text_ + text_len_, v.data(), v.size());
+      out.values[f.index] = text_ref(uint32_t(text_len_), uint32_t(v.size()));
+      text_len_ += v.size();
+    }
+  }
+  return DecodeStatus::ok;
+}
+
+DecodeStatus Decoder::not_all_present(uint64_t seen, uint64_t nulls, Event& out) {
+  if (const uint64_t missing = required_slots_ & ~seen; missing != 0) {
+    const Slot& slot = slots_[size_t(__builtin_ctzll(missing))];
+    return fail(DecodeStatus::schema_error, "missing field \"%s\"", slot.name.c_str());
+  }
+  for (uint64_t absent = (all_slots_ & ~seen) | nulls; absent != 0; absent &= absent - 1) {
+    const Slot& slot = slots_[size_t(__builtin_ctzll(absent))];
+    if (DecodeStatus st = absent_value(slot.index, out); st != DecodeStatus::ok) return st;
+  }
+  return DecodeStatus::ok;
+}
+
+DecodeStatus Decoder::absent_value(uint32_t field, Event& out) {
+  const FieldConfig& f = fields_[field];
+  if (f.presence != FieldPresence::defaulted) {
+    out.absent |= uint32_t(1) << field;
+    return DecodeStatus::ok;
+  }
+  switch (f.type) {
+    case FieldType::int64: out.values[field].i = f.default_int; break;
+    case FieldType::float64: out.values[field].f = f.default_float; break;
+    case FieldType::string:
+      if (carried_strings_ >> field & 1) {
+        const std::string& s = f.default_string;
+        if (s.size() > kEventTextBytesMax - text_len_) {
+          return fail(DecodeStatus::schema_error,
+                      "string field \"%s\" (its default): the strings aggregates read are longer than %zu bytes",
+                      f.name.c_str(), kEventTextBytesMax);
+        }
+        std::memcpy(text_ + text_len_, s.data(), s.size());
+        out.values[field] = text_ref(uint32_t(text_len_), uint32_t(s.size()));
+        text_len_ += s.size();
+      }
+      break;
   }
   return DecodeStatus::ok;
 }
@@ -358,6 +471,7 @@ DecodeStatus Decoder::try_decode(std::string_view line, Event& out, const Record
     return fail(DecodeStatus::schema_error, "not a JSON object");
   }
   uint64_t seen = 0;
+  uint64_t nulls = 0;  // optional slots that were null
   size_t position = 0;
   for (auto field_result : obj) {
     if ((err = field_result.error())) {
@@ -471,8 +585,16 @@ DecodeStatus Decoder::try_decode(std::string_view line, Event& out, const Record
           }
         }
         if (!ok) {
-          return fail(DecodeStatus::schema_error, "field \"%s\" must be %s", slot.name.c_str(),
-                      type_name(slot.type));
+          // null is no value: an optional field is then absent (the error
+          // path of the field's type check: present fields pay nothing).
+          bool is_null = false;
+          if (v.is_null().get(is_null) != simdjson::SUCCESS) is_null = false;
+          if (is_null && slot.optional) {
+            nulls |= bit;
+            break;
+          }
+          return fail(DecodeStatus::schema_error, "field \"%s\" must be %s%s", slot.name.c_str(),
+                      type_name(slot.type), is_null ? ", not null (it is a required field)" : "");
         }
         break;
       }
@@ -482,13 +604,13 @@ DecodeStatus Decoder::try_decode(std::string_view line, Event& out, const Record
   if (doc.current_location().error() != simdjson::OUT_OF_BOUNDS) {
     return fail(DecodeStatus::parse_error, "invalid JSON: trailing content after the object");
   }
-  uint64_t all = slots_.size() == 64 ? ~uint64_t(0) : (uint64_t(1) << slots_.size()) - 1;
-  if (seen != all) {
-    uint64_t missing = all & ~seen;
-    const Slot& slot = slots_[size_t(__builtin_ctzll(missing))];
-    return fail(DecodeStatus::schema_error, "missing field \"%s\"", slot.name.c_str());
+  out.absent = 0;
+  if ((seen ^ all_slots_) != 0 || nulls != 0) [[unlikely]] {
+    if (DecodeStatus st = not_all_present(seen, nulls, out); st != DecodeStatus::ok) return st;
   }
-  if (DecodeStatus st = apply_meta(out, meta); st != DecodeStatus::ok) return st;
+  if (uses_meta_) {
+    if (DecodeStatus st = apply_meta(out, meta); st != DecodeStatus::ok) return st;
+  }
   if (key_count_ == 1) {
     out.key = {key_parts_[0], key_part_len_[0]};
     out.key_hash = XXH3_64bits(key_parts_[0], key_part_len_[0]);

@@ -38,8 +38,10 @@ class Decoder {
 
   // Decodes one line. On ok, `out` holds the event; its key view points into
   // this decoder and stays valid until the next decode(). On error, detail()
-  // says what was wrong. `meta` supplies "@kafka.key" / "@kafka.timestamp"
-  // when the schema uses them (a missing meta or null key is a schema_error).
+  // says what was wrong. `meta` supplies "@kafka.key", "@kafka.timestamp" and
+  // "@kafka.header.<name>" when the schema uses them (a missing meta, a null
+  // key, or a missing or null header the schema requires is a schema_error;
+  // so is a key or header that is not UTF-8).
   // REQUIRES: line.data()[line.size() .. + kLinePadding) readable.
   DecodeStatus decode(std::string_view line, Event& out, const RecordMeta* meta = nullptr);
 
@@ -54,10 +56,17 @@ class Decoder {
     SlotKind kind;
     FieldType type;  // for value slots
     uint32_t index;  // key position, or value field index
+    bool optional;   // a value field that may be absent or null (optional or defaulted)
   };
 
   DecodeStatus try_decode(std::string_view line, Event& out, const RecordMeta* meta);
   DecodeStatus apply_meta(Event& out, const RecordMeta* meta);
+  DecodeStatus apply_headers(Event& out, const RecordMeta* meta);
+  // The event's slots not all seen, or some null: a missing required field
+  // is an error; optional ones become absent or take their defaults.
+  DecodeStatus not_all_present(uint64_t seen, uint64_t nulls, Event& out);
+  // Value field `field` has no value in this event.
+  DecodeStatus absent_value(uint32_t field, Event& out);
   DecodeStatus fail(DecodeStatus status, const char* fmt, ...) __attribute__((format(printf, 3, 4)));
   DecodeStatus classify(std::string_view line, DecodeStatus suggested);
   int find_slot(std::string_view name, size_t position);
@@ -65,6 +74,8 @@ class Decoder {
   bool put_key(uint32_t key_index, simdjson::ondemand::value& v);
 
   std::vector<Slot> slots_;  // fields read from the JSON object
+  uint64_t all_slots_ = 0;       // a bit per slot
+  uint64_t required_slots_ = 0;  // the slots every event must have
   // slots_[i].name's bytes and length, in one array for the per-field check.
   struct SlotName {
     const char* data;
@@ -79,6 +90,16 @@ class Decoder {
   size_t text_len_ = 0;
   int kafka_key_index_ = -1;  // key position filled from RecordMeta::key, or -1
   bool kafka_time_ = false;   // event time from RecordMeta::timestamp_ms
+  // Fields from record headers (RecordMeta::headers[header]): key parts and
+  // value fields.
+  struct HeaderField {
+    uint32_t header;  // index into RecordMeta::headers
+    uint32_t index;   // key position, or value field index
+  };
+  std::vector<HeaderField> header_keys_;
+  std::vector<HeaderField> header_values_;
+  std::vector<std::string> header_names_;  // SchemaConfig::header_names()
+  bool uses_meta_ = false;  // some field comes from RecordMeta
   std::vector<FieldConfig> fields_;
   size_t key_count_;
   TimeFormat time_format_;

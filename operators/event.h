@@ -26,13 +26,23 @@ constexpr size_t kKeyBytesMax = 1024;
 // Equal keys have equal bytes, so hashing and comparing the bytes is enough.
 enum KeyTag : char { kKeyInt = 'i', kKeyString = 's' };
 
+// Record headers a schema may use (limits::header_fields_max).
+constexpr size_t kRecordHeadersMax = 8;
+
 // What a source knows about an event beyond its JSON text: for Kafka, the
 // record's key and timestamp, which the schema can use as "@kafka.key" and
-// "@kafka.timestamp".
+// "@kafka.timestamp", and the headers it uses ("@kafka.header.<name>").
 struct RecordMeta {
   int64_t timestamp_ms = 0;
   std::string_view key;
   bool key_null = true;
+  // The headers of SchemaConfig::header_names(), in that order: bit i of
+  // headers_found set: headers[i] is the value of the last header of that
+  // name; bit i of headers_null set too: that value is null. The views point
+  // into the record's bytes, valid during the call they are passed to.
+  uint32_t headers_found = 0;
+  uint32_t headers_null = 0;
+  std::string_view headers[kRecordHeadersMax];
 };
 
 // String field values an event carries to the shard that owns its key,
@@ -62,7 +72,12 @@ struct Event {
   uint64_t key_hash = 0;
   std::string_view key;  // encoded key bytes (points into decoder or batch memory)
   std::string_view text;  // carried string values (see kEventTextBytesMax), often empty
+  // Bit i set: optional value field i is absent (or was JSON null), and
+  // values[i] means nothing; aggregates over it skip the event. 0 for every
+  // event of a schema without optional fields.
+  uint32_t absent = 0;
   Value values[kValueFieldsMax];
 };
+static_assert(kValueFieldsMax <= 32, "Event::absent has a bit per value field");
 
 }  // namespace sluice

@@ -161,13 +161,13 @@ KeyTable* WindowSet::table_for(int64_t start) {
 void WindowSet::apply(int64_t start, const Event& e) {
   flush();
   Value* acc = table_for(start)->upsert(e.key_hash, e.key, layout_);
-  layout_.update(acc, e.values, e.text);
+  layout_.update(acc, e.values, e.text, e.absent);
 }
 
 void WindowSet::apply_oldest_staged() {
   Staged& s = stage_[stage_head_];
   Value* acc = s.table->upsert(s.hash, std::string_view(s.key, s.key_len), layout_);
-  layout_.update(acc, s.values, std::string_view(s.text, s.text_len));
+  layout_.update(acc, s.values, std::string_view(s.text, s.text_len), s.absent);
   stage_head_ = (stage_head_ + 1) % kStages;
   --staged_;
 }
@@ -185,10 +185,11 @@ void WindowSet::apply_pipelined(int64_t start, const Event& e) {
   // pop_oldest(), which requires nothing staged.
   s.table = table_for(start);
   s.hash = e.key_hash;
-  s.key_len = uint32_t(e.key.size());
+  s.key_len = uint16_t(e.key.size());
   std::memcpy(s.key, e.key.data(), e.key.size());
-  s.text_len = uint32_t(e.text.size());
+  s.text_len = uint16_t(e.text.size());
   if (s.text_len > 0) std::memcpy(s.text, e.text.data(), e.text.size());
+  s.absent = e.absent;
   std::memcpy(s.values, e.values, value_fields_ * sizeof(Value));
   s.table->prefetch_index(s.hash);
   ++staged_;

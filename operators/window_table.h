@@ -180,12 +180,17 @@ class WindowSet {
   struct Staged {
     KeyTable* table;
     uint64_t hash;
-    uint32_t key_len;
-    uint32_t text_len;
+    // 16-bit lengths leave room for the absent bits in the same 8 bytes, so
+    // a stage stays as large as before they existed (its size is the
+    // multiplier of every stage address).
+    uint16_t key_len;
+    uint16_t text_len;
+    uint32_t absent;  // Event::absent
     Value values[kValueFieldsMax];
     char key[kKeyBytesMax];
     char text[kEventTextBytesMax];  // carried strings, when an aggregate reads any
   };
+  static_assert(kKeyBytesMax <= UINT16_MAX && kEventTextBytesMax <= UINT16_MAX);
   static constexpr size_t kStages = 4;
   Staged stage_[kStages];
   size_t stage_head_ = 0;

@@ -218,6 +218,29 @@ bool HeaderIterator::next(Header& out) {
   return true;
 }
 
+LastHeaders last_headers(const Record& record, std::span<const std::string_view> names,
+                         std::string_view* values) {
+  SLUICE_ASSERT(names.size() <= 32);
+  LastHeaders out;
+  HeaderIterator it = record.headers();
+  Header h;
+  while (it.next(h)) {
+    for (size_t i = 0; i < names.size(); ++i) {
+      if (h.key != names[i]) continue;
+      const uint32_t bit = uint32_t(1) << i;
+      out.found |= bit;
+      if (h.value_null) {
+        out.null |= bit;
+        values[i] = {};
+      } else {
+        out.null &= ~bit;
+        values[i] = h.value;
+      }
+    }
+  }
+  return out;
+}
+
 BatchStatus RecordReader::open(const Batch& batch, Decompressor& decompressor, uint8_t* scratch,
                                size_t scratch_cap) {
   SLUICE_ASSERT(scratch != nullptr || scratch_cap == 0);

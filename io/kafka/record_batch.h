@@ -180,6 +180,20 @@ class HeaderIterator {
   uint32_t left_ = 0;
 };
 
+struct Record;
+
+// The last value of each of `names` among a record's headers, as Kafka's
+// Headers.lastHeader(name) gives it (a header may appear more than once):
+// bit i of `found` set: values[i] is header names[i]'s value, a view into the
+// record's bytes; bit i of `null` set too: that value is null. One pass over
+// the headers, no allocation. REQUIRES: names.size() <= 32.
+struct LastHeaders {
+  uint32_t found = 0;
+  uint32_t null = 0;
+};
+LastHeaders last_headers(const Record& record, std::span<const std::string_view> names,
+                         std::string_view* values);
+
 struct Record {
   int64_t offset = 0;  // baseOffset + offsetDelta
   // CreateTime: baseTimestamp + timestampDelta; LogAppendTime: the batch's maxTimestamp.

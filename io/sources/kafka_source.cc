@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 
+#include "core/assert.h"
 #include "core/log.h"
 #include "core/timestamp.h"
 #include "io/kafka/record_batch.h"
@@ -93,6 +94,9 @@ KafkaSource::KafkaSource(SourceHost& host, uint32_t source_index)
                                    .response_bytes_max = size_t(cfg_.kafka.max_bytes) + kResponseSlackBytes,
                                    .list_offsets_version_max = kListOffsetsVersionMax}) {
   client_.add(-1);  // the bootstrap connection, for Metadata
+  header_names_ = host.config().schema.header_names();
+  for (const std::string& h : header_names_) header_views_.push_back(h);
+  SLUICE_ASSERT(header_views_.size() <= kRecordHeadersMax);  // refused by the config loader
   fetch_.resize(2);
   for (auto& f : fetch_) f = std::make_unique<FetchState>();
 }
@@ -571,6 +575,11 @@ bool KafkaSource::deliver(Partition& p, const FetchState& f, size_t slot) {
           if (accepted) host_.count_line(p);
         } else {
           RecordMeta meta{rec.timestamp_ms, rec.key, rec.key_null};
+          if (!header_views_.empty()) {
+            const kafka::LastHeaders h = kafka::last_headers(rec, header_views_, meta.headers);
+            meta.headers_found = h.found;
+            meta.headers_null = h.null;
+          }
           accepted = host_.on_record(p, rec.value, &meta);
         }
         if (!accepted) return false;

@@ -26,6 +26,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "io/kafka/client.h"
@@ -130,6 +131,10 @@ class KafkaSource final : public Source, private kafka::ClientUser {
   kafka::Decompressor decompressor_;
   std::unique_ptr<uint8_t[]> scratch_;  // decompressed records of one batch (+ parser padding)
   size_t scratch_cap_ = 0;
+  // The record headers the schema uses (SchemaConfig::header_names()), looked
+  // up in every record and handed to the decoder in RecordMeta.
+  std::vector<std::string> header_names_;
+  std::vector<std::string_view> header_views_;
   // Request-building scratch, reused.
   std::vector<kafka::FetchPartitionRequest> fetch_parts_;
   std::vector<kafka::ListOffsetsPartitionRequest> offset_parts_;

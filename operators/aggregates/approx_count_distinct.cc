@@ -4,7 +4,8 @@
 // an integer by its decimal text, as PFADD receives them.
 //
 // State: two inline slots, the sketch (out of line, made on the first value)
-// and the precision (`precision = 4..18`, default 14).
+// and the precision (`precision = 4..18`, default 14). Over no value at all
+// (an optional field every event lacked) the sketch was never made: 0.
 #include "core/config_reader.h"
 #include "operators/aggregate.h"
 #include "operators/hyperloglog.h"

@@ -1,5 +1,7 @@
-// count: events per window and key. Its state is the entry's own event count
-// (slot 0, kept by the layout), so it has none of its own.
+// count: events per window and key; with a field, the events that have it
+// (the same unless the field is optional). Its state is the entry's event
+// count (slot 0) less the events that lacked its field, both kept by the
+// layout, so it has none of its own.
 #include "operators/aggregate.h"
 
 namespace sluice {
@@ -14,10 +16,10 @@ extern const AggregateFunction kCountFunction = {
     .update = [](Value*, Value, FieldType) {},
     .merge = [](Value*, const Value*, FieldType) {},
     .finalize =
-        [](const Value*, int64_t events, FieldType) {
+        [](const Value*, int64_t values, FieldType) {
           AggValue r;
           r.kind = AggValue::Kind::int64;
-          r.v.i = events;
+          r.v.i = values;
           return r;
         },
     .serialized_bytes_max = [](FieldType) -> uint32_t { return 0; },

@@ -1,5 +1,5 @@
 // min and max: one slot, starting at the type's far end, so the first event
-// always replaces it.
+// always replaces it. Over no value at all: null (not the far end).
 #include <limits>
 
 #include "operators/aggregates/inline_state.h"
@@ -33,7 +33,8 @@ void merge_extreme(Value* into, const Value* from, FieldType t) {
   update_extreme<kMin>(into, from[0], t);
 }
 
-AggValue finalize_extreme(const Value* a, int64_t, FieldType t) {
+AggValue finalize_extreme(const Value* a, int64_t values, FieldType t) {
+  if (values == 0) return AggValue{};
   if (t == FieldType::float64) return float_value(a[0].f);
   AggValue r;
   r.kind = AggValue::Kind::int64;

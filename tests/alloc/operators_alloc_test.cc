@@ -17,6 +17,7 @@
 
 #include <cstdio>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "core/clock.h"
@@ -254,6 +255,71 @@ TEST(OperatorsAlloc, FiredWindowTablesAreRecycledWithoutAllocation) {
   EXPECT_EQ(allocated, 0u) << "operator new calls while " << kWindowsPerPass
                            << " new windows opened, filled and fired after warm-up "
                               "(rerun with SLUICE_ALLOC_TRACE=20 to see where)";
+}
+
+// Optional fields and record headers: events that lack an optional field
+// (absent or null), take a default (a string carried for a distinct count),
+// or carry it in a header, decode and aggregate without allocating once the
+// entries and their sketches exist.
+TEST(OperatorsAlloc, OptionalFieldsAndHeadersAllocateNothing) {
+  SchemaConfig schema;
+  schema.key = {"product_id", "@kafka.header.source"};
+  schema.time_field = "ts";
+  schema.time_format = TimeFormat::epoch_ms;
+  schema.fields = {{"@kafka.header.version", FieldType::string, FieldPresence::optional},
+                   {"customer_id", FieldType::string, FieldPresence::defaulted, 0, 0, "anonymous"},
+                   {"quantity", FieldType::int64},
+                   {"revenue", FieldType::float64, FieldPresence::optional}};
+  const std::vector<AggregateConfig> aggregates = {{"revenue", AggFn::sum, "revenue", 3},
+                                                   {"avg_revenue", AggFn::avg, "revenue", 3},
+                                                   {"with_version", AggFn::count, "@kafka.header.version", 0},
+                                                   {"customers", AggFn{"approx_count_distinct"}, "customer_id", 1},
+                                                   {"versions", AggFn{"approx_count_distinct"}, "@kafka.header.version", 0}};
+  const AggLayout layout(aggregates, schema);
+  Decoder decoder(schema, kLineBytesMax, layout.strings_read());
+  WindowSet windows(layout);
+  auto batch = std::make_unique<EventBatch>();
+  std::vector<std::string> lines;
+  for (int i = 0; i < 2000; ++i) {
+    std::string l = "{\"product_id\":" + std::to_string(i % 50) + ",\"ts\":" + std::to_string(1000 + i) +
+                    ",\"quantity\":2";
+    if (i % 3 == 0) l += ",\"revenue\":1.5";
+    if (i % 3 == 1) l += ",\"revenue\":null";
+    if (i % 4 == 0) l += ",\"customer_id\":\"c" + std::to_string(i % 7) + "\"";
+    l += "}";
+    l.append(kLinePadding, ' ');
+    lines.push_back(std::move(l));
+  }
+  uint64_t applied = 0;
+  auto pass = [&] {
+    for (size_t i = 0; i < lines.size(); ++i) {
+      RecordMeta meta{int64_t(i), "", true};
+      meta.headers_found = 0b01 | (i % 2 == 0 ? 0b10 : 0);  // source always, version every other record
+      meta.headers[0] = i % 3 == 2 ? "web" : "pos-system";
+      meta.headers[1] = "1.0";
+      Event e;
+      const std::string_view line(lines[i].data(), lines[i].size() - kLinePadding);
+      ASSERT_EQ(decoder.decode(line, e, &meta), DecodeStatus::ok) << decoder.detail();
+      // Through a batch, as a remote event goes.
+      if (!batch->fits(e, kValues + 1)) FAIL() << "batch full";
+      batch->reset();
+      batch->append(e, kValues + 1);
+      Event r;
+      batch->read(0, r, kValues + 1);
+      windows.apply_pipelined(0, r);
+      ++applied;
+    }
+    windows.flush();
+  };
+  pass();
+  const uint64_t before = allocations();
+  {
+    alloc_test::AllocTraceScope trace;
+    pass();
+  }
+  EXPECT_EQ(allocations() - before, 0u) << "rerun with SLUICE_ALLOC_TRACE=20 to see where";
+  EXPECT_EQ(applied, 2 * lines.size());
+  EXPECT_EQ(windows.entries(), 100u);  // 50 products x 2 sources
 }
 
 }  // namespace

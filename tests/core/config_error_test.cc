@@ -1,6 +1,7 @@
 // Failure paths of the config parser: every error names the exact line and column of the node it
 // is about. Expected positions are computed from each test's own text with locate(), never
 // copied from the parser's output.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <string>
@@ -501,6 +502,126 @@ fields = { ts = "int64" }
                             "time field \"ts\" must not also be listed in [schema] fields"));
 }
 
+// --- Optional fields ---
+
+TEST(ConfigError, OptionalFieldWithoutType) {
+  std::string text = with_schema(R"(
+[schema]
+key = ["product_id"]
+time = { field = "timestamp" }
+fields = { quantity = "int64", customer_id = { optional = true } }
+)");
+  EXPECT_TRUE(has_one_error(text, locate(text, "{ optional"),
+                            "missing required key \"type\" in [schema.fields] customer_id"));
+}
+
+TEST(ConfigError, FieldThatIsNeitherATypeNorATable) {
+  std::string text = with_schema(R"(
+[schema]
+key = ["product_id"]
+time = { field = "timestamp" }
+fields = { quantity = 64 }
+)");
+  EXPECT_TRUE(has_one_error(text, locate(text, "64"),
+                            "[schema.fields] quantity: expected a type (\"int64\", \"float64\" or \"string\") or "
+                            "a table like { type = \"string\", optional = true }, got integer"));
+}
+
+TEST(ConfigError, UnknownKeyInAFieldTable) {
+  std::string text = with_schema(R"(
+[schema]
+key = ["product_id"]
+time = { field = "timestamp" }
+fields = { customer_id = { type = "string", optional = true, defualt = "x" } }
+)");
+  EXPECT_TRUE(has_one_error(text, locate(text, "defualt"),
+                            "unknown key \"defualt\" in [schema.fields] customer_id; did you mean \"default\"?"));
+}
+
+TEST(ConfigError, OptionalMustBeABoolean) {
+  std::string text = with_schema(R"(
+[schema]
+key = ["product_id"]
+time = { field = "timestamp" }
+fields = { customer_id = { type = "string", optional = "yes" } }
+)");
+  EXPECT_TRUE(has_one_error(text, locate(text, "\"yes\""),
+                            "[schema.fields] customer_id optional: expected true or false, got string"));
+}
+
+TEST(ConfigError, DefaultOfAnotherType) {
+  struct Case {
+    std::string_view field;
+    std::string_view message;
+  };
+  const Case cases[] = {
+      {R"({ type = "int64", default = "0" })", "default: expected an integer, the field's type (int64), got string"},
+      {R"({ type = "int64", default = 1.5 })", "default: expected an integer, the field's type (int64), got float"},
+      {R"({ type = "float64", default = "1.5" })", "default: expected a number, the field's type (float64), got string"},
+      {R"({ type = "float64", default = inf })", "default: must be a finite number"},
+      {R"({ type = "string", default = 17 })", "default: expected a string, the field's type (string), got integer"},
+      {R"({ type = "string", default = false })", "default: expected a string, the field's type (string), got boolean"},
+  };
+  for (const Case& c : cases) {
+    std::string text = with_schema(fmt::format(R"(
+[schema]
+key = ["product_id"]
+time = {{ field = "timestamp" }}
+fields = {{ x = {} }}
+)",
+                                               c.field));
+    const std::string_view value = c.field.substr(c.field.find("default = ") + 10);
+    EXPECT_TRUE(has_one_error(text, locate(text, value.substr(0, value.find(' '))), c.message)) << c.field;
+  }
+}
+
+TEST(ConfigError, DefaultWithOptionalFalse) {
+  std::string text = with_schema(R"(
+[schema]
+key = ["product_id"]
+time = { field = "timestamp" }
+fields = { region = { type = "string", optional = false, default = "eu" } }
+)");
+  EXPECT_TRUE(has_one_error(text, locate(text, "false"),
+                            "optional: a field with a default may be absent: optional = false contradicts it"));
+}
+
+TEST(ConfigError, KeyFieldCannotBeOptional) {
+  for (std::string_view presence : {"optional = true", "default = 0"}) {
+    std::string text = with_schema(fmt::format(R"(
+[schema]
+key = ["product_id"]
+time = {{ field = "timestamp" }}
+fields = {{ quantity = "int64", product_id = {{ type = "int64", {} }} }}
+)",
+                                               presence));
+    Position value = locate(text, presence);  // the value of `optional` or `default`
+    value.column += uint32_t(presence.find("= ") + 2);
+    EXPECT_TRUE(has_one_error(text, value,
+                              "[schema.fields] product_id: \"product_id\" is a key field, which every event "
+                              "must have: it cannot be optional"))
+        << presence;
+  }
+}
+
+TEST(ConfigError, TimeFieldCannotBeOptional) {
+  std::string text = with_schema(R"(
+[schema]
+key = ["product_id"]
+time = { field = "ts" }
+fields = { ts = { type = "string", optional = true } }
+)");
+  EXPECT_TRUE(has_one_error(text, locate(text, "true"),
+                            "\"ts\" is the time field, which every event must have: it cannot be optional"));
+  std::string in_time = with_schema(R"(
+[schema]
+key = ["product_id"]
+time = { field = "ts", optional = true }
+)");
+  EXPECT_TRUE(has_one_error(in_time, locate(in_time, "optional"),
+                            "key \"optional\" is not valid for the time field: every event needs its time"));
+}
+
 // --- Aggregates ---
 
 std::string with_aggregates(std::string_view aggregates) {
@@ -865,6 +986,107 @@ time = { field = "ts" }
 )" + std::string(kKafkaRest);
   EXPECT_TRUE(has_one_error(text, locate(text, "[\"@kafka.partition\"]"),
                             "unknown Kafka metadata field \"@kafka.partition\""));
+}
+
+constexpr std::string_view kKafkaSource = R"([[sources]]
+name = "k"
+type = "kafka"
+brokers = ["127.0.0.1:9092"]
+topic = "t"
+)";
+
+TEST(ConfigError, KafkaHeaderNeedsKafkaSources) {
+  std::string text = R"([[sources]]
+name = "pos"
+type = "tcp"
+listen = "127.0.0.1:0"
+
+[schema]
+key = ["product_id"]
+time = { field = "ts" }
+fields = { "@kafka.header.source" = "string" }
+)" + std::string(kKafkaRest);
+  EXPECT_TRUE(has_one_error(text, locate(text, "\"@kafka.header.source\""),
+                            "source \"pos\" is a tcp source; every source must be a Kafka source"));
+}
+
+TEST(ConfigError, KafkaHeaderFieldMustBeAString) {
+  for (std::string_view field : {R"("@kafka.header.version" = "int64")",
+                                 R"("@kafka.header.version" = { type = "float64", optional = true })"}) {
+    std::string text = std::string(kKafkaSource) + fmt::format(R"(
+[schema]
+key = ["product_id"]
+time = {{ field = "ts" }}
+fields = {{ {} }}
+)",
+                                                               field) +
+                       std::string(kKafkaRest);
+    const Position at = locate(text, field.find("int64") != std::string_view::npos ? "\"int64\"" : "\"float64\"");
+    EXPECT_TRUE(has_one_error(text, at,
+                              "[schema.fields] @kafka.header.version: a record header is text: its type must be "
+                              "\"string\""))
+        << field;
+  }
+}
+
+TEST(ConfigError, KafkaMetadataOtherThanHeadersIsNotAValueField) {
+  std::string text = std::string(kKafkaSource) + R"(
+[schema]
+key = ["product_id"]
+time = { field = "ts" }
+fields = { "@kafka.key" = "string", "@kafka.header." = "string" }
+)" + std::string(kKafkaRest);
+  std::vector<ConfigError> errors = errors_of(text);
+  ASSERT_EQ(errors.size(), 2u) << describe(errors);
+  EXPECT_TRUE(is_error(errors[0], locate(text, "\"@kafka.key\" ="), "a value field can be a header (\"@kafka.header.<name>\")"));
+  EXPECT_TRUE(is_error(errors[1], locate(text, "\"@kafka.header.\" ="), "\"@kafka.header.\": of a Kafka record's metadata"));
+}
+
+TEST(ConfigError, KafkaHeaderWithoutANameIsNotAKey) {
+  std::string text = std::string(kKafkaSource) + R"(
+[schema]
+key = ["@kafka.header."]
+time = { field = "ts" }
+)" + std::string(kKafkaRest);
+  EXPECT_TRUE(has_one_error(text, locate(text, "[\"@kafka.header.\"]"),
+                            "unknown Kafka metadata field \"@kafka.header.\"; a key can use \"@kafka.key\" and "
+                            "record headers (\"@kafka.header.<name>\")"));
+}
+
+TEST(ConfigError, KafkaHeaderIsNotTheTime) {
+  std::string text = std::string(kKafkaSource) + R"(
+[schema]
+key = ["k"]
+time = { field = "@kafka.header.ts" }
+)" + std::string(kKafkaRest);
+  EXPECT_TRUE(has_one_error(text, locate(text, "\"@kafka.header.ts\""),
+                            "unknown Kafka metadata field \"@kafka.header.ts\"; the time can use \"@kafka.timestamp\""));
+}
+
+TEST(ConfigError, KafkaHeaderKeyAlsoInFields) {
+  std::string text = std::string(kKafkaSource) + R"(
+[schema]
+key = ["@kafka.header.source"]
+time = { field = "ts" }
+fields = { "@kafka.header.source" = { type = "string", optional = true } }
+)" + std::string(kKafkaRest);
+  EXPECT_TRUE(has_one_error(text, locate(text, "true"),
+                            "\"@kafka.header.source\" is a key field, which every event must have: it cannot be "
+                            "optional"));
+}
+
+TEST(ConfigError, AtMostEightHeaders) {
+  std::string fields;
+  for (int i = 0; i < 8; ++i) fields += fmt::format("\"@kafka.header.h{}\" = \"string\", ", i);
+  std::string text = std::string(kKafkaSource) + R"(
+[schema]
+key = ["@kafka.header.source"]
+time = { field = "ts" }
+fields = { )" + fields + R"(n = "int64" }
+)" + std::string(kKafkaRest);
+  EXPECT_TRUE(has_one_error(text, locate(text, "{ \"@kafka.header.h0"),
+                            "[schema] fields: [schema] uses 9 record headers (\"@kafka.header.<name>\"); at most 8 "
+                            "are supported"));
 }
 
 TEST(ConfigError, KafkaBrokerWithoutPort) {

@@ -444,6 +444,93 @@ fields = { zeta = "float64", alpha = "string", mid = "int64" }
   EXPECT_EQ(c.schema.field_index(""), -1);
 }
 
+// Optional fields: a type alone is required; the table form says whether a
+// field may be absent and what it then takes.
+TEST(Config, OptionalAndDefaultedFields) {
+  PipelineConfig c = parse_ok(with_schema(R"(
+[schema]
+key = "k"
+time = { field = "ts" }
+
+[schema.fields]
+q = "int64"
+customer = { type = "string", optional = true }
+region = { type = "string", default = "anonymous" }
+n = { type = "int64", default = -3 }
+price = { type = "float64", default = 2 }
+rate = { type = "float64", default = 0.5 }
+note = { type = "string", optional = false }
+tag = { type = "string", optional = true, default = "" }
+)"));
+  const auto& f = c.schema.fields;
+  auto field = [&](std::string_view name) -> const FieldConfig& {
+    const int i = c.schema.field_index(name);
+    EXPECT_GE(i, 0) << name;
+    return f[size_t(std::max(i, 0))];
+  };
+  ASSERT_EQ(f.size(), 8u);
+  EXPECT_EQ(field("q").presence, FieldPresence::required);
+  EXPECT_EQ(field("customer").presence, FieldPresence::optional);
+  EXPECT_EQ(field("customer").type, FieldType::string);
+  EXPECT_EQ(field("region").presence, FieldPresence::defaulted);
+  EXPECT_EQ(field("region").default_string, "anonymous");
+  EXPECT_EQ(field("n").presence, FieldPresence::defaulted);
+  EXPECT_EQ(field("n").default_int, -3);
+  EXPECT_EQ(field("price").presence, FieldPresence::defaulted);
+  EXPECT_EQ(field("price").default_float, 2.0);  // an integer is a float64 default too
+  EXPECT_EQ(field("rate").default_float, 0.5);
+  EXPECT_EQ(field("note").presence, FieldPresence::required);
+  EXPECT_EQ(field("note").type, FieldType::string);
+  EXPECT_EQ(field("tag").presence, FieldPresence::defaulted);
+  EXPECT_EQ(field("tag").default_string, "");
+}
+
+TEST(Config, DescribeSchemaShowsOptionalAndDefaults) {
+  PipelineConfig c = parse_ok(with_schema(R"(
+[schema]
+key = ["region", "product_id"]
+time = { field = "ts", format = "epoch_ms" }
+
+[schema.fields]
+q = "int64"
+customer = { type = "string", optional = true }
+label = { type = "string", default = "say \"hi\"\\" }
+n = { type = "int64", default = -3 }
+price = { type = "float64", default = 2 }
+rate = { type = "float64", default = 0.25 }
+)"));
+  EXPECT_EQ(describe_schema(c.schema),
+            "key region, product_id; time ts (epoch_ms); fields customer string optional, "
+            "label string default \"say \\\"hi\\\"\\\\\", n int64 default -3, price float64 default 2.0, q int64, "
+            "rate float64 default 0.25");
+  PipelineConfig bare = parse_ok(with_schema(R"(
+[schema]
+key = "k"
+time = { field = "ts" }
+)"));
+  EXPECT_EQ(describe_schema(bare.schema), "key k; time ts (rfc3339)");
+}
+
+TEST(Config, OptionalFieldsAsATable) {
+  PipelineConfig c = parse_ok(with_schema(R"(
+[schema]
+key = "k"
+time = { field = "ts" }
+
+[schema.fields]
+quantity = "int64"
+customer_id = { type = "string", optional = true }
+
+[schema.fields.revenue]
+type = "float64"
+default = 0.0
+)"));
+  ASSERT_EQ(c.schema.fields.size(), 3u);
+  EXPECT_EQ(c.schema.fields[size_t(c.schema.field_index("customer_id"))].presence, FieldPresence::optional);
+  EXPECT_EQ(c.schema.fields[size_t(c.schema.field_index("revenue"))].presence, FieldPresence::defaulted);
+  EXPECT_EQ(c.schema.fields[size_t(c.schema.field_index("quantity"))].presence, FieldPresence::required);
+}
+
 TEST(Config, AggregatesOfEveryFunction) {
   PipelineConfig c = parse_ok(std::string(kGenerator) + R"(
 [schema]
@@ -770,6 +857,47 @@ topic = "t"
   EXPECT_EQ(k.min_bytes, 1u);
   EXPECT_EQ(k.max_bytes, 16u << 20);
   EXPECT_EQ(k.partition_max_bytes, 1u << 20);
+}
+
+// Record headers as a key part and as value fields (optional ones too),
+// and the order the decoder and the Kafka source agree on.
+TEST(Config, KafkaHeadersAsKeyAndFields) {
+  PipelineConfig cfg = parse_ok(R"([[sources]]
+name = "k"
+type = "kafka"
+brokers = "127.0.0.1:9092"
+topic = "t"
+
+[schema]
+key = ["product_id", "@kafka.header.source"]
+time = { field = "@kafka.timestamp" }
+
+[schema.fields]
+quantity = "int64"
+"@kafka.header.version" = { type = "string", optional = true }
+"@kafka.header.region" = "string"
+"@kafka.header.tier" = { type = "string", default = "basic" }
+
+[window]
+size = "1m"
+
+[[aggregates]]
+name = "versions"
+fn = "approx_count_distinct"
+field = "@kafka.header.version"
+
+[[sinks]]
+name = "out"
+type = "stdout"
+)");
+  EXPECT_EQ(cfg.schema.key, (std::vector<std::string>{"product_id", "@kafka.header.source"}));
+  ASSERT_EQ(cfg.schema.fields.size(), 4u);
+  const int version = cfg.schema.field_index("@kafka.header.version");
+  ASSERT_GE(version, 0);
+  EXPECT_EQ(cfg.schema.fields[size_t(version)].presence, FieldPresence::optional);
+  EXPECT_EQ(cfg.aggregates[0].field_index, version);
+  // Key headers first, then the fields' in field order (sorted by name).
+  EXPECT_EQ(cfg.schema.header_names(), (std::vector<std::string>{"source", "region", "tier", "version"}));
 }
 
 TEST(Config, MetricsSection) {

@@ -1,5 +1,6 @@
-// Event batches carry what the owning shard needs: key, time, values and,
-// when an aggregate reads string fields, the strings themselves.
+// Event batches carry what the owning shard needs: key, time, values, which
+// optional fields are absent and, when an aggregate reads string fields, the
+// strings themselves.
 #include <gtest/gtest.h>
 
 #include <memory>
@@ -14,8 +15,13 @@ namespace {
 TEST(EventBatch, RecordsWithAndWithoutCarriedStringsReadBackWhole) {
   auto b = std::make_unique<EventBatch>();
   b->reset();
-  const std::string keys[] = {std::string("\x69\x01\0\0\0\0\0\0\0", 9), std::string("s\x03\0\0\0abc", 8)};
-  const std::string texts[] = {"", "alice", "b\xc3\xb6" "b", std::string(1000, 'x')};
+  // The longest key and the most text an event may have, too.
+  std::string longest_key = "s" + std::string("\xfb\x03\0\0", 4) + std::string(kKeyBytesMax - 5, 'k');
+  const std::string keys[] = {std::string("\x69\x01\0\0\0\0\0\0\0", 9), std::string("s\x03\0\0\0abc", 8),
+                              longest_key};
+  const std::string texts[] = {"", "alice", "b\xc3\xb6" "b", std::string(kEventTextBytesMax, 'x')};
+  // Which optional fields each event lacks: none, some, the last of 32.
+  auto absent_of = [](int n) { return n % 3 == 0 ? 0u : n % 3 == 1 ? 0x80000001u : uint32_t(n) << 2; };
   int n = 0;
   for (const std::string& k : keys) {
     for (const std::string& t : texts) {
@@ -26,6 +32,7 @@ TEST(EventBatch, RecordsWithAndWithoutCarriedStringsReadBackWhole) {
       e.text = t;
       e.values[0] = text_ref(0, uint32_t(t.size()));
       e.values[1].i = n;
+      e.absent = absent_of(n);
       ASSERT_TRUE(b->fits(e, 2));
       b->append(e, 2);
       ++n;
@@ -43,6 +50,7 @@ TEST(EventBatch, RecordsWithAndWithoutCarriedStringsReadBackWhole) {
       EXPECT_EQ(e.text, t);
       EXPECT_EQ(text_of(e.text, e.values[0]), t);
       EXPECT_EQ(e.values[1].i, n);
+      EXPECT_EQ(e.absent, absent_of(n));
       ++n;
     }
   }

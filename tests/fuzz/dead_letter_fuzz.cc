@@ -53,6 +53,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   e.time_ns = size > 8 ? int64_t(data[1]) * 1'000'000'007 : 0;
   e.values[0].i = int64_t(size);
   e.values[2].f = size % 3 == 0 ? 1.0 / 0.0 : double(size) / 7;
+  e.absent = size > 2 ? data[2] & 0b101 : 0;  // optional fields n and x, absent or not
   const size_t cap = kRebuiltEventBytesMin + (size > 0 ? data[0] : 0) * 16;
   std::vector<char> rebuilt(cap + 64, '#');
   const size_t m = rebuild_event_json(schema, e, rebuilt.data(), cap);

@@ -7,8 +7,10 @@
 // event must carry the values the DOM reads from it (key strings and
 // integers, the int64 field, the float64 field, the event time).
 // When it says parse_error, the DOM must reject the line too, unless the
-// detail names the decoder's own nesting limit. Two schemas are decoded:
-// two keys with an RFC 3339 time, and one key with an epoch_ms time.
+// detail names the decoder's own nesting limit. Three schemas are decoded:
+// two keys with an RFC 3339 time, one key with an epoch_ms time, and one
+// with optional and defaulted fields (absent or null in the DOM: absent in
+// the event, or the default).
 #include <cstdint>
 #include <cstring>
 #include <memory>
@@ -50,17 +52,32 @@ SchemaConfig one_key_epoch_ms() {
   return schema;
 }
 
+SchemaConfig optional_fields() {
+  SchemaConfig schema;
+  schema.key = {"product_id"};
+  schema.time_field = "timestamp";
+  schema.time_format = TimeFormat::epoch_ms;
+  schema.fields = {{"customer_id", FieldType::string, FieldPresence::optional},
+                   {"quantity", FieldType::int64, FieldPresence::defaulted, 7},
+                   {"region", FieldType::string, FieldPresence::defaulted, 0, 0, "none"},
+                   {"revenue", FieldType::float64, FieldPresence::optional}};
+  return schema;
+}
+
 struct Target {
   SchemaConfig schema;
   std::unique_ptr<Decoder> decoder;
+  uint64_t carried = 0;  // string fields carried in Event::text
 };
 
 std::vector<Target>& targets() {
   static std::vector<Target> t = [] {
     std::vector<Target> v;
-    for (SchemaConfig s : {two_keys_rfc3339(), one_key_epoch_ms()}) {
-      auto d = std::make_unique<Decoder>(s, kLineBytesMax);
-      v.push_back({std::move(s), std::move(d)});
+    for (SchemaConfig s : {two_keys_rfc3339(), one_key_epoch_ms(), optional_fields()}) {
+      // The optional schema carries its strings, as when aggregates read them.
+      const uint64_t carried = s.fields.size() == 4 ? ~uint64_t(0) : 0;
+      auto d = std::make_unique<Decoder>(s, kLineBytesMax, carried);
+      v.push_back({std::move(s), std::move(d), carried});
     }
     return v;
   }();
@@ -218,7 +235,7 @@ bool expected_key_part(simdjson::dom::element e, std::string& out) {
   return false;
 }
 
-void check_ok_against_dom(const SchemaConfig& schema, const Event& ev, const Verdict& v) {
+void check_ok_against_dom(const SchemaConfig& schema, uint64_t carried, const Event& ev, const Verdict& v) {
   FUZZ_CHECK(v.valid);
   simdjson::dom::object obj;
   FUZZ_CHECK(v.root.get_object().get(obj) == simdjson::SUCCESS);
@@ -256,7 +273,26 @@ void check_ok_against_dom(const SchemaConfig& schema, const Event& ev, const Ver
   for (size_t i = 0; i < schema.fields.size(); ++i) {
     const FieldConfig& f = schema.fields[i];
     simdjson::dom::element e;
-    FUZZ_CHECK(obj.at_key(f.name).get(e) == simdjson::SUCCESS);
+    const bool present = obj.at_key(f.name).get(e) == simdjson::SUCCESS && !e.is_null();
+    const bool absent = (ev.absent >> i & 1) != 0;
+    if (f.presence == FieldPresence::required) {
+      FUZZ_CHECK(present);
+      FUZZ_CHECK(!absent);
+    } else if (!present) {
+      // Absent or null: absent in the event, or its default.
+      FUZZ_CHECK(absent == (f.presence == FieldPresence::optional));
+      if (f.presence == FieldPresence::defaulted) {
+        switch (f.type) {
+          case FieldType::int64: FUZZ_CHECK(ev.values[i].i == f.default_int); break;
+          case FieldType::float64: FUZZ_CHECK(ev.values[i].f == f.default_float); break;
+          case FieldType::string:
+            if (carried >> i & 1) FUZZ_CHECK(text_of(ev.text, ev.values[i]) == f.default_string);
+            break;
+        }
+      }
+      continue;
+    }
+    FUZZ_CHECK(!absent);
     switch (f.type) {
       case FieldType::int64:
         FUZZ_CHECK(e.type() == simdjson::dom::element_type::INT64);
@@ -271,7 +307,10 @@ void check_ok_against_dom(const SchemaConfig& schema, const Event& ev, const Ver
         FUZZ_CHECK(d == ev.values[i].f);
         break;
       }
-      case FieldType::string: FUZZ_CHECK(e.is_string()); break;
+      case FieldType::string:
+        FUZZ_CHECK(e.is_string());
+        if (carried >> i & 1) FUZZ_CHECK(text_of(ev.text, ev.values[i]) == e.get_string().value_unsafe());
+        break;
     }
   }
 }
@@ -289,9 +328,10 @@ void run(Target& target, std::string_view line) {
   if (s1 == DecodeStatus::ok) {
     FUZZ_CHECK(key1 == b.key);
     FUZZ_CHECK(a.time_ns == b.time_ns);
+    FUZZ_CHECK(a.absent == b.absent);
     FUZZ_CHECK(a.key_hash == b.key_hash);
     FUZZ_CHECK(key_well_formed(b.key, target.schema.key.size()));
-    check_ok_against_dom(target.schema, b, judge(line, storage));
+    check_ok_against_dom(target.schema, target.carried, b, judge(line, storage));
   } else {
     FUZZ_CHECK(!detail1.empty());
     // schema_error means valid JSON; parse_error means "not JSON" to the

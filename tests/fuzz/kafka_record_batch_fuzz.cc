@@ -77,6 +77,16 @@ void read_records(const Batch& batch) {
     }
     // The reader validated every header, so re-reading them finds all of them.
     FUZZ_CHECK(header_count == r.header_count);
+    // Looked up by name (the last of each), as the Kafka source does: views
+    // inside the record; null ones found; none found without headers.
+    static constexpr std::string_view kNames[] = {"", "a", "source", "version"};
+    std::string_view values[4];
+    const LastHeaders last = last_headers(r, kNames, values);
+    FUZZ_CHECK((last.null & ~last.found) == 0);
+    FUZZ_CHECK(r.header_count != 0 || last.found == 0);
+    for (size_t i = 0; i < 4; ++i) {
+      if ((last.found >> i & 1) && !(last.null >> i & 1)) FUZZ_CHECK(inside(values[i], lo, hi));
+    }
   }
   FUZZ_CHECK(reader.status() == BatchStatus::end || reader.status() == BatchStatus::corrupt);
   if (reader.status() == BatchStatus::end) FUZZ_CHECK(count == batch.records_count);

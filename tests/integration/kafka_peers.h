@@ -153,6 +153,14 @@ struct InRecord {
 std::vector<InRecord> kcat_consume(const KafkaPeers& peers, const TempDir& dir,
                                    const std::string& bootstrap, const std::string& topic);
 
+// The headers of every record of `topic` as kcat reads them back (`-f %h`:
+// "name=value,name=value", a null value as "name=NULL"), by (partition,
+// offset). Exact for names and values without ',', '=' or a newline.
+std::map<std::pair<int32_t, int64_t>, std::string> kcat_consume_headers(const KafkaPeers& peers,
+                                                                        const TempDir& dir,
+                                                                        const std::string& bootstrap,
+                                                                        const std::string& topic);
+
 // The records of one partition, in offset order.
 std::vector<InRecord> records_of(const std::vector<InRecord>& all, int32_t partition);
 

@@ -336,6 +336,31 @@ std::vector<InRecord> kcat_consume(const KafkaPeers& peers, const TempDir& dir,
   return out;
 }
 
+std::map<std::pair<int32_t, int64_t>, std::string> kcat_consume_headers(const KafkaPeers& peers,
+                                                                        const TempDir& dir,
+                                                                        const std::string& bootstrap,
+                                                                        const std::string& topic) {
+  const std::vector<std::string> argv = {peers.kcat, "-C",  "-b", bootstrap, "-t", topic,
+                                         "-o",       "beginning", "-e", "-q", "-f", "%p %o %h\n"};
+  CommandResult r = run_command(argv, dir, kPeerTimeout);
+  std::map<std::pair<int32_t, int64_t>, std::string> out;
+  if (auto ok = command_ok(argv, r); !ok) {
+    ADD_FAILURE() << ok.message();
+    return out;
+  }
+  for (const std::string& line : complete_lines(r.out)) {
+    long long partition = 0, offset = 0;
+    int used = 0;
+    if (std::sscanf(line.c_str(), "%lld %lld%n", &partition, &offset, &used) != 2) {
+      ADD_FAILURE() << "cannot parse kcat output: " << line;
+      return {};
+    }
+    // "%h" after one space; a record without headers prints nothing.
+    out[{int32_t(partition), offset}] = size_t(used) < line.size() ? line.substr(size_t(used) + 1) : "";
+  }
+  return out;
+}
+
 std::vector<InRecord> records_of(const std::vector<InRecord>& all, int32_t partition) {
   std::vector<InRecord> out;
   for (const InRecord& r : all) {

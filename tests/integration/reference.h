@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -29,12 +30,20 @@
 namespace sluice::integration {
 
 enum class FieldKind { int64, float64, string };
-enum class AggFn { count, sum, min, max, avg };
+enum class AggFn { count, sum, min, max, avg, approx_count_distinct };
 
 struct AggSpec {
   std::string name;
   AggFn fn = AggFn::count;
-  std::string field;  // empty for count
+  std::string field;  // empty for count (of events); with count, it counts the events that have it
+};
+
+using FieldValue = std::variant<int64_t, double, std::string>;
+
+// A field an event may lack (README "Optional fields"): `optional = true`,
+// or `default = <value>` when it has one.
+struct OptionalField {
+  std::optional<FieldValue> default_value;
 };
 
 // What a test pipeline computes: schema, window and aggregates.
@@ -43,6 +52,8 @@ struct PipelineSpec {
   std::string time_field = "ts";
   std::string time_format = "rfc3339";  // as written in [schema] time
   std::map<std::string, FieldKind> fields;
+  // The fields of `fields` an event may lack; every other one is required.
+  std::map<std::string, OptionalField> optional_fields;
   int64_t window_ns = 0;
   int64_t delay_ns = 0;
   std::string idle_timeout = "1h";
@@ -56,14 +67,15 @@ struct PipelineSpec {
 // A key field value: JSON integer or JSON string (they never compare equal).
 using KeyPart = std::variant<int64_t, std::string>;
 using Key = std::vector<KeyPart>;
-using FieldValue = std::variant<int64_t, double, std::string>;
 
 std::string describe(const Key& key);
 
 struct Event {
   int64_t time_ns = 0;
   Key key;
-  std::map<std::string, FieldValue> values;  // every field of the spec
+  // Every field of the spec the event has: all required ones, and the
+  // optional ones it has (absent and null are the same to the model).
+  std::map<std::string, FieldValue> values;
 };
 
 // One output row: a window, a key and the aggregates in spec order.
@@ -101,10 +113,13 @@ class ReferenceModel {
  private:
   struct Accumulator {
     int64_t count = 0;
-    // Per aggregate: exact integer sums (with overflow flag) and float sums.
+    // Per aggregate: the values it took, exact integer sums (with overflow
+    // flag) and float sums, extremes, distinct values.
+    std::vector<int64_t> values;
     std::vector<__int128> int_sum;
     std::vector<long double> float_sum;
     std::vector<FieldValue> min, max;
+    std::vector<std::set<FieldValue>> distinct;
   };
 
   PipelineSpec spec_;

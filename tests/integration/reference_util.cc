@@ -26,8 +26,21 @@ const char* fn_name(AggFn fn) {
       return "max";
     case AggFn::avg:
       return "avg";
+    case AggFn::approx_count_distinct:
+      return "approx_count_distinct";
   }
   return "?";
+}
+
+// A value as TOML writes it.
+std::string toml_value(const FieldValue& v) {
+  if (std::holds_alternative<int64_t>(v)) return std::to_string(std::get<int64_t>(v));
+  if (std::holds_alternative<std::string>(v)) return toml_string(std::get<std::string>(v));
+  char buf[64];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, std::get<double>(v));
+  std::string out(buf, end);
+  if (out.find_first_of(".e") == std::string::npos) out += ".0";
+  return out;
 }
 
 const char* kind_name(FieldKind k) {
@@ -63,8 +76,17 @@ std::string PipelineSpec::toml() const {
     << ", format = " << toml_string(time_format) << " }\nfields = {";
   bool first = true;
   for (const auto& [name, kind] : fields) {
-    t << (first ? " " : ", ") << name << " = \"" << kind_name(kind) << "\"";
+    t << (first ? " " : ", ") << toml_string(name) << " = ";
     first = false;
+    auto optional = optional_fields.find(name);
+    if (optional == optional_fields.end()) {
+      t << "\"" << kind_name(kind) << "\"";
+    } else if (optional->second.default_value) {
+      t << "{ type = \"" << kind_name(kind) << "\", default = " << toml_value(*optional->second.default_value)
+        << " }";
+    } else {
+      t << "{ type = \"" << kind_name(kind) << "\", optional = true }";
+    }
   }
   t << " }\n\n[window]\nkind = \"tumbling\"\nsize = \"" << duration(window_ns)
     << "\"\nwatermark_delay = \"" << duration(delay_ns) << "\"\nidle_timeout = \"" << idle_timeout
@@ -115,23 +137,40 @@ bool ReferenceModel::offer(int stream, const Event& e) {
   Accumulator& acc = windows_[{window_start(e.time_ns), e.key}];
   const size_t n = spec_.aggregates.size();
   if (acc.count == 0) {
+    acc.values.assign(n, 0);
     acc.int_sum.assign(n, 0);
     acc.float_sum.assign(n, 0);
     acc.min.assign(n, FieldValue{});
     acc.max.assign(n, FieldValue{});
+    acc.distinct.assign(n, {});
   }
   ++acc.count;
   for (size_t a = 0; a < n; ++a) {
     const AggSpec& agg = spec_.aggregates[a];
-    if (agg.fn == AggFn::count) continue;
-    const FieldValue& v = e.values.at(agg.field);
-    if (std::holds_alternative<int64_t>(v)) {
-      acc.int_sum[a] += std::get<int64_t>(v);
+    if (agg.field.empty()) continue;  // count of events: acc.count
+    // The event's value of the field: its own, its default, or none.
+    const FieldValue* v = nullptr;
+    if (auto it = e.values.find(agg.field); it != e.values.end()) {
+      v = &it->second;
+    } else if (auto opt = spec_.optional_fields.find(agg.field); opt != spec_.optional_fields.end()) {
+      if (opt->second.default_value) v = &*opt->second.default_value;
     } else {
-      acc.float_sum[a] += std::get<double>(v);
+      ADD_FAILURE() << "the model was given an event without the required field " << agg.field;
     }
-    if (acc.count == 1 || v < acc.min[a]) acc.min[a] = v;
-    if (acc.count == 1 || acc.max[a] < v) acc.max[a] = v;
+    if (v == nullptr) continue;  // skipped by this aggregate
+    ++acc.values[a];
+    if (agg.fn == AggFn::count) continue;
+    if (agg.fn == AggFn::approx_count_distinct) {
+      acc.distinct[a].insert(*v);
+      continue;
+    }
+    if (std::holds_alternative<int64_t>(*v)) {
+      acc.int_sum[a] += std::get<int64_t>(*v);
+    } else {
+      acc.float_sum[a] += std::get<double>(*v);
+    }
+    if (acc.values[a] == 1 || *v < acc.min[a]) acc.min[a] = *v;
+    if (acc.values[a] == 1 || acc.max[a] < *v) acc.max[a] = *v;
   }
   return true;
 }
@@ -156,20 +195,27 @@ std::vector<Row> ReferenceModel::rows() const {
     Row row{where.first, where.second, {}};
     for (size_t a = 0; a < spec_.aggregates.size(); ++a) {
       const AggSpec& agg = spec_.aggregates[a];
-      const bool integer =
-          agg.fn != AggFn::count && spec_.field_kind(agg.field) == FieldKind::int64;
+      const bool integer = !agg.field.empty() && spec_.field_kind(agg.field) == FieldKind::int64;
       // Documented: JSON has no inf/nan, so a float that is not finite is written as null.
       auto floating = [](double f) { return std::isfinite(f) ? Scalar::floating(f) : Scalar{}; };
       auto value = [](const FieldValue& v) {
         return std::holds_alternative<int64_t>(v) ? Scalar::integer(std::get<int64_t>(v))
                                                   : Scalar::floating(std::get<double>(v));
       };
+      // Documented: over no value at all (an optional field every event
+      // lacked) sum, min, max and avg are null.
+      const bool none = !agg.field.empty() && acc.values[a] == 0;
       switch (agg.fn) {
         case AggFn::count:
-          row.aggregates.push_back(Scalar::integer(acc.count));
+          row.aggregates.push_back(Scalar::integer(agg.field.empty() ? acc.count : acc.values[a]));
+          break;
+        case AggFn::approx_count_distinct:
+          row.aggregates.push_back(Scalar::integer(int64_t(acc.distinct[a].size())));
           break;
         case AggFn::sum:
-          if (!integer) {
+          if (none) {
+            row.aggregates.push_back(Scalar{});
+          } else if (!integer) {
             row.aggregates.push_back(floating(double(acc.float_sum[a])));
           } else if (acc.int_sum[a] < std::numeric_limits<int64_t>::min() ||
                      acc.int_sum[a] > std::numeric_limits<int64_t>::max()) {
@@ -181,14 +227,18 @@ std::vector<Row> ReferenceModel::rows() const {
           }
           break;
         case AggFn::min:
-          row.aggregates.push_back(value(acc.min[a]));
+          row.aggregates.push_back(none ? Scalar{} : value(acc.min[a]));
           break;
         case AggFn::max:
-          row.aggregates.push_back(value(acc.max[a]));
+          row.aggregates.push_back(none ? Scalar{} : value(acc.max[a]));
           break;
         case AggFn::avg: {
+          if (none) {
+            row.aggregates.push_back(Scalar{});
+            break;
+          }
           long double sum = integer ? (long double)acc.int_sum[a] : acc.float_sum[a];
-          row.aggregates.push_back(floating(double(sum / acc.count)));
+          row.aggregates.push_back(floating(double(sum / acc.values[a])));
           break;
         }
       }
@@ -358,7 +408,7 @@ std::vector<Row> parse_csv_rows(const PipelineSpec& spec, const std::vector<Fiel
     for (size_t a = 0; a < spec.aggregates.size(); ++a) {
       const AggSpec& agg = spec.aggregates[a];
       const std::string& text = (*f)[2 + nkeys + a];
-      const bool integer = agg.fn == AggFn::count ||
+      const bool integer = agg.fn == AggFn::count || agg.fn == AggFn::approx_count_distinct ||
                            (agg.fn != AggFn::avg && spec.field_kind(agg.field) == FieldKind::int64);
       if (text.empty()) {
         row.aggregates.push_back(Scalar{});

@@ -573,6 +573,47 @@ TEST(KafkaRecordBatch, HeaderIteratorOfARecordWithoutHeaders) {
   EXPECT_FALSE(it.next(h));
 }
 
+// A record's headers by name: the last of each name wins (Kafka's
+// lastHeader), a null value is found and null, a name not there is not found.
+TEST(KafkaRecordBatch, LastHeadersTakesTheLastOfEachName) {
+  TestBatch b;
+  b.records = {
+      {"k", "v", 0, 0, {{"source", "pos-a"}, {"version", "1.0"}, {"source", "pos-b"}, {"sourc", "x"}}},
+      {"k", "v", 0, 1, {{"source", "pos-a"}, {"source", std::nullopt}}},
+      {"k", "v", 0, 2, {{"source", std::nullopt}, {"source", ""}, {"Source", "case"}}},
+      {"k", "v", 0, 3, {}},
+  };
+  const std::string bytes = encode_batch(b);
+  BatchIterator it(span_of(bytes));
+  Batch batch;
+  ASSERT_EQ(it.next(batch), BatchStatus::ok);
+  Decompressor decompressor;
+  RecordReader reader;
+  ASSERT_EQ(reader.open(batch, decompressor, nullptr, 0), BatchStatus::ok);
+  const std::string_view names[] = {"version", "source", "missing"};
+  struct Want {
+    uint32_t found, null;
+    std::string_view version, source;
+  };
+  const Want want[] = {{0b011, 0, "1.0", "pos-b"}, {0b010, 0b010, "", ""}, {0b010, 0, "", ""}, {0, 0, "", ""}};
+  Record r;
+  for (const Want& w : want) {
+    ASSERT_TRUE(reader.next(r));
+    std::string_view values[3] = {"unset", "unset", "unset"};
+    const LastHeaders got = last_headers(r, names, values);
+    EXPECT_EQ(got.found, w.found) << r.offset;
+    EXPECT_EQ(got.null, w.null) << r.offset;
+    if (w.found & 1) {
+      EXPECT_EQ(values[0], w.version) << r.offset;
+    }
+    if ((w.found & 2) && !(w.null & 2)) {
+      EXPECT_EQ(values[1], w.source) << r.offset;
+    }
+    EXPECT_EQ(values[2], "unset") << r.offset;  // never found: left alone
+  }
+  EXPECT_FALSE(reader.next(r));
+}
+
 TEST(KafkaRecordBatch, StatusNames) {
   EXPECT_STREQ(to_string(BatchStatus::partial), "partial");
   EXPECT_STREQ(to_string(BatchStatus::crc_mismatch), "crc_mismatch");

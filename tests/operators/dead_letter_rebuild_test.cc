@@ -86,5 +86,29 @@ TEST(RebuildEventJson, KeyPartsAreCutAtCharacterBoundariesAndNonUtf8IsLeftOut) {
   EXPECT_TRUE(valid_json(std::string(buf.data(), m)));
 }
 
+// An absent optional field is left out of the rebuilt event (its value
+// holds nothing), present ones are written.
+TEST(RebuildEventJson, AbsentOptionalFieldsAreLeftOut) {
+  SchemaConfig schema;
+  schema.key = {"k"};
+  schema.time_field = "ts";
+  schema.fields = {{"n", FieldType::int64, FieldPresence::optional},
+                   {"x", FieldType::float64, FieldPresence::optional},
+                   {"y", FieldType::int64}};
+  const std::string key = string_key_part("p");
+  Event e;
+  e.key = key;
+  e.values[0].i = 12345;
+  e.values[1].f = 0.25;
+  e.values[2].i = 7;
+  e.absent = 1u << 0;
+  std::vector<char> buf(4096);
+  const std::string text(buf.data(), rebuild_event_json(schema, e, buf.data(), buf.size()));
+  ASSERT_TRUE(valid_json(text)) << text;
+  EXPECT_EQ(text.find("\"n\":"), std::string::npos) << text;
+  EXPECT_NE(text.find("\"x\":0.25"), std::string::npos) << text;
+  EXPECT_NE(text.find("\"y\":7"), std::string::npos) << text;
+}
+
 }  // namespace
 }  // namespace sluice

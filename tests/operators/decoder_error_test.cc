@@ -241,6 +241,32 @@ TEST(DecoderError, MistypedValueFieldIsSchemaError) {
   expect_error(d, with("customer_id", R"(["c"])"), DecodeStatus::schema_error, "customer_id");
 }
 
+// An optional field may be absent or null, not of another type; a required
+// one stays required beside it.
+TEST(DecoderError, OptionalFieldsOfTheWrongTypeAndMissingRequiredOnes) {
+  SchemaConfig schema = sales_schema();
+  schema.fields[0].presence = FieldPresence::optional;  // customer_id
+  schema.fields[2].presence = FieldPresence::defaulted;  // revenue
+  schema.fields[2].default_float = 1;
+  Decoder d(schema, 4096);
+  EXPECT_EQ(decode(d, with("customer_id", "null")).status, DecodeStatus::ok);
+  EXPECT_EQ(decode(d, with("revenue", "null")).status, DecodeStatus::ok);
+  expect_error(d, with("customer_id", "5"), DecodeStatus::schema_error, "field \"customer_id\" must be a string");
+  expect_error(d, with("customer_id", "false"), DecodeStatus::schema_error, "customer_id");
+  expect_error(d, with("customer_id", R"(["c"])"), DecodeStatus::schema_error, "customer_id");
+  expect_error(d, with("revenue", R"("1.5")"), DecodeStatus::schema_error, "revenue");
+  expect_error(d, with("revenue", "{}"), DecodeStatus::schema_error, "revenue");
+  expect_error(d, with("quantity", "null"), DecodeStatus::schema_error,
+               "field \"quantity\" must be an integer (int64), not null (it is a required field)");
+  expect_error(d, R"({"product_id":1,"timestamp":"2024-01-01T00:00:00Z"})", DecodeStatus::schema_error,
+               "missing field \"quantity\"");
+  expect_error(d, R"({"product_id":1,"customer_id":null,"customer_id":"c","quantity":2,"timestamp":"2024-01-01T00:00:00Z"})",
+               DecodeStatus::schema_error, "duplicate field \"customer_id\"");
+  // Not JSON stays a parse error, whatever the field.
+  expect_error(d, with("customer_id", "nul"), DecodeStatus::parse_error);
+  expect_error(d, with("customer_id", "nullx"), DecodeStatus::parse_error);
+}
+
 TEST(DecoderError, IntegerOutOfInt64RangeIsSchemaError) {
   Decoder d(sales_schema(), 4096);
   expect_error(d, with("quantity", "9223372036854775808"), DecodeStatus::schema_error, "quantity");

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <cstring>
 #include <memory>
+#include <optional>
 #include <ostream>
 #include <string>
 #include <string_view>
@@ -402,6 +403,81 @@ TEST(Decoder, LineOfLineBytesMax) {
   EXPECT_EQ(r.status, DecodeStatus::ok) << r.detail;
 }
 
+// Optional fields: absent or null is "absent" (Event::absent), or the
+// field's default; a present value is read as for a required field.
+SchemaConfig optional_schema() {
+  SchemaConfig s;
+  s.key = {"product_id"};
+  s.time_field = "ts";
+  s.time_format = TimeFormat::epoch_s;
+  s.fields = {{"customer_id", FieldType::string, FieldPresence::optional},
+              {"discount", FieldType::float64, FieldPresence::defaulted, 0, 0.25},
+              {"quantity", FieldType::int64},
+              {"region", FieldType::string, FieldPresence::defaulted, 0, 0, "anonymous"},
+              {"revenue", FieldType::float64, FieldPresence::optional},
+              {"units", FieldType::int64, FieldPresence::defaulted, -1}};
+  return s;
+}
+constexpr uint32_t kOptCustomer = 0, kOptDiscount = 1, kOptQuantity = 2, kOptRegion = 3, kOptRevenue = 4,
+                   kOptUnits = 5;
+
+TEST(DecoderOptional, AbsentAndNullOptionalFieldsAreAbsent) {
+  Decoder d(optional_schema(), 4096, /*carried_strings=*/(1u << kOptCustomer) | (1u << kOptRegion));
+  struct Case {
+    std::string line;
+    uint32_t absent;
+  };
+  const Case cases[] = {
+      {R"({"product_id":1,"ts":5,"quantity":2,"customer_id":"c7","revenue":1.5})", 0},
+      {R"({"product_id":1,"ts":5,"quantity":2,"revenue":1.5})", 1u << kOptCustomer},
+      {R"({"product_id":1,"ts":5,"quantity":2,"customer_id":null,"revenue":1.5})", 1u << kOptCustomer},
+      {R"({"product_id":1,"ts":5,"quantity":2,"customer_id":"c7","revenue":null})", 1u << kOptRevenue},
+      {R"({"product_id":1,"ts":5,"quantity":2})", (1u << kOptCustomer) | (1u << kOptRevenue)},
+      {R"({"revenue" : null , "customer_id" : null, "ts":5,"quantity":2,"product_id":1})",
+       (1u << kOptCustomer) | (1u << kOptRevenue)},
+  };
+  for (int round = 0; round < 2; ++round) {  // a decoder's previous event leaves nothing behind
+    for (const Case& c : cases) {
+      Decoded r = decode(d, c.line);
+      ASSERT_EQ(r.status, DecodeStatus::ok) << c.line << ": " << r.detail;
+      EXPECT_EQ(r.event.absent, c.absent) << c.line;
+      EXPECT_EQ(r.event.values[kOptQuantity].i, 2) << c.line;
+      if (!(c.absent >> kOptCustomer & 1)) {
+        EXPECT_EQ(text_of(r.event.text, r.event.values[kOptCustomer]), "c7");
+      }
+      if (!(c.absent >> kOptRevenue & 1)) {
+        EXPECT_EQ(r.event.values[kOptRevenue].f, 1.5);
+      }
+    }
+  }
+}
+
+TEST(DecoderOptional, DefaultsFillAbsentAndNullFields) {
+  Decoder d(optional_schema(), 4096, /*carried_strings=*/(1u << kOptCustomer) | (1u << kOptRegion));
+  for (const char* line : {R"({"product_id":1,"ts":5,"quantity":2,"customer_id":"c"})",
+                           R"({"product_id":1,"ts":5,"quantity":2,"customer_id":"c","discount":null,"region":null,"units":null})"}) {
+    Decoded r = decode(d, line);
+    ASSERT_EQ(r.status, DecodeStatus::ok) << line << ": " << r.detail;
+    EXPECT_EQ(r.event.absent, 1u << kOptRevenue) << line;  // the one optional field without a default
+    EXPECT_EQ(r.event.values[kOptDiscount].f, 0.25);
+    EXPECT_EQ(r.event.values[kOptUnits].i, -1);
+    EXPECT_EQ(text_of(r.event.text, r.event.values[kOptRegion]), "anonymous");
+    EXPECT_EQ(text_of(r.event.text, r.event.values[kOptCustomer]), "c");
+  }
+  Decoded given = decode(d, R"({"product_id":1,"ts":5,"quantity":2,"discount":0.5,"region":"eu","units":4,"revenue":2})");
+  ASSERT_EQ(given.status, DecodeStatus::ok) << given.detail;
+  EXPECT_EQ(given.event.absent, 1u << kOptCustomer);
+  EXPECT_EQ(given.event.values[kOptDiscount].f, 0.5);
+  EXPECT_EQ(given.event.values[kOptUnits].i, 4);
+  EXPECT_EQ(text_of(given.event.text, given.event.values[kOptRegion]), "eu");
+  EXPECT_EQ(given.event.values[kOptRevenue].f, 2.0);
+  // A string default no aggregate reads is not carried.
+  Decoder plain(optional_schema(), 4096);
+  Decoded p = decode(plain, R"({"product_id":1,"ts":5,"quantity":2})");
+  ASSERT_EQ(p.status, DecodeStatus::ok) << p.detail;
+  EXPECT_TRUE(p.event.text.empty());
+}
+
 // Kafka record metadata as schema fields.
 SchemaConfig kafka_schema() {
   SchemaConfig s;
@@ -450,6 +526,100 @@ TEST(DecoderKafkaMeta, TimestampOutsideInt64NanosecondsIsASchemaError) {
   Decoder d(kafka_schema(), 4096);
   RecordMeta meta{INT64_MAX / 1000, "k", false};
   EXPECT_EQ(decode(d, R"({"quantity":3,"region":"eu"})", &meta).status, DecodeStatus::schema_error);
+}
+
+// Record headers as a key part and as value fields ("@kafka.header.<name>").
+SchemaConfig header_schema() {
+  SchemaConfig s;
+  s.key = {"product_id", "@kafka.header.source"};
+  s.time_field = std::string(kKafkaTimestampField);
+  s.fields = {{"@kafka.header.region", FieldType::string},
+              {"@kafka.header.tier", FieldType::string, FieldPresence::defaulted, 0, 0, "basic"},
+              {"@kafka.header.version", FieldType::string, FieldPresence::optional},
+              {"quantity", FieldType::int64}};
+  return s;
+}
+constexpr uint32_t kHdrRegion = 0, kHdrTier = 1, kHdrVersion = 2, kHdrQuantity = 3;
+
+// A record's metadata with the headers `given` (nullopt: a null value), laid
+// out in the schema's header order as the Kafka source lays them out.
+struct Headers {
+  std::vector<std::pair<std::string, std::optional<std::string>>> given;
+};
+RecordMeta meta_with(const SchemaConfig& schema, const Headers& h) {
+  RecordMeta m{1'711'620'000'250, "k", false};
+  const std::vector<std::string> names = schema.header_names();
+  for (size_t i = 0; i < names.size(); ++i) {
+    for (const auto& [name, value] : h.given) {
+      if (name != names[i]) continue;
+      m.headers_found |= 1u << i;
+      if (value) {
+        m.headers_null &= ~(1u << i);
+        m.headers[i] = *value;
+      } else {
+        m.headers_null |= 1u << i;
+        m.headers[i] = {};
+      }
+    }
+  }
+  return m;
+}
+
+TEST(DecoderKafkaHeaders, HeadersAreKeyPartsAndStringFields) {
+  const SchemaConfig schema = header_schema();
+  Decoder d(schema, 4096, (1u << kHdrRegion) | (1u << kHdrTier) | (1u << kHdrVersion));
+  const std::string line = R"({"product_id":17,"quantity":3,"@kafka.header.source":"json is ignored"})";
+  RecordMeta all = meta_with(schema, {{{"source", "pos-system"}, {"region", "eu"}, {"tier", "gold"}, {"version", "1.0"}}});
+  Decoded r = decode(d, line, &all);
+  ASSERT_EQ(r.status, DecodeStatus::ok) << r.detail;
+  EXPECT_EQ(r.key, key_int(17) + key_str("pos-system"));
+  EXPECT_EQ(r.event.absent, 0u);
+  EXPECT_EQ(text_of(r.event.text, r.event.values[kHdrRegion]), "eu");
+  EXPECT_EQ(text_of(r.event.text, r.event.values[kHdrTier]), "gold");
+  EXPECT_EQ(text_of(r.event.text, r.event.values[kHdrVersion]), "1.0");
+  EXPECT_EQ(r.event.values[kHdrQuantity].i, 3);
+
+  // Optional headers missing or null: absent, or the default.
+  for (const Headers& h : {Headers{{{"source", ""}, {"region", "us"}}},
+                           Headers{{{"source", ""}, {"region", "us"}, {"tier", std::nullopt}, {"version", std::nullopt}}}}) {
+    RecordMeta m = meta_with(schema, h);
+    Decoded o = decode(d, line, &m);
+    ASSERT_EQ(o.status, DecodeStatus::ok) << o.detail;
+    EXPECT_EQ(o.key, key_int(17) + key_str(""));  // an empty header is a value
+    EXPECT_EQ(o.event.absent, 1u << kHdrVersion);
+    EXPECT_EQ(text_of(o.event.text, o.event.values[kHdrTier]), "basic");
+    EXPECT_EQ(text_of(o.event.text, o.event.values[kHdrRegion]), "us");
+  }
+}
+
+TEST(DecoderKafkaHeaders, MissingNullOrNonUtf8HeadersThatAreRequiredAreSchemaErrors) {
+  const SchemaConfig schema = header_schema();
+  Decoder d(schema, 4096);
+  const std::string line = R"({"product_id":17,"quantity":3})";
+  struct Case {
+    Headers headers;
+    std::string detail;
+  };
+  const Case cases[] = {
+      {{{{"region", "eu"}}}, "the record has no header \"source\" (the schema key uses @kafka.header.source)"},
+      {{{{"region", "eu"}, {"source", std::nullopt}}}, "the record's header \"source\" is null"},
+      {{{{"region", "eu"}, {"source", "bad \xff"}}}, "header \"source\" is not valid UTF-8"},
+      {{{{"source", "s"}}}, "the record has no header \"region\" (the schema's field @kafka.header.region)"},
+      {{{{"source", "s"}, {"region", "e\xc3"}}}, "header \"region\" is not valid UTF-8"},
+      {{{{"source", "s"}, {"region", "e"}, {"version", "\xc0\x80"}}}, "header \"version\" is not valid UTF-8"},
+      {{{{"source", std::string(kKeyBytesMax, 's')}, {"region", "e"}}}, "header \"source\" longer than"},
+  };
+  for (const Case& c : cases) {
+    RecordMeta m = meta_with(schema, c.headers);
+    Decoded r = decode(d, line, &m);
+    EXPECT_EQ(r.status, DecodeStatus::schema_error) << c.detail;
+    EXPECT_NE(r.detail.find(c.detail), std::string::npos) << r.detail;
+  }
+  // No metadata at all (not a Kafka record).
+  EXPECT_EQ(decode(d, line, nullptr).status, DecodeStatus::schema_error);
+  // Invalid JSON is a parse error whatever the headers.
+  RecordMeta none = meta_with(schema, {});
+  EXPECT_EQ(decode(d, R"({"product_id":17,)", &none).status, DecodeStatus::parse_error);
 }
 
 }  // namespace

@@ -121,6 +121,7 @@ int cmd_check(const std::string& path) {
               describe_sources(*cfg, nullptr).c_str(), cfg->aggregates.size(),
               cfg->aggregates.size() == 1 ? "" : "s", cfg->sinks.size(), cfg->sinks.size() == 1 ? "" : "s",
               describe_sinks(*cfg).c_str(), shards, shards == 1 ? "" : "s", fixed->describe().c_str());
+  std::printf("  schema: %s\n", describe_schema(cfg->schema).c_str());
   return 0;
 }
 
