@@ -40,6 +40,7 @@
 // .pgpass); a list of several hosts must be numeric or socket directories.
 #include <arpa/inet.h>
 #include <poll.h>
+#include <sys/socket.h>
 
 #include <libpq-fe.h>
 
@@ -82,6 +83,7 @@ constexpr size_t kConstantColumnsMax = 16;
 // A server that names a COPY line in an error: that many bytes of it are logged.
 constexpr size_t kLoggedRowBytesMax = 300;
 constexpr std::string_view kStageTable = "sluice_stage";
+constexpr uint32_t kPollEvents[2] = {POLLIN, POLLOUT};
 
 enum class Mode : uint8_t { append, upsert, replace };
 
@@ -406,7 +408,8 @@ class PostgresSink final : public Sink {
         o_(options_of(cfg)),
         metrics_(metrics),
         sql_(build_statements(o_, host.config())),
-        poll_done_(Completion::to<&PostgresSink::on_poll>(this)) {
+        poll_done_{Completion::to<&PostgresSink::on_read_ready>(this),
+                   Completion::to<&PostgresSink::on_write_ready>(this)} {
     const PipelineConfig& p = host.config();
     for (const auto& [name, value] : o_.columns) {
       constants_.push_back('\t');
@@ -506,9 +509,10 @@ class PostgresSink final : public Sink {
   void pump();
   void query_done();
   void want(uint32_t mask);
-  void arm(uint32_t mask);
-  void unwatch();
-  void on_poll(const io_uring_cqe& cqe);
+  void arm(int k);
+  void on_poll(int k, const io_uring_cqe& cqe);
+  void on_read_ready(const io_uring_cqe& cqe) { on_poll(0, cqe); }
+  void on_write_ready(const io_uring_cqe& cqe) { on_poll(1, cqe); }
   void close_connection();
   void drop(const std::string& why);
   void fail(const std::string& why);
@@ -520,7 +524,7 @@ class PostgresSink final : public Sink {
   const PostgresSinkOptions& o_;
   SinkMetrics& metrics_;
   const Statements sql_;
-  Completion poll_done_;
+  Completion poll_done_[2];  // reading, writing
   Resolver resolver_;
   std::string hostaddr_;
 
@@ -534,11 +538,13 @@ class PostgresSink final : public Sink {
   bool setup_once_ = false;
 
   // The one-shot poll on the connection's socket.
-  bool polling_ = false;
-  bool poll_cancelled_ = false;  // a poll_remove was sent for it: its events are stale
-  int poll_fd_ = -1;
-  uint32_t poll_mask_ = 0;
-  uint32_t want_mask_ = 0;
+  struct Poll {
+    bool armed = false;
+    uint64_t generation = 0;  // of the connection it watches
+  };
+  Poll polls_[2];            // reading, writing
+  uint64_t generation_ = 0;  // of the current connection
+  uint32_t want_mask_ = 0;   // POLLIN / POLLOUT the query in progress waits for
 
   // The query in progress.
   std::string error_;         // the first error result's text (empty: none)
@@ -647,7 +653,10 @@ bool PostgresSink::flush(int64_t now, bool stuck, bool final) {
   final_seen_ |= final;
   if (now >= reply_deadline_) {
     // A host gone silent, a server stopped (SIGSTOP) or far too slow: start over.
-    drop(fmt::format("no answer within {} ms", o_.timeout_ns / kNsPerMs));
+    drop(fmt::format("no answer within {} ms ({}{})", o_.timeout_ns / kNsPerMs, state_name(),
+                     state_ == State::busy ? fmt::format(", {} of {} COPY bytes given to libpq",
+                                                         copy_at_, flight_->size())
+                                           : ""));
     return true;
   }
   if (state_ == State::resolving) {
@@ -711,6 +720,7 @@ void PostgresSink::connect() {
   const char* values[] = {o_.dsn.c_str(), "sluice", "UTF8", hostaddr_.c_str(), nullptr};
   if (hostaddr_.empty()) keywords[3] = values[3] = nullptr;
   conn_ = PQconnectStartParams(keywords, values, /*expand_dbname=*/1);
+  ++generation_;
   if (conn_ == nullptr) {
     state_ = State::backoff;
     connect_failed("out of memory");
@@ -844,6 +854,13 @@ void PostgresSink::drive() {
 void PostgresSink::pump() {
   for (;;) {
     if (phase_ == Phase::copy) {
+      // Read what the server sent (an error, a notice), so that a readable
+      // socket is not reported again and again while the copy waits to write.
+      if (PQconsumeInput(conn_) == 0) {
+        const std::string why = one_line(PQerrorMessage(conn_));
+        drop(why.empty() ? "connection lost during COPY" : why);
+        return;
+      }
       bool gone = false;  // libpq left COPY mode: an error arrived; collect it
       while (copy_at_ < flight_->size()) {
         const size_t n = std::min(kCopyChunkBytes, flight_->size() - copy_at_);
@@ -1022,72 +1039,59 @@ void PostgresSink::on_notice(void* arg, const PGresult* r) {
 }
 
 // ---------------------------------------------------------------------------
-// The poll on the socket
+// The polls on the socket
+//
+// Two one-shot polls, one for reading and one for writing, each armed at most
+// once: wanting more (POLLOUT beside POLLIN) arms the other, never cancels,
+// so no wake-up can be lost between a cancellation and a new poll. A poll of
+// an earlier connection (its generation) completes when that socket is shut
+// down and is then only re-armed for the current one.
 
 void PostgresSink::want(uint32_t mask) {
   want_mask_ = mask;
-  if (!polling_) {
-    arm(mask);
-    return;
-  }
-  if ((poll_fd_ != PQsocket(conn_) || (poll_mask_ & mask) != mask) && !poll_cancelled_) {
-    // Another socket (libpq moved to another address) or more events: the
-    // pending poll is cancelled and its completion re-arms.
-    io_uring_sqe* sqe = host_.reactor().sqe();
-    io_uring_prep_poll_remove(sqe, poll_done_.user_data());
-    io_uring_sqe_set_data64(sqe, kNoCompletion);
-    poll_cancelled_ = true;
+  for (int k = 0; k < 2; ++k) {
+    if ((mask & kPollEvents[k]) != 0 && !polls_[k].armed) arm(k);
   }
 }
 
-void PostgresSink::arm(uint32_t mask) {
+void PostgresSink::arm(int k) {
   const int fd = PQsocket(conn_);
   if (fd < 0) {
     drop("libpq has no socket");
     return;
   }
   io_uring_sqe* sqe = host_.reactor().sqe();
-  io_uring_prep_poll_add(sqe, fd, mask);
-  io_uring_sqe_set_data64(sqe, poll_done_.user_data());
-  polling_ = true;
-  poll_cancelled_ = false;
-  poll_fd_ = fd;
-  poll_mask_ = mask;
+  io_uring_prep_poll_add(sqe, fd, kPollEvents[k]);
+  io_uring_sqe_set_data64(sqe, poll_done_[k].user_data());
+  polls_[k].armed = true;
+  polls_[k].generation = generation_;
 }
 
-void PostgresSink::unwatch() {
-  want_mask_ = 0;
-  if (polling_ && !poll_cancelled_) {
-    io_uring_sqe* sqe = host_.reactor().sqe();
-    io_uring_prep_poll_remove(sqe, poll_done_.user_data());
-    io_uring_sqe_set_data64(sqe, kNoCompletion);
-    poll_cancelled_ = true;
-  }
-}
-
-void PostgresSink::on_poll(const io_uring_cqe& cqe) {
-  polling_ = false;
-  const bool stale = poll_cancelled_;
-  poll_cancelled_ = false;
+void PostgresSink::on_poll(int k, const io_uring_cqe& cqe) {
+  polls_[k].armed = false;
   if (conn_ == nullptr || failed_) return;
-  if (stale || cqe.res <= 0) {
-    // Cancelled (to watch another socket or more events) or refused: watch again.
-    if (state_ == State::connecting || stale) {
-      if (want_mask_ != 0) arm(want_mask_);
-      return;
-    }
+  const bool current = polls_[k].generation == generation_;
+  if (!current || cqe.res <= 0) {
+    // Of a connection gone since, or refused: watch the current one if it wants this.
+    if ((want_mask_ & kPollEvents[k]) != 0) arm(k);
+    return;
+  }
+  if (state_ == State::connecting && (want_mask_ & kPollEvents[k]) == 0) {
+    return;  // libpq waits for the other direction (this poll was armed before it changed its mind)
   }
   drive();
-  if (!polling_ && conn_ != nullptr && want_mask_ != 0 && !failed_) arm(want_mask_);
 }
 
 // ---------------------------------------------------------------------------
 // Failures
 
 void PostgresSink::close_connection() {
-  unwatch();
+  want_mask_ = 0;
   if (conn_ != nullptr) {
-    // The fd closes now; the kernel's reference held by a pending poll goes with its cancellation.
+    // Pending polls complete once the socket is shut down (their kernel
+    // reference would keep it open past PQfinish's close otherwise).
+    const int fd = PQsocket(conn_);
+    if (fd >= 0 && (polls_[0].armed || polls_[1].armed)) ::shutdown(fd, SHUT_RDWR);
     PQfinish(conn_);
     conn_ = nullptr;
   }
