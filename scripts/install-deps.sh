@@ -11,6 +11,7 @@ packages=(
   zlib1g-dev libsnappy-dev liblz4-dev libzstd-dev
   librdkafka-dev kcat
   redis-server redis-tools
+  libpq-dev postgresql
   prometheus
   netcat-openbsd python3 curl
 )

@@ -8,6 +8,7 @@ extern const SinkKind kFileSinkKind;
 extern const SinkKind kStdoutSinkKind;
 extern const SinkKind kRedisSinkKind;
 extern const SinkKind kKafkaSinkKind;
+extern const SinkKind kPostgresSinkKind;
 
 namespace {
 KindRegistry<SinkKind, SinkType>& registry() {
@@ -17,6 +18,7 @@ KindRegistry<SinkKind, SinkType>& registry() {
           &kStdoutSinkKind,
           &kRedisSinkKind,
           &kKafkaSinkKind,
+          &kPostgresSinkKind,
       },
       [](const SinkKind& k) { return k.type(); });
   return r;
