@@ -231,7 +231,7 @@ class KafkaSink final : public Sink, private kafka::ClientUser {
   uint32_t next_request(Conn& c, kafka::Writer& w, int32_t correlation, int64_t& wait_ns) override;
   bool on_response(Conn& c, uint32_t tag, kafka::ResponseBuffer& b, kafka::Reader& r) override;
   void on_drop(Conn& c) override;
-  void on_incompatible(Conn& c, const std::string& why) override { fail(why); }
+  void on_incompatible(Conn&, const std::string& why) override { fail(why); }
   bool wants(const Conn& c) override;
   bool quiet() const override { return failed_ || closed_; }
 

@@ -224,7 +224,9 @@ TEST(KafkaProduce, EveryCodecReadsBackThroughTheBatchReader) {
       build(builder, 5000, records);
       std::vector<uint8_t> out;
       ASSERT_TRUE(builder.finish(codec, compressor, 77, 0, 10, out));
-      if (codec != Codec::none) EXPECT_LT(out.size(), builder.bytes() / 2);
+      if (codec != Codec::none) {
+        EXPECT_LT(out.size(), builder.bytes() / 2);
+      }
       BatchIterator it(out);
       Batch batch;
       ASSERT_EQ(it.next(batch), BatchStatus::ok) << it.detail();
@@ -246,7 +248,9 @@ TEST(KafkaProduce, EveryCodecReadsBackThroughTheBatchReader) {
         EXPECT_EQ(r.offset, int64_t(i));
         EXPECT_EQ(r.timestamp_ms, 5000 + want.timestamp_delta);
         EXPECT_EQ(r.key_null, !want.key.has_value());
-        if (want.key) EXPECT_EQ(r.key, *want.key);
+        if (want.key) {
+          EXPECT_EQ(r.key, *want.key);
+        }
         EXPECT_EQ(r.value, *want.value);
         EXPECT_EQ(r.header_count, want.headers.size());
         HeaderIterator hi = r.headers();
