@@ -156,7 +156,6 @@ TEST(KafkaProduce, ProducerNegotiationNeedsProduceNotFetch) {
   EXPECT_EQ(m.broker_max, 2);
 }
 
-std::span<const uint8_t> span_of(const std::string& s) { return {reinterpret_cast<const uint8_t*>(s.data()), s.size()}; }
 
 // Records with and without keys and headers, of assorted sizes.
 std::vector<test::TestRecord> some_records(std::mt19937_64& rng, int n) {
