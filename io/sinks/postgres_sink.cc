@@ -323,9 +323,14 @@ struct Statements {
   std::string table;     // quoted, qualified
   std::string columns;   // "window_start","window_end",<keys>,<aggregates>,<constants>
   std::string setup;     // after each connect
+  // A flush is two queries: kTxBegin (whose answer, the transaction id, is
+  // flushed by the server at ReadyForQuery, before anything can block), then
+  // one of these, inside that transaction.
   std::string tx;        // one flush
   std::string tx_first;  // the run's first flush (replace: with the DELETE)
 };
+
+constexpr const char* kTxBegin = "BEGIN; SELECT txid_current();";
 
 const char* aggregate_type(const AggregateConfig& a, const SchemaConfig& schema) {
   // count and approx_count_distinct count; avg divides; sum, min and max keep the field's type.
@@ -380,12 +385,11 @@ Statements build_statements(const PostgresSinkOptions& o, const PipelineConfig& 
         "DATA;",
         kStageTable, s.columns, s.table);
     s.setup += upsert + ";";
-    s.tx =
-        fmt::format("BEGIN; COPY {} ({}) FROM STDIN; {}; COMMIT", kStageTable, s.columns, upsert);
+    s.tx = fmt::format("COPY {} ({}) FROM STDIN; {}; COMMIT", kStageTable, s.columns, upsert);
     s.tx_first = s.tx;
   } else {
     s.setup += fmt::format("SELECT {} FROM {} LIMIT 0;", s.columns, s.table);
-    s.tx = fmt::format("BEGIN; COPY {} ({}) FROM STDIN; COMMIT", s.table, s.columns);
+    s.tx = fmt::format("COPY {} ({}) FROM STDIN; COMMIT", s.table, s.columns);
     s.tx_first = s.tx;
     if (o.mode == Mode::replace) {
       std::string where;
@@ -393,8 +397,8 @@ Statements build_statements(const PostgresSinkOptions& o, const PipelineConfig& 
         where += fmt::format("{}{} = {}", where.empty() ? "" : " AND ", quote_ident(name),
                              quote_literal(value));
       }
-      s.tx_first = fmt::format("BEGIN; DELETE FROM {} WHERE {}; COPY {} ({}) FROM STDIN; COMMIT",
-                               s.table, where, s.table, s.columns);
+      s.tx_first = fmt::format("DELETE FROM {} WHERE {}; COPY {} ({}) FROM STDIN; COMMIT", s.table, where,
+                               s.table, s.columns);
     }
   }
   return s;
@@ -508,6 +512,7 @@ class PostgresSink final : public Sink {
   void drive();
   void pump();
   void query_done();
+  void flight_committed();
   void want(uint32_t mask);
   void arm(int k);
   void on_poll(int k, const io_uring_cqe& cqe);
@@ -566,6 +571,10 @@ class PostgresSink final : public Sink {
   std::unique_ptr<ByteBuffer> fill_;    // COPY lines being encoded
   std::unique_ptr<ByteBuffer> flight_;  // the flush being written, until committed
   bool flight_pending_ = false;         // flight_ holds a transaction to (re)send
+  std::string tx_xid_;                  // the flush transaction's id, once the server said it
+  bool tx_begun_ = false;               // kTxBegin answered: the rows' query is next
+  std::string stale_xid_;               // a flush transaction left without an answer
+  std::string stale_status_;            // txid_status() of it, asked at the next set-up
   uint32_t fill_rows_ = 0, flight_rows_ = 0;
   int64_t dirty_since_ = kTimeMax;
   bool final_seen_ = false;
@@ -762,6 +771,12 @@ void PostgresSink::on_connected() {
   if (connected_once_) log_info("sink {}: reconnected to PostgreSQL", cfg_.name);
   connected_once_ = true;
   state_ = State::setup;
+  stale_status_.clear();
+  if (!stale_xid_.empty()) {
+    // The last flush's transaction got no answer: did it commit after all?
+    start_query(fmt::format("SELECT txid_status({});", stale_xid_) + sql_.setup);
+    return;
+  }
   start_query(sql_.setup);
 }
 
@@ -780,10 +795,28 @@ bool connect_error_heals(const std::string& why) {
                                                 "terminating connection",
                                                 "not accepting connections",
                                                 "remaining connection slots"};
+  // What the client says when the server is not there (yet) or the network
+  // dropped it. Anything else it says (no password supplied, a certificate or
+  // host name that does not verify, channel binding) will not heal either.
+  static constexpr std::string_view kNetwork[] = {"Connection refused",
+                                                  "could not connect",
+                                                  "timeout expired",
+                                                  "No route to host",
+                                                  "Network is unreachable",
+                                                  "server closed the connection unexpectedly",
+                                                  "Connection reset",
+                                                  "could not send",
+                                                  "could not receive",
+                                                  "No such file or directory",
+                                                  "EOF detected"};
   for (std::string_view h : kHeals) {
     if (why.find(h) != std::string::npos) return true;
   }
-  return why.find("FATAL") == std::string::npos;
+  if (why.find("FATAL") != std::string::npos) return false;
+  for (std::string_view h : kNetwork) {
+    if (why.find(h) != std::string::npos) return true;
+  }
+  return false;
 }
 
 void PostgresSink::connect_failed(std::string why) {
@@ -818,8 +851,10 @@ void PostgresSink::start_tx() {
   state_ = State::busy;
   tx_deletes_ = o_.mode == Mode::replace && !deleted_;
   tx_started_ns_ = host_.reactor().now();
+  tx_xid_.clear();
+  tx_begun_ = false;
   metrics_.writes.add();
-  start_query(tx_deletes_ ? sql_.tx_first : sql_.tx);
+  start_query(kTxBegin);
 }
 
 void PostgresSink::drive() {
@@ -938,6 +973,14 @@ void PostgresSink::pump() {
         }
       } else {
         last_command_ = PQcmdStatus(r);
+        if (st == PGRES_TUPLES_OK && PQntuples(r) == 1 && PQnfields(r) == 1 && !PQgetisnull(r, 0, 0)) {
+          const char* v = PQgetvalue(r, 0, 0);
+          if (state_ == State::busy && tx_xid_.empty()) {
+            tx_xid_ = v;  // the flush's transaction: txid_current()
+          } else if (state_ == State::setup && !stale_xid_.empty()) {
+            stale_status_ = v;  // txid_status() of the last one left unanswered
+          }
+        }
       }
       PQclear(r);
     }
@@ -961,6 +1004,19 @@ void PostgresSink::query_done() {
     return;
   }
   if (state_ == State::setup) {
+    if (!stale_xid_.empty()) {
+      if (stale_status_ == "in progress") {
+        // Still running on the server (waiting for a lock, say): ask again later
+        // rather than send the rows a second time.
+        drop(fmt::format("the last flush's transaction {} is still in progress on the server", stale_xid_));
+        return;
+      }
+      const bool committed = stale_status_ == "committed";
+      log_info("sink {}: PostgreSQL: the unanswered flush (transaction {}) {}", cfg_.name, stale_xid_,
+               committed ? "committed: not sent again" : "did not commit: sending it again");
+      stale_xid_.clear();
+      if (committed && flight_pending_) flight_committed();
+    }
     state_ = State::ready;
     setup_once_ = true;
     backoff_ns_ = kBackoffMinNs;
@@ -973,6 +1029,16 @@ void PostgresSink::query_done() {
     want(POLLIN);
     return;
   }
+  if (!tx_begun_) {
+    // BEGIN and the transaction id are in: now the rows.
+    if (tx_xid_.empty()) {
+      drop("no transaction id from the server");
+      return;
+    }
+    tx_begun_ = true;
+    start_query(tx_deletes_ ? sql_.tx_first : sql_.tx);
+    return;
+  }
   // A flush: committed?
   if (last_command_ != "COMMIT") {
     fail(fmt::format("the transaction for table {} ended with {} instead of COMMIT", sql_.table,
@@ -981,6 +1047,14 @@ void PostgresSink::query_done() {
   }
   state_ = State::ready;
   backoff_ns_ = kBackoffMinNs;
+  flight_committed();
+  want(POLLIN);
+}
+
+// The flush in flight is in the table (its COMMIT was answered, or a later
+// connection found its transaction committed).
+void PostgresSink::flight_committed() {
+  tx_xid_.clear();
   if (tx_deletes_) deleted_ = true;
   metrics_.write_latency.record_interval_ns(tx_started_ns_, host_.reactor().now());
   acknowledged_ += flight_->size();
@@ -996,7 +1070,6 @@ void PostgresSink::query_done() {
     ++done;
   }
   windows_.erase(windows_.begin(), windows_.begin() + long(done));
-  want(POLLIN);
 }
 
 // "PostgreSQL refused ... for table t: <message> (SQLSTATE x); detail; the row".
@@ -1099,6 +1172,16 @@ void PostgresSink::close_connection() {
 }
 
 void PostgresSink::drop(const std::string& why) {
+  if (state_ == State::busy && flight_pending_) {
+    if (last_command_ == "COMMIT") {
+      // COMMIT's completion came before the connection ended (a fast shutdown
+      // sends it, then FATAL): the rows are in the table.
+      flight_committed();
+    } else if (!tx_xid_.empty()) {
+      // Whether it commits is now the server's business: the next connection asks.
+      stale_xid_ = tx_xid_;
+    }
+  }
   close_connection();
   log_warn("sink {}: PostgreSQL: {}; reconnecting in {} ms ({} rows wait)", cfg_.name, why,
            backoff_ns_ / kNsPerMs, flight_rows_ + fill_rows_);

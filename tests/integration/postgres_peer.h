@@ -38,6 +38,9 @@ class PostgresServer {
   // a failed statement fails the test.
   std::string query(const std::string& sql);
   CommandResult psql(const std::string& sql);
+  // psql running `sql` in the background, as the superuser (a session that
+  // holds a lock, say); its output goes to files in the test's directory.
+  bool psql_in_background(const std::string& sql, Process& process);
 
  private:
   const TempDir& dir_;

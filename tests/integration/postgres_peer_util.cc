@@ -196,6 +196,12 @@ CommandResult PostgresServer::psql(const std::string& sql) {
       dir_);
 }
 
+bool PostgresServer::psql_in_background(const std::string& sql, Process& process) {
+  return process.start({postgres_bin_dir() + "/psql", "-X", "-q", "-h", base_, "-p", std::to_string(port_), "-U",
+                        "postgres", "-d", "postgres", "-v", "ON_ERROR_STOP=1", "-At", "-c", sql},
+                       dir_.file("psql-background.out"), dir_.file("psql-background.err"));
+}
+
 std::string PostgresServer::query(const std::string& sql) {
   const CommandResult r = psql(sql);
   EXPECT_TRUE(r.status.exited && r.status.code == 0) << sql << "\n" << r.err;

@@ -9,6 +9,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <map>
 #include <random>
 #include <string>
@@ -366,6 +367,49 @@ TEST(PostgresSink, AServerDownAtStartIsWaitedForWithoutSpinning) {
   ASSERT_TRUE(pg.start());
   ASSERT_TRUE(run.exits_cleanly()) << run.stderr_text();
   expect_table(pg, "sales", expected);
+}
+
+// A flush held up on the server past `timeout` after all its rows were sent
+// (one row waits for another session's uncommitted row with the same key)
+// commits once that session rolls back, though the sink has given up on the
+// connection by then. The sink must not send it again meanwhile: the next
+// connection asks whether the flush's transaction committed, waits while it is
+// in progress, and sends the rows again only if it did not. (Sent again, they
+// would meet the committed ones' primary key and stop the run.)
+TEST(PostgresSink, AFlushThatTimesOutOnTheServerIsNotWrittenTwice) {
+  TempDir dir;
+  PostgresServer pg(dir);
+  ASSERT_TRUE(pg.start());
+  std::mt19937_64 rng(12);
+  Rows expected;
+  write_file(dir.file("events.ndjson"), make_events(rng, 800, 1, 10, expected));
+  pg.query(
+      "CREATE TABLE held (window_start timestamptz NOT NULL, window_end timestamptz NOT NULL, product_id text "
+      "NOT NULL, store text NOT NULL, total_quantity bigint, total_revenue float8, events bigint, mean_revenue "
+      "float8, PRIMARY KEY (window_start, product_id, store))");
+  const auto& [key, row] = *std::find_if(expected.begin(), expected.end(),
+                                         [](const auto& e) { return std::get<2>(e.first) == "north"; });
+  Process other;
+  ASSERT_TRUE(pg.psql_in_background(
+      fmt::format("BEGIN; INSERT INTO held VALUES (to_timestamp({}), to_timestamp({}), '{}', 'north', 0, 0, 0, 0); "
+                  "SELECT pg_sleep(4); ROLLBACK;",
+                  std::get<0>(key), std::get<0>(key) + kWindowS, std::get<1>(key)),
+      other));
+  const Clock::time_point inserted = Clock::now() + 10s;
+  while (pg.query("SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'PgSleep'") != "1\n") {
+    ASSERT_LT(Clock::now(), inserted) << "the other session did not start";
+    std::this_thread::sleep_for(kPollInterval);
+  }
+  write_file(dir.file("p.toml"), config(dir, file_source(dir), sink_keys(pg, "held", "timeout = \"1s\"")));
+  SluiceRun run(dir, dir.file("p.toml"));
+  ASSERT_TRUE(run.start());
+  ASSERT_TRUE(run.exits_cleanly()) << run.stderr_text();
+  const std::string err = run.stderr_text();
+  EXPECT_NE(err.find("no answer within 1000 ms (writing"), std::string::npos) << err;  // it did time out
+  EXPECT_NE(err.find("committed: not sent again"), std::string::npos) << err;
+  const std::optional<ExitStatus> done = other.wait_exit(10s);
+  ASSERT_TRUE(done.has_value() && done->exited && done->code == 0);
+  expect_table(pg, "held", expected);
 }
 
 // Errors that waiting will not mend stop the run with exit 1, naming the
