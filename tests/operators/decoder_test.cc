@@ -569,7 +569,9 @@ TEST(DecoderKafkaHeaders, HeadersAreKeyPartsAndStringFields) {
   const SchemaConfig schema = header_schema();
   Decoder d(schema, 4096, (1u << kHdrRegion) | (1u << kHdrTier) | (1u << kHdrVersion));
   const std::string line = R"({"product_id":17,"quantity":3,"@kafka.header.source":"json is ignored"})";
-  RecordMeta all = meta_with(schema, {{{"source", "pos-system"}, {"region", "eu"}, {"tier", "gold"}, {"version", "1.0"}}});
+  // The headers outlive the metadata, whose values are views into them.
+  const Headers all_headers{{{"source", "pos-system"}, {"region", "eu"}, {"tier", "gold"}, {"version", "1.0"}}};
+  RecordMeta all = meta_with(schema, all_headers);
   Decoded r = decode(d, line, &all);
   ASSERT_EQ(r.status, DecodeStatus::ok) << r.detail;
   EXPECT_EQ(r.key, key_int(17) + key_str("pos-system"));
