@@ -708,18 +708,6 @@ int SchemaConfig::field_index(std::string_view name) const {
   return -1;
 }
 
-std::vector<std::string> SchemaConfig::header_names() const {
-  std::vector<std::string> out;
-  auto add = [&](std::string_view name) {
-    if (!name.starts_with(kKafkaHeaderPrefix)) return;
-    name.remove_prefix(kKafkaHeaderPrefix.size());
-    if (std::ranges::find(out, name) == out.end()) out.emplace_back(name);
-  };
-  for (const std::string& k : key) add(k);
-  for (const FieldConfig& f : fields) add(f.name);
-  return out;
-}
-
 namespace {
 
 ConfigResult parse_expanded(std::string_view text, std::string_view file_name, const ConfigKinds& kinds) {

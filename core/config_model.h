@@ -188,7 +188,18 @@ struct SchemaConfig {
   // The record headers the key and the fields use (the <name> of each
   // "@kafka.header.<name>"), key fields first, then fields, each once: the
   // order in which a Kafka source hands their values to the decoder.
-  std::vector<std::string> header_names() const;
+  // (Inline: the decoder, which the fuzz targets build without the config loader, uses it.)
+  std::vector<std::string> header_names() const {
+    std::vector<std::string> out;
+    auto add = [&](std::string_view name) {
+      if (!name.starts_with(kKafkaHeaderPrefix)) return;
+      name.remove_prefix(kKafkaHeaderPrefix.size());
+      if (std::ranges::find(out, name) == out.end()) out.emplace_back(name);
+    };
+    for (const std::string& k : key) add(k);
+    for (const FieldConfig& f : fields) add(f.name);
+    return out;
+  }
 };
 
 struct WindowKind {
