@@ -199,6 +199,10 @@ std::vector<std::string> warnings_and_errors(std::string_view stderr_text);
 
 // Resident set size of a running process (VmRSS), in bytes; 0 if unknown.
 uint64_t rss_bytes(pid_t pid);
+// CPU seconds (user + system) a process has used so far.
+double process_cpu_seconds(pid_t pid);
+// Epoch seconds as RFC 3339 in UTC, whole seconds: "2024-03-27T10:00:00Z".
+std::string rfc3339(int64_t epoch_s);
 
 // The small pipeline many tests use: one source "in", events {"k":..,"ts":..}
 // (ts in epoch seconds), a `count` aggregate "n" per key and window, a file

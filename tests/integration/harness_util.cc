@@ -86,6 +86,35 @@ SmallTmpfs::~SmallTmpfs() {
   if (mounted_) ::umount2(path_.c_str(), MNT_DETACH);
 }
 
+double process_cpu_seconds(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const size_t close = stat.rfind(')');
+  if (close == std::string::npos) return 0;
+  std::vector<std::string> fields;
+  std::string field;
+  for (size_t i = close + 2; i <= stat.size(); ++i) {
+    if (i == stat.size() || stat[i] == ' ') {
+      fields.push_back(field);
+      field.clear();
+    } else {
+      field += stat[i];
+    }
+  }
+  // utime and stime: fields 14 and 15 of stat, 12 and 13 after the name.
+  if (fields.size() < 13) return 0;
+  return double(std::stoull(fields[11]) + std::stoull(fields[12])) / double(::sysconf(_SC_CLK_TCK));
+}
+
+std::string rfc3339(int64_t epoch_s) {
+  std::time_t t = epoch_s;
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
 uint64_t rss_bytes(pid_t pid) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/status");
   std::string line;

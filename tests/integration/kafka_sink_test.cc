@@ -38,15 +38,6 @@ struct Expected {
 // (window start in epoch seconds, "product:store") -> the row.
 using Rows = std::map<std::pair<int64_t, std::string>, Expected>;
 
-std::string rfc3339(int64_t s) {
-  std::time_t t = s;
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
-
 // `events` events over `minutes` minutes, in time order, for random ones of
 // `products` products and two stores (one name not ASCII).
 std::string make_events(std::mt19937_64& rng, int events, int minutes, int products, Rows& rows,
@@ -370,24 +361,6 @@ TEST(KafkaSinkTest, RetriesLeaderMovesAndABrokerDownLoseAndDoubleNothing) {
   expect_topic(consume_with_kcat(peers, dir, mock.bootstrap()), rows, reference_partitions(peers, mock, dir, rows));
 }
 
-// CPU seconds (user + system) the process has used so far.
-double cpu_seconds(pid_t pid) {
-  const std::string stat = read_file(fmt::format("/proc/{}/stat", pid));
-  const size_t close = stat.rfind(')');
-  std::vector<std::string> fields;
-  std::string field;
-  for (size_t i = close + 2; i <= stat.size(); ++i) {
-    if (i == stat.size() || stat[i] == ' ') {
-      fields.push_back(field);
-      field.clear();
-    } else {
-      field += stat[i];
-    }
-  }
-  // After "pid (comm) ": state is field 0, utime field 11, stime field 12.
-  return double(std::stoll(fields.at(11)) + std::stoll(fields.at(12))) / double(sysconf(_SC_CLK_TCK));
-}
-
 // The bootstrap broker is down when the run starts and for a while after rows
 // are due: the sink waits without spinning (a loop polling the dead broker
 // would burn a core), and once the broker is back every row lands. Then a
@@ -418,9 +391,9 @@ TEST(KafkaSinkTest, BrokersThatAreAwayAreWaitedForWithoutSpinning) {
   ASSERT_TRUE(wait_for_log(run, "Connection refused"));
   auto cpu_over_2s = [&] {
     std::this_thread::sleep_for(500ms);
-    const double before = cpu_seconds(run.process().pid());
+    const double before = process_cpu_seconds(run.process().pid());
     std::this_thread::sleep_for(2s);
-    return cpu_seconds(run.process().pid()) - before;
+    return process_cpu_seconds(run.process().pid()) - before;
   };
   // A spinning shard uses ~2 s here; waiting costs a few ms of reconnection attempts.
   EXPECT_LT(cpu_over_2s(), 0.5) << "CPU seconds in 2 s while the bootstrap broker was away";

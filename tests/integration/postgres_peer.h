@@ -50,7 +50,4 @@ class PostgresServer {
   Process process_;
 };
 
-// CPU seconds (user + system) a process has used so far.
-double process_cpu_seconds(pid_t pid);
-
 }  // namespace sluice::integration

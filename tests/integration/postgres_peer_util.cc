@@ -208,24 +208,5 @@ std::string PostgresServer::query(const std::string& sql) {
   return r.out;
 }
 
-double process_cpu_seconds(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  const size_t close = stat.rfind(')');
-  if (close == std::string::npos) return 0;
-  std::vector<std::string> fields;
-  std::string field;
-  for (size_t i = close + 2; i <= stat.size(); ++i) {
-    if (i == stat.size() || stat[i] == ' ') {
-      fields.push_back(field);
-      field.clear();
-    } else {
-      field += stat[i];
-    }
-  }
-  // utime and stime: fields 14 and 15 of stat, 12 and 13 after the name.
-  if (fields.size() < 13) return 0;
-  return double(std::stoull(fields[11]) + std::stoull(fields[12])) / double(::sysconf(_SC_CLK_TCK));
-}
 
 }  // namespace sluice::integration

@@ -103,15 +103,6 @@ buffer_bytes = 65536
                      toml_string(dir.file("events.ndjson")), toml_string(address), extra);
 }
 
-std::string rfc3339(int64_t s) {
-  std::time_t t = s;
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
-
 // Every expected hash, read back with redis-cli (db `db`), and the distinct
 // counts Redis itself gives for each key's customers.
 void expect_hashes(RedisServer& redis, const std::map<std::string, Expected>& expected, int db = 0,
