@@ -389,4 +389,21 @@ bool Client::operations_pending() const {
   return false;
 }
 
+// ---------------------------------------------------------------------------
+// Bootstrap
+
+void BootstrapBrokers::learn(const MetadataResponse& metadata) {
+  known_.clear();
+  for (const MetadataBroker& b : metadata.brokers) {
+    if (b.port > 0 && b.port <= 65535) known_.push_back({std::string(b.host), uint16_t(b.port)});
+  }
+}
+
+void BootstrapBrokers::pick(Connection& c) {
+  const size_t pick = next_++ % (configured_.size() + known_.size());
+  const Broker& b = pick < configured_.size() ? configured_[pick] : known_[pick - configured_.size()];
+  c.host = b.host;
+  c.port = b.port;
+}
+
 }  // namespace sluice::kafka

@@ -108,6 +108,31 @@ class ClientUser {
   virtual bool quiet() const = 0;
 };
 
+// Where a bootstrap connection goes: the configured brokers in turn, then any
+// broker the last Metadata named (kept as owned strings: a decoded response's
+// are views into a buffer the next response overwrites).
+class BootstrapBrokers {
+ public:
+  struct Broker {
+    std::string host;
+    uint16_t port = 0;
+  };
+  // From the configured list: anything with a host and a port each.
+  template <class Brokers>
+  explicit BootstrapBrokers(const Brokers& configured) {
+    for (const auto& b : configured) configured_.push_back({b.host, b.port});
+  }
+  // Remembers the brokers of a Metadata response.
+  void learn(const MetadataResponse& metadata);
+  // Points c at the next candidate.
+  void pick(Connection& c);
+
+ private:
+  std::vector<Broker> configured_;
+  std::vector<Broker> known_;
+  size_t next_ = 0;
+};
+
 struct ClientOptions {
   std::string log_name;          // "source sales", for log lines
   std::string client_id = "sluice";

@@ -148,7 +148,8 @@ class KafkaSink final : public Sink, private kafka::ClientUser {
                 kafka::ClientOptions{.log_name = "sink " + cfg.name,
                                      .client_id = o_.client_id,
                                      .response_bytes_max = kResponseBytesMax,
-                                     .apis = kafka::kProducerVersions}) {
+                                     .apis = kafka::kProducerVersions}),
+        bootstrap_(o_.brokers) {
     value_ = std::make_unique<char[]>(encoder_.row_bytes_max());
     key_text_ = std::make_unique<char[]>(o_.keyed ? template_bytes_max(o_.key) : 1);
     key_json_ = std::make_unique<char[]>(json_escaped_bytes_max(kKeyBytesMax) + 2 * kValueFieldsMax + 2);
@@ -156,7 +157,7 @@ class KafkaSink final : public Sink, private kafka::ClientUser {
     client_.add(-1);  // the bootstrap connection: Metadata, InitProducerId
     in_request_.resize(1);
     request_started_.resize(1);
-    pick_bootstrap(client_.at(0));
+    bootstrap_.pick(client_.at(0));
     client_.connect(client_.at(0));
     pid_needed_ = o_.idempotent;
   }
@@ -235,7 +236,6 @@ class KafkaSink final : public Sink, private kafka::ClientUser {
   bool wants(const Conn& c) override;
   bool quiet() const override { return failed_ || closed_; }
 
-  void pick_bootstrap(Conn& c);
   Conn& conn_for(int32_t node_id);
   void handle_metadata(Conn& c, kafka::Reader& r);
   void handle_init_producer_id(Conn& c, kafka::Reader& r);
@@ -263,7 +263,7 @@ class KafkaSink final : public Sink, private kafka::ClientUser {
   kafka::Client client_;
   kafka::Compressor compressor_;
   kafka::MetadataResponse metadata_;  // views into a response buffer: valid while it is handled
-  std::vector<KafkaSourceConfig::Broker> known_brokers_;  // the last Metadata's brokers, owned
+  kafka::BootstrapBrokers bootstrap_;  // where the bootstrap connection goes next
   kafka::ProduceResponse produce_;
   std::unique_ptr<char[]> value_;
   std::unique_ptr<char[]> key_text_;
@@ -281,7 +281,6 @@ class KafkaSink final : public Sink, private kafka::ClientUser {
   bool metadata_needed_ = true;
   bool topic_warned_ = false;
   int64_t metadata_not_before_ = 0;
-  size_t bootstrap_next_ = 0;
   bool pid_needed_ = false;
   int64_t pid_not_before_ = 0;
   int64_t pid_backoff_ns_ = kRetryMinNs;
@@ -304,18 +303,6 @@ class KafkaSink final : public Sink, private kafka::ClientUser {
 // ---------------------------------------------------------------------------
 // Connections
 
-void KafkaSink::pick_bootstrap(Conn& c) {
-  const size_t candidates = o_.brokers.size() + known_brokers_.size();
-  const size_t pick = bootstrap_next_++ % candidates;
-  if (pick < o_.brokers.size()) {
-    c.host = o_.brokers[pick].host;
-    c.port = o_.brokers[pick].port;
-  } else {
-    const KafkaSourceConfig::Broker& b = known_brokers_[pick - o_.brokers.size()];
-    c.host = b.host;
-    c.port = b.port;
-  }
-}
 
 KafkaSink::Conn& KafkaSink::conn_for(int32_t node_id) {
   if (Conn* c = client_.find(node_id); c != nullptr && c->index() != 0) return *c;
@@ -328,7 +315,7 @@ KafkaSink::Conn& KafkaSink::conn_for(int32_t node_id) {
 bool KafkaSink::wants(const Conn& c) {
   if (c.index() == 0) {
     if (!metadata_needed_ && !pid_needed_) return false;
-    pick_bootstrap(client_.at(0));
+    bootstrap_.pick(client_.at(0));
     return true;
   }
   for (const Partition& p : partitions_) {
@@ -451,10 +438,7 @@ void KafkaSink::handle_metadata(Conn& c, kafka::Reader& r) {
     metadata_not_before_ = now + kMetadataRetryNs;
     return;
   }
-  known_brokers_.clear();
-  for (const kafka::MetadataBroker& b : metadata_.brokers) {
-    if (b.port > 0 && b.port <= 65535) known_brokers_.push_back({std::string(b.host), uint16_t(b.port)});
-  }
+  bootstrap_.learn(metadata_);
   auto parts = metadata_.partitions_of(*topic);
   int32_t count = 0;
   for (const kafka::MetadataPartition& mp : parts) count = std::max(count, mp.partition + 1);
@@ -745,7 +729,7 @@ bool KafkaSink::flush(int64_t now, bool stuck, bool final) {
   }
   Conn& bootstrap = client_.at(0);
   if ((metadata_needed_ || pid_needed_) && bootstrap.state() == Conn::State::closed) {
-    pick_bootstrap(bootstrap);
+    bootstrap_.pick(bootstrap);
     client_.connect(bootstrap);
   }
   for (uint32_t i = 0; i < client_.size(); ++i) {

@@ -92,7 +92,8 @@ KafkaSource::KafkaSource(SourceHost& host, uint32_t source_index)
               kafka::ClientOptions{.log_name = "source " + cfg_.name,
                                    .client_id = cfg_.kafka.client_id,
                                    .response_bytes_max = size_t(cfg_.kafka.max_bytes) + kResponseSlackBytes,
-                                   .list_offsets_version_max = kListOffsetsVersionMax}) {
+                                   .list_offsets_version_max = kListOffsetsVersionMax}),
+        bootstrap_(cfg_.kafka.brokers) {
   client_.add(-1);  // the bootstrap connection, for Metadata
   header_names_ = host.config().schema.header_names();
   for (const std::string& h : header_names_) header_views_.push_back(h);
@@ -124,31 +125,19 @@ void KafkaSource::m_bytes(uint64_t n) {
 
 void KafkaSource::start() {
   started_ = true;
-  pick_bootstrap(client_.at(0));
+  bootstrap_.pick(client_.at(0));
   client_.connect(client_.at(0));
 }
 
 // The bootstrap connection cycles through the configured brokers, then any
 // broker the last Metadata named.
-void KafkaSource::pick_bootstrap(Conn& c) {
-  const size_t candidates = kc_.brokers.size() + known_brokers_.size();
-  const size_t pick = bootstrap_next_++ % candidates;
-  if (pick < kc_.brokers.size()) {
-    c.host = kc_.brokers[pick].host;
-    c.port = kc_.brokers[pick].port;
-  } else {
-    const KafkaSourceConfig::Broker& b = known_brokers_[pick - kc_.brokers.size()];
-    c.host = b.host;
-    c.port = b.port;
-  }
-}
 
 // A connection backing off reconnects when it has work: the bootstrap when
 // Metadata is needed, a broker while it leads one of our partitions.
 bool KafkaSource::wants(const Conn& c) {
   if (c.index() == 0) {
     if (!metadata_needed_) return false;
-    pick_bootstrap(client_.at(0));
+    bootstrap_.pick(client_.at(0));
     return true;
   }
   for (auto& p : partitions_) {
@@ -261,12 +250,7 @@ void KafkaSource::handle_metadata(Conn& c, kafka::Reader& r) {
     client_.drop(c, why);
     return;
   }
-  // The brokers, owned: metadata_'s strings are views into a response buffer
-  // the next response on this connection overwrites.
-  known_brokers_.clear();
-  for (const kafka::MetadataBroker& b : metadata_.brokers) {
-    if (b.port > 0 && b.port <= 65535) known_brokers_.push_back({std::string(b.host), uint16_t(b.port)});
-  }
+  bootstrap_.learn(metadata_);
   const kafka::MetadataTopic* topic = nullptr;
   for (const kafka::MetadataTopic& t : metadata_.topics) {
     if (t.name == kc_.topic) topic = &t;

@@ -88,8 +88,6 @@ class KafkaSource final : public Source, private kafka::ClientUser {
   bool quiet() const override { return stopping_ || failed_; }
 
   Conn& conn_for(int32_t node_id);
-  // Picks the next bootstrap broker for the bootstrap connection.
-  void pick_bootstrap(Conn& c);
   FetchState& fetch_state(const Conn& c, const Buffer& b);
   bool send_metadata(Conn& c, kafka::Writer& w, int32_t correlation);
   bool send_list_offsets(Conn& c, kafka::Writer& w, int32_t correlation, bool end);
@@ -118,7 +116,6 @@ class KafkaSource final : public Source, private kafka::ClientUser {
   bool metadata_known_ = false;  // the partition set is known (done() may be true)
   bool metadata_needed_ = true;
   int64_t metadata_not_before_ = 0;
-  size_t bootstrap_next_ = 0;  // which bootstrap broker to try next
   uint32_t topic_partitions_ = 0;  // partitions of the topic (all shards)
 
   kafka::Client client_;  // connection 0: bootstrap (metadata)
@@ -126,7 +123,7 @@ class KafkaSource final : public Source, private kafka::ClientUser {
   std::vector<std::unique_ptr<Partition>> partitions_;
   std::vector<Stream*> streams_;  // the same partitions, as the shard sees them
   kafka::MetadataResponse metadata_;  // views into a response buffer: valid while it is handled
-  std::vector<KafkaSourceConfig::Broker> known_brokers_;  // the last Metadata's brokers, owned
+  kafka::BootstrapBrokers bootstrap_;  // where the bootstrap connection goes next
   kafka::ListOffsetsResponse offsets_;
   kafka::Decompressor decompressor_;
   std::unique_ptr<uint8_t[]> scratch_;  // decompressed records of one batch (+ parser padding)
